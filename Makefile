@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh clone: `make demo` and `make test`.
+# Each creates .venv if missing, installs torch first (TORCH, a CPU build where
+# this machine keeps one on disk), then the package with its extras.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,joblib]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) recipes/benchmark.py
+
+bench: $(STAMP)
+	$(PY) recipes/benchmark.py
+
+clean:
+	rm -rf $(VENV) outputs multirun

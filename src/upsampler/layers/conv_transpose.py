@@ -1,0 +1,158 @@
+"""``ConvTranspose1d``: a drop-in for ``torch.nn.ConvTranspose1d`` on the from-scratch op."""
+
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from upsampler.functional import conv_transpose1d
+from upsampler.lengths import check_int, transposed_output_length
+
+IntOr1Tuple = Union[int, tuple[int]]
+KAIMING_SLOPE = math.sqrt(5)  # torch's default init for convolution weights
+
+
+def _single(name: str, value: IntOr1Tuple) -> int:
+    """Accept ``n`` or ``(n,)`` as torch does; return the int."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{name} must be an int or a 1-tuple, got {value!r}")
+        (value,) = value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or a 1-tuple of int, got {value!r}")
+    return value
+
+
+class ConvTranspose1d(nn.Module):
+    """1-D transposed convolution with ``torch.nn.ConvTranspose1d``'s interface and numbers.
+
+    Same constructor, parameter names and shapes (``weight`` is
+    ``(in_channels, out_channels // groups, kernel_size)``), default initialisation,
+    ``forward(input, output_size=None)`` and ``extra_repr``, so ``load_state_dict``
+    works both ways with torch's module. Bad arguments that torch only rejects in
+    ``forward`` are rejected here at construction.
+    """
+
+    __constants__ = [
+        "in_channels", "out_channels", "kernel_size", "stride", "padding",
+        "output_padding", "groups", "dilation", "padding_mode",
+    ]
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOr1Tuple,
+        stride: IntOr1Tuple = 1,
+        padding: IntOr1Tuple = 0,
+        output_padding: IntOr1Tuple = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntOr1Tuple = 1,
+        padding_mode: str = "zeros",
+        device: Optional[Union[torch.device, str]] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError(
+                f'Only "zeros" padding mode is supported for ConvTranspose1d, '
+                f"got padding_mode={padding_mode!r}"
+            )
+        check_int("in_channels", in_channels, 1)
+        check_int("out_channels", out_channels, 1)
+        check_int("groups", groups, 1)
+        kernel_size = check_int("kernel_size", _single("kernel_size", kernel_size), 1)
+        stride = check_int("stride", _single("stride", stride), 1)
+        padding = check_int("padding", _single("padding", padding), 0)
+        output_padding = check_int("output_padding", _single("output_padding", output_padding), 0)
+        dilation = check_int("dilation", _single("dilation", dilation), 1)
+        for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if channels % groups != 0:
+                raise ValueError(f"{name}={channels} must be divisible by groups={groups}")
+        if output_padding >= max(stride, dilation):
+            raise ValueError(
+                f"output padding must be smaller than either stride or dilation, got "
+                f"output_padding={output_padding} with stride={stride}, dilation={dilation}"
+            )
+        # the shortest input must still give at least one output sample
+        transposed_output_length(1, kernel_size, stride, padding, output_padding, dilation)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = (kernel_size,)
+        self.stride = (stride,)
+        self.padding = (padding,)
+        self.output_padding = (output_padding,)
+        self.dilation = (dilation,)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.transposed = True
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(
+            torch.empty((in_channels, out_channels // groups, kernel_size), **factory)
+        )
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch's default: Kaiming-uniform weight, bias uniform in +-1/sqrt(fan_in)."""
+        nn.init.kaiming_uniform_(self.weight, a=KAIMING_SLOPE)
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * self.weight.shape[2]
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def _output_padding(self, input: Tensor, output_size: Optional[List[int]]) -> int:
+        if output_size is None:
+            return self.output_padding[0]
+        if len(output_size) not in (1, input.dim()):
+            raise ValueError(
+                f"output_size must have 1 or {input.dim()} elements (got {len(output_size)})"
+            )
+        requested = output_size[-1]
+        shortest = (
+            (input.shape[-1] - 1) * self.stride[0] - 2 * self.padding[0]
+            + self.dilation[0] * (self.kernel_size[0] - 1) + 1
+        )
+        longest = shortest + self.stride[0] - 1
+        if requested < shortest or requested > longest:
+            raise ValueError(
+                f"requested an output size of {requested}, but valid sizes range from "
+                f"{shortest} to {longest} (for an input of {input.shape[-1]} samples)"
+            )
+        return requested - shortest
+
+    def forward(self, input: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
+        """``(B, C_in, T) -> (B, C_out, L_out)`` or ``(C_in, T) -> (C_out, L_out)``.
+
+        ``L_out = (T - 1) * stride - 2 * padding + dilation * (kernel_size - 1)
+        + output_padding + 1``; with padding from ``lengths.exact_padding`` that is
+        ``T * stride``. ``output_size`` picks ``L_out`` within ``stride - 1`` of the shortest.
+        """
+        return conv_transpose1d(
+            input, self.weight, self.bias, self.stride[0], self.padding[0],
+            self._output_padding(input, output_size), self.groups, self.dilation[0],
+        )
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0,):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
