@@ -1,0 +1,78 @@
+"""Glue between the Hydra configs and the models: small builders and consistency checks.
+
+The yaml files under ``configs/`` reach these through ``_target_`` (``kernel_sizes_for_rates``)
+or the recipes call them after instantiation (``check_model_matches_audio``,
+``generator_fields``). Nothing here reads a config file itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from upsampler.lengths import check_int
+
+KERNEL_PER_STRIDE = 2  # HiFi-GAN's k = 2u: every output sample gets exactly two taps
+
+
+def kernel_sizes_for_rates(
+    upsample_rates: Sequence[int], kernel_per_stride: int = KERNEL_PER_STRIDE
+) -> list[int]:
+    """Upsample kernel sizes ``k = kernel_per_stride * u`` for each rate ``u``.
+
+    A kernel that is a multiple of its stride overlaps evenly (no checkerboard from
+    partial overlap): ``[8, 8, 2, 2] -> [16, 16, 4, 4]``, ``[5, 5, 4, 3] -> [10, 10, 8, 6]``.
+    """
+    check_int("kernel_per_stride", kernel_per_stride, 1)
+    return [kernel_per_stride * check_int("upsample_rates[i]", rate, 1) for rate in upsample_rates]
+
+
+def check_model_matches_audio(generator: nn.Module, mel_transform: nn.Module) -> None:
+    """Raise ``ValueError`` unless the generator's hop and mel count equal the front end's.
+
+    A generator with hop ``h`` turns ``T`` frames into ``T * h`` samples; if the mel
+    front end steps by a different hop the audio plays at the wrong speed and length.
+    """
+    model_hop, audio_hop = int(generator.hop_length), int(mel_transform.hop_length)
+    if model_hop != audio_hop:
+        raise ValueError(
+            f"model hop_length={model_hop} (prod of upsample_rates "
+            f"{list(generator.upsample_rates)}) does not match audio hop_length={audio_hop}; "
+            f"choose an audio config with hop {model_hop} (e.g. audio=22k_hop256 for the "
+            f"HiFi-GAN presets) or a model planned from the hop (model=hifigan_any_hop or "
+            f"model=debug)"
+        )
+    model_mels, audio_mels = int(generator.num_mels), int(mel_transform.num_mels)
+    if model_mels != audio_mels:
+        raise ValueError(
+            f"model num_mels={model_mels} does not match audio num_mels={audio_mels}; "
+            f"set audio.num_mels={model_mels} or use a checkpoint trained on {audio_mels} mels"
+        )
+
+
+def generator_fields(model_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments a model config describes, as plain Python values.
+
+    Nested ``_target_`` nodes (e.g. ``upsample_rates`` planned from the hop) are built, so
+    the result can be handed to ``load_hifigan(config=...)`` like HiFi-GAN's ``config.json``.
+    """
+    if not isinstance(model_cfg, DictConfig):
+        model_cfg = OmegaConf.create(dict(model_cfg))
+    fields: dict[str, Any] = {}
+    for key in model_cfg:
+        if str(key).startswith("_"):
+            continue
+        value = model_cfg[key]
+        if isinstance(value, DictConfig) and "_target_" in value:
+            value = instantiate(value, _convert_="all")
+        elif OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        fields[str(key)] = value
+    return fields
+
+
+__all__ = ["KERNEL_PER_STRIDE", "check_model_matches_audio", "generator_fields", "kernel_sizes_for_rates"]
