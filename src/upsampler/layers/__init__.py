@@ -2,5 +2,10 @@
 
 from upsampler.layers.conv_transpose import ConvTranspose1d
 from upsampler.layers.upsamplers import UPSAMPLERS, make_upsampler
+from upsampler.layers.resblocks import ResBlock1, ResBlock2
+from upsampler.layers.upsample_block import MRF, UpsampleBlock
 
-__all__ = ["ConvTranspose1d", "UPSAMPLERS", "make_upsampler"]
+__all__ = [
+    "ConvTranspose1d", "UPSAMPLERS", "make_upsampler",
+    "ResBlock1", "ResBlock2", "MRF", "UpsampleBlock",
+]

@@ -1,0 +1,236 @@
+"""Waveform <-> mel front end (HiFi-GAN's recipe) and audio file I/O.
+
+The log-mel follows jik876/hifi-gan ``meldataset.mel_spectrogram``: reflect-pad by
+``(n_fft - hop_length) // 2`` on both sides, ``stft(center=False)`` with a Hann window,
+magnitude ``sqrt(re^2 + im^2 + 1e-9)``, slaney mel filterbank, ``log(clamp(x, 1e-5))``.
+A waveform of ``L`` samples gives ``L // hop_length`` frames::
+
+    |pad|<------------- L samples ------------->|pad|     pad = (n_fft - hop) // 2
+    [ n_fft ]
+       hop  [ n_fft ]
+                ...                   [ n_fft ]          frames = L // hop
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+import librosa
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from upsampler.lengths import ceil_div, check_int
+
+PathLike = Union[str, "os.PathLike[str]"]
+MAGNITUDE_EPS = 1e-9  # inside the sqrt of the magnitude, as the original
+LOG_CLAMP = 1e-5  # floor before the log (dynamic_range_compression_torch)
+BACKENDS = ("librosa", "torchaudio")
+BUNDLED_SPEECH = Path(__file__).parent / "data" / "arctic_a0007.wav"
+
+
+@functools.lru_cache(maxsize=8)
+def _librosa_filterbank(
+    sample_rate: int, n_fft: int, num_mels: int, fmin: float, fmax: Optional[float]
+) -> np.ndarray:
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=num_mels, fmin=fmin, fmax=fmax)
+
+
+def mel_filterbank(
+    sample_rate: int, n_fft: int, num_mels: int, fmin: float, fmax: Optional[float],
+    backend: str = "librosa",
+) -> Tensor:
+    """Slaney mel filterbank ``(num_mels, n_fft // 2 + 1)``, float32.
+
+    "librosa" is the original's ``librosa.filters.mel``; "torchaudio" is
+    ``torchaudio.functional.melscale_fbanks`` (imported only here, on request).
+    """
+    if backend == "librosa":
+        return torch.from_numpy(_librosa_filterbank(sample_rate, n_fft, num_mels, fmin, fmax))
+    if backend != "torchaudio":
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    try:
+        import torchaudio.functional as AF
+    except ImportError as err:
+        raise ImportError(
+            'backend="torchaudio" needs torchaudio: pip install "upsampler[torchaudio]", '
+            'or use backend="librosa"'
+        ) from err
+    fbank = AF.melscale_fbanks(
+        n_freqs=n_fft // 2 + 1, f_min=float(fmin), f_max=float(fmax or sample_rate / 2),
+        n_mels=num_mels, sample_rate=sample_rate, norm="slaney", mel_scale="slaney",
+    )
+    return fbank.t().contiguous()  # (n_freqs, num_mels) -> (num_mels, n_freqs)
+
+
+def check_wav(wav: Tensor, n_fft: int, hop_length: int) -> None:
+    """``wav`` must be finite float ``(L,)`` or ``(B, L)`` with room for reflect padding."""
+    if not isinstance(wav, Tensor):
+        raise TypeError(f"wav must be a torch.Tensor, got {type(wav).__name__}")
+    if not wav.is_floating_point():
+        raise TypeError(f"wav must be a floating-point tensor, got dtype {wav.dtype}")
+    if wav.dim() not in (1, 2):
+        raise ValueError(f"wav must have shape (L,) or (B, L), got shape {tuple(wav.shape)}")
+    shortest = max(hop_length, (n_fft - hop_length) // 2 + 1)
+    if wav.shape[-1] < shortest:
+        raise ValueError(
+            f"wav must have at least {shortest} samples for n_fft={n_fft}, "
+            f"hop_length={hop_length}, got {wav.shape[-1]}"
+        )
+    if not bool(torch.isfinite(wav).all()):
+        raise ValueError("wav contains NaN or Inf values; it must be finite")
+
+
+def log_mel(
+    wav: Tensor, mel_basis: Tensor, window: Tensor, n_fft: int, hop_length: int
+) -> Tensor:
+    """HiFi-GAN's log-mel: ``(B, L) -> (B, num_mels, L // hop_length)``, ``(L,)`` -> 2-D."""
+    check_wav(wav, n_fft, hop_length)
+    squeeze = wav.dim() == 1
+    batch = wav.unsqueeze(0) if squeeze else wav  # (L,) -> (1, L)
+    pad = (n_fft - hop_length) // 2
+    # (B, L) -> (B, 1, L) for reflect padding, back to (B, L + 2 * pad)
+    padded = F.pad(batch.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    spec = torch.stft(
+        padded, n_fft, hop_length=hop_length, win_length=window.shape[0],
+        window=window.to(padded), center=False, normalized=False, onesided=True,
+        return_complex=True,
+    )
+    # (B, F, frames) complex -> (B, F, frames, 2) real
+    magnitude = torch.sqrt(torch.view_as_real(spec).pow(2).sum(-1) + MAGNITUDE_EPS)
+    mel = torch.matmul(mel_basis.to(magnitude), magnitude)
+    mel = torch.log(torch.clamp(mel, min=LOG_CLAMP))
+    return mel.squeeze(0) if squeeze else mel
+
+
+class MelSpectrogram(nn.Module):
+    """HiFi-GAN's log-mel front end: ``(B, L) -> (B, num_mels, L // hop_length)``.
+
+    A 1-D ``(L,)`` input gives ``(num_mels, L // hop_length)``. The filterbank and window
+    are non-persistent buffers (they follow ``.to(device)``, stay out of the state_dict).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        win_length: int = 1024,
+        num_mels: int = 80,
+        fmin: float = 0.0,
+        fmax: Optional[float] = 8000.0,
+        backend: str = "librosa",
+    ) -> None:
+        super().__init__()
+        for name, value in (("sample_rate", sample_rate), ("n_fft", n_fft),
+                            ("hop_length", hop_length), ("num_mels", num_mels)):
+            check_int(name, value, 1)
+        check_int("win_length", win_length, 1)
+        if win_length > n_fft:
+            raise ValueError(f"win_length must be <= n_fft={n_fft}, got {win_length}")
+        nyquist = sample_rate / 2
+        if not 0 <= fmin < (fmax if fmax is not None else nyquist) <= nyquist:
+            raise ValueError(
+                f"need 0 <= fmin < fmax <= sample_rate / 2 = {nyquist}, got fmin={fmin}, fmax={fmax}"
+            )
+        self.sample_rate, self.n_fft, self.hop_length = sample_rate, n_fft, hop_length
+        self.win_length, self.num_mels, self.fmin, self.fmax = win_length, num_mels, fmin, fmax
+        self.backend = backend
+        basis = mel_filterbank(sample_rate, n_fft, num_mels, fmin, fmax, backend)
+        self.register_buffer("mel_basis", basis, persistent=False)
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+
+    def forward(self, wav: Tensor) -> Tensor:
+        """``(B, L) -> (B, num_mels, L // hop_length)`` log-mel, on ``wav``'s device."""
+        return log_mel(wav, self.mel_basis, self.window, self.n_fft, self.hop_length)
+
+
+def mel_spectrogram(
+    wav: Tensor,
+    sample_rate: int = 22050,
+    n_fft: int = 1024,
+    hop_length: int = 256,
+    win_length: int = 1024,
+    num_mels: int = 80,
+    fmin: float = 0.0,
+    fmax: Optional[float] = 8000.0,
+) -> Tensor:
+    """HiFi-GAN's log-mel of ``wav``: ``(B, L) -> (B, num_mels, L // hop_length)``, or
+    ``(L,) -> (num_mels, L // hop_length)``, computed on ``wav``'s device.
+    """
+    transform = MelSpectrogram(sample_rate, n_fft, hop_length, win_length, num_mels, fmin, fmax)
+    return transform.to(wav.device)(wav)
+
+
+@torch.no_grad()
+def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) -> Tensor:
+    """Waveform -> mel -> waveform of exactly ``wav``'s length: ``(B, L) -> (B, L)``, ``(L,) -> (L,)``.
+
+    The waveform is zero-padded at the end to a multiple of the hop, so the mel has
+    ``ceil(L / hop)`` frames and the generator returns ``ceil(L / hop) * hop >= L``
+    samples, trimmed back to ``L`` (the original returns ``floor(L / hop) * hop``).
+    Runs without gradients.
+    """
+    hop = generator.hop_length
+    if mel_transform.hop_length != hop:
+        raise ValueError(
+            f"mel_transform.hop_length={mel_transform.hop_length} must equal "
+            f"generator.hop_length={hop}"
+        )
+    if not isinstance(wav, Tensor) or wav.dim() not in (1, 2):
+        raise ValueError(f"wav must be a (L,) or (B, L) tensor, got {getattr(wav, 'shape', wav)!r}")
+    length = wav.shape[-1]
+    padded = F.pad(wav, (0, ceil_div(length, hop) * hop - length))
+    mel = mel_transform(padded)
+    if mel.dim() == 2:
+        mel = mel.unsqueeze(0)  # (num_mels, T) -> (1, num_mels, T)
+    audio = generator(mel).squeeze(1)  # (B, 1, T * hop) -> (B, T * hop)
+    audio = audio[..., :length]
+    return audio.squeeze(0) if wav.dim() == 1 else audio
+
+
+def load_audio(path: PathLike, sample_rate: int) -> Tensor:
+    """Read ``path`` as float32 mono ``(L,)`` at ``sample_rate`` (channel mean, librosa resampling).
+
+    Raises ``ValueError`` naming the path when it is missing, unreadable or empty.
+    """
+    check_int("sample_rate", sample_rate, 1)
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"audio file {str(path)!r} does not exist or is not a file")
+    try:
+        data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise ValueError(f"audio file {str(path)!r} is not readable audio: {err}") from err
+    if data.size == 0:
+        raise ValueError(f"audio file {str(path)!r} holds no samples")
+    mono = data.mean(axis=1)  # (L, channels) -> (L,)
+    if file_rate != sample_rate:
+        mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate)
+    return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
+
+
+def save_audio(path: PathLike, wav: Tensor, sample_rate: int) -> None:
+    """Write ``(L,)`` or ``(C, L)`` to ``path`` (format from the suffix) via a temp file + rename."""
+    check_int("sample_rate", sample_rate, 1)
+    if not isinstance(wav, Tensor) or wav.dim() not in (1, 2) or wav.shape[-1] == 0:
+        raise ValueError(f"wav must be a non-empty (L,) or (C, L) tensor, got {getattr(wav, 'shape', wav)!r}")
+    if not bool(torch.isfinite(wav).all()):
+        raise ValueError("wav contains NaN or Inf values; it must be finite")
+    data = wav.detach().float().cpu()
+    data = data.t() if data.dim() == 2 else data  # (C, L) -> (L, C), soundfile's layout
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, data.numpy(), sample_rate)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

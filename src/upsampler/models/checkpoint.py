@@ -1,0 +1,160 @@
+"""Load original HiFi-GAN checkpoints (any weight-norm key form) into ``HiFiGANGenerator``.
+
+Accepted files: the original ``{"generator": state_dict}`` (``g_*`` files) or a bare
+state_dict, optionally with a ``module.`` prefix (DataParallel). Accepted key forms for every
+convolution ``P``::
+
+    P.weight_g, P.weight_v                    torch.nn.utils.weight_norm (the original)
+    P.parametrizations.weight.original0/1     torch.nn.utils.parametrizations.weight_norm
+    P.weight                                  weight norm already removed
+
+All are normalised to the parametrization form of our model; every missing, unexpected or
+mis-shaped key is collected into one ``ValueError`` before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import torch
+from torch import Tensor
+
+from upsampler.models.hifigan import PRESETS, HiFiGANGenerator
+
+PathLike = Union[str, "os.PathLike[str]"]
+Config = Union[PathLike, Mapping[str, Any], None]
+
+GAIN, DIRECTION = "parametrizations.weight.original0", "parametrizations.weight.original1"
+LEGACY_SUFFIXES = {"weight_g": GAIN, "weight_v": DIRECTION}
+DATA_PARALLEL_PREFIX = "module."
+GENERATOR_KEY = "generator"
+_GENERATOR_FIELDS = tuple(inspect.signature(HiFiGANGenerator.__init__).parameters)[1:]
+
+
+def generator_kwargs(config: Config) -> dict[str, Any]:
+    """Constructor arguments from a ``config.json`` path, a config dict or a preset name.
+
+    Only the generator's fields are taken (``config.json`` also holds training settings).
+    """
+    if isinstance(config, Mapping):
+        return {k: v for k, v in config.items() if k in _GENERATOR_FIELDS}
+    if isinstance(config, str) and config.lower() in PRESETS:
+        return dict(PRESETS[config.lower()])
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        if not path.is_file():
+            raise ValueError(
+                f"config must be a preset name {sorted(PRESETS)}, a config dict or a path to "
+                f"HiFi-GAN's config.json; {str(config)!r} is none of these"
+            )
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"config file {str(path)!r} is not readable JSON: {err}") from err
+        return generator_kwargs(loaded)
+    raise TypeError(
+        f"config must be a preset name, a dict, a path or None, got {type(config).__name__}"
+    )
+
+
+def read_state_dict(checkpoint_path: PathLike) -> dict[str, Tensor]:
+    """The generator's tensors from an original ``g_*`` file or a bare state_dict file."""
+    path = Path(checkpoint_path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint_path {str(path)!r} does not exist or is not a file")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several unrelated types for bad files
+        raise ValueError(f"checkpoint_path {str(path)!r} is not a torch checkpoint: {err}") from err
+    if isinstance(raw, Mapping) and isinstance(raw.get(GENERATOR_KEY), Mapping):
+        raw = raw[GENERATOR_KEY]
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Tensor) for v in raw.values()):
+        found = sorted(map(str, raw)) if isinstance(raw, Mapping) else type(raw).__name__
+        raise ValueError(
+            f"checkpoint_path {str(path)!r} holds neither a state_dict nor a dict with key "
+            f"{GENERATOR_KEY!r}; found {found}"
+        )
+    return dict(raw)
+
+
+def normalise_keys(
+    state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor]
+) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Rename every key to the parametrization form ``expected`` uses.
+
+    Returns the renamed tensors and, for error messages, each new key's original name. A
+    plain ``P.weight`` where ``expected`` has weight norm becomes ``g = ||w||`` (over all but
+    dim 0) and ``v = w``, which reproduces ``w`` in the forward.
+    """
+    renamed: dict[str, Tensor] = {}
+    origin: dict[str, str] = {}
+    for key, tensor in state_dict.items():
+        name = key[len(DATA_PARALLEL_PREFIX):] if key.startswith(DATA_PARALLEL_PREFIX) else key
+        prefix, _, suffix = name.rpartition(".")
+        if suffix in LEGACY_SUFFIXES:
+            targets = {f"{prefix}.{LEGACY_SUFFIXES[suffix]}": tensor}
+        elif suffix == "weight" and f"{prefix}.{GAIN}" in expected and tensor.dim() > 1:
+            norm_dims = tuple(range(1, tensor.dim()))
+            gain = torch.linalg.vector_norm(tensor, dim=norm_dims, keepdim=True)
+            targets = {f"{prefix}.{GAIN}": gain, f"{prefix}.{DIRECTION}": tensor}
+        else:
+            targets = {name: tensor}
+        for new_key, value in targets.items():
+            renamed[new_key] = value
+            origin[new_key] = key
+    return renamed, origin
+
+
+def key_problems(
+    state_dict: Mapping[str, Tensor], origin: Mapping[str, str], expected: Mapping[str, Tensor]
+) -> list[str]:
+    """Every missing, unexpected and mis-shaped key, one line each (empty when all fit)."""
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [origin[k] for k in state_dict if k not in expected]
+    mismatched = [
+        f"{origin[k]}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state_dict.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    lines = [f"missing key: {k}" for k in missing]
+    lines += [f"unexpected key: {k}" for k in sorted(set(unexpected))]
+    return lines + [f"shape mismatch: {m}" for m in mismatched]
+
+
+def _describe(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def load_hifigan(checkpoint_path: PathLike, config: Config = None) -> HiFiGANGenerator:
+    """A ``HiFiGANGenerator`` in eval mode (weight norm kept) with the checkpoint's weights.
+
+    ``config``: HiFi-GAN's ``config.json`` path, a config dict, a preset name ("v1", "v2",
+    "v3") or ``None`` to pick the preset whose keys and shapes match. Raises ``ValueError``
+    listing every missing, unexpected and mis-shaped key; the model is only built and
+    returned when all fit.
+    """
+    state_dict = read_state_dict(checkpoint_path)
+    if config is None:
+        candidates = [dict(PRESETS[name]) for name in PRESETS]
+    else:
+        candidates = [generator_kwargs(config)]
+    reports = []
+    for kwargs in candidates:
+        model = HiFiGANGenerator(**kwargs)
+        expected = model.state_dict()
+        renamed, origin = normalise_keys(state_dict, expected)
+        problems = key_problems(renamed, origin, expected)
+        if not problems:
+            model.load_state_dict(renamed, strict=True)
+            return model.eval()
+        reports.append((len(problems), kwargs, problems))
+    _, kwargs, problems = min(reports, key=lambda report: report[0])
+    hint = "" if config is not None else " (closest preset shown; pass config= for others)"
+    raise ValueError(
+        f"checkpoint {str(checkpoint_path)!r} does not fit HiFiGANGenerator({_describe(kwargs)})"
+        f"{hint}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+    )
