@@ -43,7 +43,10 @@ def find_inputs(path: str | os.PathLike[str]) -> list[Path]:
                 f"input={str(root)!r} has suffix {root.suffix!r}; allowed: {list(INPUT_SUFFIXES)}"
             )
         return [root]
-    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+    found = sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES and not p.name.startswith(".")
+    )
     if not found:
         raise ValueError(f"input={str(root)!r} holds no file with a suffix in {list(INPUT_SUFFIXES)}")
     return found
