@@ -1,0 +1,157 @@
+"""Figures for the artifact analysis. Every function returns a ``matplotlib.figure.Figure``.
+
+No backend is chosen here: figures are built with ``matplotlib.figure.Figure`` directly
+(no pyplot state), so they work under any backend the caller picked and need
+``fig.savefig(path)`` to be seen. Public API:
+
+    plot_overlap(counts, stride, title="Overlap map") -> Figure
+    plot_phase_gains(gains, title="Per-phase gains", max_rows=64) -> Figure
+    plot_tonal_spectrum(report, title="Averaged power spectrum") -> Figure
+    plot_spectrogram(waveform, sample_rate, n_fft=1024, hop_length=256,
+                     tone_frequencies=None, title="Spectrogram") -> Figure
+    plot_comparison(rows, title="Tonal excess by upsampler") -> Figure
+
+``report`` is a :class:`~upsampler.analysis.tonal.TonalReport`; ``rows`` are
+:func:`~upsampler.analysis.compare.compare_upsamplers` rows.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from upsampler.analysis.spectrum import FLOOR_DB
+from upsampler.lengths import check_int
+
+POWER_EPS = 1e-30  # keeps log10 finite on exactly-zero bins
+FIGURE_SIZE = (8.0, 4.0)
+
+
+def plot_overlap(counts: np.ndarray, stride: int, title: str = "Overlap map") -> Figure:
+    """Bar chart of taps per output sample, coloured by output phase ``n mod stride``."""
+    check_int("stride", stride, 1)
+    counts = np.asarray(counts)
+    if counts.ndim != 1 or len(counts) == 0:
+        raise ValueError(f"counts must be a non-empty 1-D array, got shape {counts.shape}")
+    figure = Figure(figsize=FIGURE_SIZE)
+    axes = figure.add_subplot()
+    positions = np.arange(len(counts))
+    colours = [f"C{phase % 10}" for phase in range(stride)]
+    for phase in range(min(stride, 10)):
+        chosen = positions % stride == phase
+        axes.bar(positions[chosen], counts[chosen], color=colours[phase], label=f"phase {phase}")
+    axes.set_title(title)
+    axes.set_xlabel("output sample index")
+    axes.set_ylabel("kernel taps reaching the sample (count)")
+    axes.legend(loc="upper right", fontsize="small", ncol=2)
+    return figure
+
+
+def plot_phase_gains(
+    gains: np.ndarray, title: str = "Per-phase gains", max_rows: int = 64
+) -> Figure:
+    """Heatmap of phase gains ``(C_in, C_out, S)`` (or ``(S,)``): one row per channel pair."""
+    check_int("max_rows", max_rows, 1)
+    gains = np.asarray(gains, dtype=np.float64)
+    if gains.ndim == 0 or gains.shape[-1] == 0:
+        raise ValueError(f"gains must have a non-empty last (phase) axis, got {gains.shape}")
+    rows = gains.reshape(-1, gains.shape[-1])[:max_rows]  # (C_in, C_out, S) -> (pairs, S)
+    figure = Figure(figsize=FIGURE_SIZE)
+    axes = figure.add_subplot()
+    limit = max(np.abs(rows).max(), POWER_EPS)
+    image = axes.imshow(rows, aspect="auto", cmap="coolwarm", vmin=-limit, vmax=limit,
+                        interpolation="nearest")
+    colourbar = figure.colorbar(image, ax=axes)
+    colourbar.set_label("sum of taps on the phase (gain)")
+    axes.set_title(title)
+    axes.set_xlabel("output phase r = n mod stride")
+    axes.set_ylabel("channel pair (in * C_out + out)")
+    return figure
+
+
+def plot_tonal_spectrum(report: object, title: str = "Averaged power spectrum") -> Figure:
+    """Noise and constant-probe spectra in dB with the expected tone frequencies marked."""
+    for name in ("frequencies", "noise_spectrum", "constant_spectrum", "tone_frequencies"):
+        if not hasattr(report, name):
+            raise ValueError(f"report must be a TonalReport, got {type(report).__name__}")
+    figure = Figure(figsize=FIGURE_SIZE)
+    axes = figure.add_subplot()
+    reference = max(report.noise_spectrum.max(), POWER_EPS)
+    for spectrum, label in ((report.noise_spectrum, "white-noise input"),
+                            (report.constant_spectrum, "constant input")):
+        level = 10 * np.log10(np.maximum(spectrum, POWER_EPS) / reference)
+        axes.plot(report.frequencies, np.maximum(level, FLOOR_DB), label=label, linewidth=0.8)
+    for index, frequency in enumerate(report.tone_frequencies):
+        axes.axvline(frequency, color="grey", linestyle=":", linewidth=0.7,
+                     label="expected tone m * fs_l / s_l" if index == 0 else None)
+    axes.set_title(f"{title} (tonal excess {report.summary_db:.1f} dB)")
+    axes.set_xlabel("frequency (Hz)")
+    axes.set_ylabel("power re. noise peak (dB)")
+    axes.legend(loc="lower left", fontsize="small")
+    return figure
+
+
+def plot_spectrogram(
+    waveform: torch.Tensor | np.ndarray,
+    sample_rate: float,
+    n_fft: int = 1024,
+    hop_length: int = 256,
+    tone_frequencies: Optional[Sequence[float]] = None,
+    title: str = "Spectrogram",
+) -> Figure:
+    """Log-power STFT spectrogram of a 1-D waveform (e.g. a generator's ``out[0, 0]``)."""
+    if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
+        raise ValueError(f"sample_rate must be a number > 0 Hz, got {sample_rate!r}")
+    check_int("n_fft", n_fft, 2)
+    check_int("hop_length", hop_length, 1)
+    signal = torch.as_tensor(np.asarray(waveform, dtype=np.float64)).flatten()
+    if len(signal) < n_fft:
+        raise ValueError(f"waveform must hold at least n_fft={n_fft} samples, got {len(signal)}")
+    window = torch.hann_window(n_fft, dtype=signal.dtype)
+    stft = torch.stft(signal, n_fft, hop_length, window=window, center=False, return_complex=True)
+    power_db = 10 * torch.log10(stft.abs().square().clamp_min(POWER_EPS)).numpy()
+    figure = Figure(figsize=FIGURE_SIZE)
+    axes = figure.add_subplot()
+    duration = len(signal) / sample_rate
+    image = axes.imshow(power_db, origin="lower", aspect="auto", cmap="magma",
+                        extent=(0.0, duration, 0.0, sample_rate / 2),
+                        vmin=power_db.max() - 100, vmax=power_db.max())
+    figure.colorbar(image, ax=axes).set_label("power (dB)")
+    tones = () if tone_frequencies is None else tuple(float(f) for f in tone_frequencies)
+    for index, frequency in enumerate(tones):
+        axes.axhline(frequency, color="cyan", linestyle=":", linewidth=0.6,
+                     label="expected tone" if index == 0 else None)
+    if tones:
+        axes.legend(loc="upper right", fontsize="small")
+    axes.set_title(title)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("frequency (Hz)")
+    return figure
+
+
+def plot_comparison(
+    rows: Sequence[dict[str, object]], title: str = "Tonal excess by upsampler"
+) -> Figure:
+    """Bars of each row's mean ``summary_db`` with the seeds' min-max as error bars."""
+    if len(rows) == 0:
+        raise ValueError("rows must hold at least one compare_upsamplers row, got none")
+    names = [str(row["name"]) for row in rows]
+    means = np.array([row["summary_db"] for row in rows], dtype=np.float64)
+    lower = means - np.array([row["summary_db_min"] for row in rows], dtype=np.float64)
+    upper = np.array([row["summary_db_max"] for row in rows], dtype=np.float64) - means
+    figure = Figure(figsize=FIGURE_SIZE)
+    axes = figure.add_subplot()
+    positions = np.arange(len(rows))
+    axes.bar(positions, means - FLOOR_DB, bottom=FLOOR_DB, yerr=np.stack([lower, upper]),
+             capsize=4, color="C0", label="tonal excess, mean over seeds (min-max bars)")
+    axes.axhline(0.0, color="black", linewidth=0.8, label="0 dB: tone level = noise floor")
+    axes.set_xticks(positions, names, rotation=20, ha="right")
+    axes.set_title(title)
+    axes.set_xlabel("upsampler")
+    axes.set_ylabel("constant-input tone over noise floor (dB)")
+    axes.legend(loc="lower left", fontsize="small")
+    figure.tight_layout()
+    return figure

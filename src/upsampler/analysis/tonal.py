@@ -1,0 +1,191 @@
+"""Tonal-artifact measure: white noise and a constant through a model, tones over the floor.
+
+:func:`tonal_artifacts` computes, for ``module`` (an upsampler, a stack, or a whole
+generator ``(B, num_mels, T) -> (B, 1, T * hop)``), exactly this:
+
+1. Two probes of ``num_frames`` input frames on all ``C_in`` input channels: white noise
+   ``N(0, noise_std^2)`` (``noise_batch`` draws, seeded) and the constant ``constant_value``
+   (same power when ``constant_value == noise_std``), in the module's dtype and device.
+2. Each output ``(B, C_out, T * S)``, ``S = prod(strides)``, loses ``edge_frames * S``
+   samples at both ends (boundary effects are not tones).
+3. :func:`~upsampler.analysis.spectrum.averaged_power_spectrum` of each (Welch, periodic
+   Hann, ``n_fft`` a multiple of ``S`` so every tone falls on a bin, 50% overlap, averaged
+   over batch, channels and segments).
+4. For every expected tone ``m * fs_l / s_l`` of every layer
+   (:func:`~upsampler.analysis.spectrum.expected_tone_frequencies`):
+   ``noise_excess_db`` = noise spectrum at the tone over the local median of the noise
+   spectrum, and ``constant_excess_db`` = constant spectrum at the tone over the same
+   noise-spectrum median (the constant's own spectrum is pure lines with no floor of its
+   own). Both are :func:`~upsampler.analysis.spectrum.tone_excess_db`, floored at -150 dB.
+5. ``period_excess_db`` repeats the constant-probe measure at every multiple
+   ``m * fs_out / S`` (``m = 1 .. S // 2``): a stack's constant output has period ``S``,
+   so its lines may sit at any of them, not only at the per-layer frequencies.
+6. The summary figure per model, ``summary_db``, is the largest ``constant_excess_db``
+   over all tones: how far the loudest tone a constant input produces stands above the
+   model's own broadband response to white noise of equal power. Above 0 dB the tone
+   is audible over that floor; tone-free models sit near the -150 dB floor.
+
+The numbers depend on ``n_fft`` (a line's bin power grows with ``n_fft``, the noise
+floor's does not) and, for the constant probe, on the channel count (the constant adds
+coherently over input channels, noise does not): compare models at equal settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from upsampler.analysis.probe import (
+    input_channels,
+    module_device,
+    module_dtype,
+    run_module,
+    upsampler_strides,
+)
+from upsampler.analysis.spectrum import (
+    FLOOR_DB,
+    averaged_power_spectrum,
+    expected_tone_frequencies,
+    tone_excess_db,
+)
+from upsampler.lengths import ceil_div, check_int
+
+EDGE_FRAMES = 16  # input frames of output dropped at each end before the spectrum
+MIN_FFT_SIZE = 512  # n_fft is the smallest multiple of 8 * S at least this long
+FFT_PERIODS = 8  # n_fft holds at least this many periods S: 8 bins between tones
+SEGMENTS = 16  # default num_frames leaves room for this many n_fft-long segments
+
+
+class ToneExcess(NamedTuple):
+    """One expected tone and how far it stands above the local floor, in dB."""
+
+    layer: int
+    multiple: int
+    frequency: float
+    noise_excess_db: float
+    constant_excess_db: float
+
+
+@dataclass(frozen=True)
+class TonalReport:
+    """Result of :func:`tonal_artifacts` (see the module docstring for each step)."""
+
+    sample_rate: float
+    strides: tuple[int, ...]
+    n_fft: int
+    frequencies: np.ndarray  # (F,) Hz
+    noise_spectrum: np.ndarray  # (F,) averaged power, white-noise probe
+    constant_spectrum: np.ndarray  # (F,) averaged power, constant probe
+    tones: tuple[ToneExcess, ...]
+    period_excess_db: np.ndarray  # (S // 2,) constant probe at m * fs_out / S, m = 1 .. S // 2
+
+    @property
+    def summary_db(self) -> float:
+        """Largest ``constant_excess_db`` over all expected tones: the model's tonal excess."""
+        return max((tone.constant_excess_db for tone in self.tones), default=FLOOR_DB)
+
+    @property
+    def period_summary_db(self) -> float:
+        """Largest ``period_excess_db``: the loudest line at any multiple of ``fs_out / S``."""
+        return float(np.max(self.period_excess_db, initial=FLOOR_DB))
+
+    @property
+    def noise_summary_db(self) -> float:
+        """Largest ``noise_excess_db`` over all expected tones."""
+        return max((tone.noise_excess_db for tone in self.tones), default=FLOOR_DB)
+
+    @property
+    def tone_frequencies(self) -> np.ndarray:
+        """Distinct expected tone frequencies in Hz, ascending."""
+        return np.unique([tone.frequency for tone in self.tones])
+
+
+def default_fft_size(total_stride: int) -> int:
+    """Smallest multiple of ``FFT_PERIODS * total_stride`` that is ``>= MIN_FFT_SIZE``."""
+    step = FFT_PERIODS * check_int("total_stride", total_stride, 1)
+    return ceil_div(MIN_FFT_SIZE, step) * step
+
+
+def tonal_artifacts(
+    module: nn.Module,
+    sample_rate: float = 22050.0,
+    strides: Optional[Sequence[int]] = None,
+    in_channels: Optional[int] = None,
+    num_frames: Optional[int] = None,
+    n_fft: Optional[int] = None,
+    edge_frames: int = EDGE_FRAMES,
+    noise_batch: int = 1,
+    noise_std: float = 1.0,
+    constant_value: float = 1.0,
+    seed: int = 0,
+) -> TonalReport:
+    """Tone excess of ``module`` at every expected tone frequency (module docstring).
+
+    ``sample_rate`` is the output rate in Hz. ``strides`` / ``in_channels`` default to
+    what the module says (``upsampler_strides`` / ``input_channels``). ``num_frames``
+    defaults to ``2 * edge_frames`` plus room for 16 segments; ``n_fft`` to
+    :func:`default_fft_size`. Raises ``ValueError`` for a module that is not an
+    upsampler, a stride < 1, ``sample_rate <= 0``, or a probe with no samples left.
+    """
+    if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
+        raise ValueError(f"sample_rate must be a number > 0 Hz, got {sample_rate!r}")
+    found = upsampler_strides(module, strides)
+    channels = input_channels(module, in_channels)
+    hop = math.prod(found)
+    n_fft = default_fft_size(hop) if n_fft is None else check_int("n_fft", n_fft, 2)
+    if n_fft % hop != 0:
+        raise ValueError(f"n_fft must be a multiple of prod(strides)={hop}, got {n_fft}")
+    check_int("edge_frames", edge_frames, 0)
+    check_int("noise_batch", noise_batch, 1)
+    if num_frames is None:
+        num_frames = 2 * edge_frames + ceil_div(SEGMENTS * n_fft, hop)
+    check_int("num_frames", num_frames, 1)
+    kept = (num_frames - 2 * edge_frames) * hop
+    if kept < n_fft:
+        raise ValueError(
+            f"num_frames={num_frames} leaves {max(kept, 0)} output samples after dropping "
+            f"edge_frames={edge_frames} at each end; need at least n_fft={n_fft}, i.e. "
+            f"num_frames >= {2 * edge_frames + ceil_div(n_fft, hop)}"
+        )
+    factory = {"dtype": module_dtype(module), "device": module_device(module)}
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(noise_batch, channels, num_frames, generator=generator) * noise_std
+    constant = torch.full((1, channels, num_frames), float(constant_value))
+    edge = edge_frames * hop
+    spectra = []
+    for probe in (noise, constant):
+        output = run_module(module, probe.to(**factory), found)
+        kept_output = output[..., edge : output.shape[-1] - edge]
+        spectra.append(averaged_power_spectrum(kept_output.double().cpu().numpy(), n_fft))
+    noise_spectrum, constant_spectrum = spectra
+    expected = expected_tone_frequencies(found, sample_rate)
+    bin_width = sample_rate / n_fft
+    tone_bins = [int(round(tone.frequency / bin_width)) for tone in expected]
+    period_bins = n_fft // hop
+    noise_excess = tone_excess_db(noise_spectrum, tone_bins, period_bins)
+    constant_excess = tone_excess_db(
+        constant_spectrum, tone_bins, period_bins, reference=noise_spectrum
+    )
+    period_bins_all = [m * period_bins for m in range(1, hop // 2 + 1)]
+    period_excess = tone_excess_db(
+        constant_spectrum, period_bins_all, period_bins, reference=noise_spectrum
+    )
+    tones = tuple(
+        ToneExcess(tone.layer, tone.multiple, tone.frequency, float(n), float(c))
+        for tone, n, c in zip(expected, noise_excess, constant_excess)
+    )
+    return TonalReport(
+        sample_rate=float(sample_rate),
+        strides=found,
+        n_fft=n_fft,
+        frequencies=np.fft.rfftfreq(n_fft, 1.0 / sample_rate),
+        noise_spectrum=noise_spectrum,
+        constant_spectrum=constant_spectrum,
+        tones=tones,
+        period_excess_db=period_excess,
+    )
