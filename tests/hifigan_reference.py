@@ -136,7 +136,7 @@ def mel_spectrogram(
     y: Tensor, n_fft: int, num_mels: int, sampling_rate: int, hop_size: int, win_size: int,
     fmin: float, fmax: float,
 ) -> Tensor:
-    """The original ``meldataset.mel_spectrogram`` (center=False): ``(B, L) -> (B, mels, L // hop)``."""
+    """The original ``meldataset.mel_spectrogram``: ``(B, L) -> (B, mels, L // hop)``."""
     mel = librosa.filters.mel(sr=sampling_rate, n_fft=n_fft, n_mels=num_mels, fmin=fmin, fmax=fmax)
     mel_basis = torch.from_numpy(mel).float().to(y.device)
     hann_window = torch.hann_window(win_size).to(y.device)

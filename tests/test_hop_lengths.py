@@ -56,8 +56,9 @@ def test_odd_kernel_minus_stride_is_exact_where_the_original_is_not() -> None:
     frames, rate, kernel = 7, 5, 10
     original = nn.ConvTranspose1d(4, 4, kernel, rate, padding=(kernel - rate) // 2)
     assert original(torch.randn(1, 4, frames)).shape[-1] == frames * rate + 1
-    generator = HiFiGANGenerator(upsample_rates=(rate, rate), upsample_kernel_sizes=(kernel, kernel),
-                                 **SMALL)
+    generator = HiFiGANGenerator(
+        upsample_rates=(rate, rate), upsample_kernel_sizes=(kernel, kernel), **SMALL
+    )
     with torch.no_grad():
         assert generator(torch.randn(1, 80, frames)).shape == (1, 1, frames * rate * rate)
 

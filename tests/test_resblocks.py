@@ -59,7 +59,8 @@ def test_remove_weight_norm_leaves_plain_weights() -> None:
     block = ResBlock2(CHANNELS, 3, (1, 3))
     block.remove_weight_norm()
     assert not any(parametrize.is_parametrized(m) for m in block.modules())
-    assert set(block.state_dict()) == {"convs.0.weight", "convs.0.bias", "convs.1.weight", "convs.1.bias"}
+    expected = {"convs.0.weight", "convs.0.bias", "convs.1.weight", "convs.1.bias"}
+    assert set(block.state_dict()) == expected
 
 
 def test_mrf_is_mean_of_branches() -> None:

@@ -137,7 +137,8 @@ class MelSpectrogram(nn.Module):
         nyquist = sample_rate / 2
         if not 0 <= fmin < (fmax if fmax is not None else nyquist) <= nyquist:
             raise ValueError(
-                f"need 0 <= fmin < fmax <= sample_rate / 2 = {nyquist}, got fmin={fmin}, fmax={fmax}"
+                f"need 0 <= fmin < fmax <= sample_rate / 2 = {nyquist}, "
+                f"got fmin={fmin}, fmax={fmax}"
             )
         self.sample_rate, self.n_fft, self.hop_length = sample_rate, n_fft, hop_length
         self.win_length, self.num_mels, self.fmin, self.fmax = win_length, num_mels, fmin, fmax
@@ -170,11 +171,12 @@ def mel_spectrogram(
 
 @torch.no_grad()
 def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) -> Tensor:
-    """Waveform -> mel -> waveform of exactly ``wav``'s length: ``(B, L) -> (B, L)``, ``(L,) -> (L,)``.
+    """Waveform -> mel -> waveform of exactly ``wav``'s length: ``(B, L) -> (B, L)``.
 
     The waveform is zero-padded at the end to a multiple of the hop, so the mel has
     ``ceil(L / hop)`` frames and the generator returns ``ceil(L / hop) * hop >= L``
     samples, trimmed back to ``L`` (the original returns ``floor(L / hop) * hop``).
+    A 1-D ``(L,)`` input gives ``(L,)``.
     Runs without gradients.
     """
     hop = generator.hop_length
@@ -184,7 +186,8 @@ def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) 
             f"generator.hop_length={hop}"
         )
     if not isinstance(wav, Tensor) or wav.dim() not in (1, 2):
-        raise ValueError(f"wav must be a (L,) or (B, L) tensor, got {getattr(wav, 'shape', wav)!r}")
+        found = tuple(wav.shape) if isinstance(wav, Tensor) else type(wav).__name__
+        raise ValueError(f"wav must be a (L,) or (B, L) tensor, got {found}")
     length = wav.shape[-1]
     padded = F.pad(wav, (0, ceil_div(length, hop) * hop - length))
     mel = mel_transform(padded)
@@ -217,10 +220,11 @@ def load_audio(path: PathLike, sample_rate: int) -> Tensor:
 
 
 def save_audio(path: PathLike, wav: Tensor, sample_rate: int) -> None:
-    """Write ``(L,)`` or ``(C, L)`` to ``path`` (format from the suffix) via a temp file + rename."""
+    """Write ``(L,)`` or ``(C, L)`` to ``path`` (format from its suffix): temp file, then rename."""
     check_int("sample_rate", sample_rate, 1)
     if not isinstance(wav, Tensor) or wav.dim() not in (1, 2) or wav.shape[-1] == 0:
-        raise ValueError(f"wav must be a non-empty (L,) or (C, L) tensor, got {getattr(wav, 'shape', wav)!r}")
+        found = tuple(wav.shape) if isinstance(wav, Tensor) else type(wav).__name__
+        raise ValueError(f"wav must be a non-empty (L,) or (C, L) tensor, got {found}")
     if not bool(torch.isfinite(wav).all()):
         raise ValueError("wav contains NaN or Inf values; it must be finite")
     data = wav.detach().float().cpu()

@@ -31,7 +31,7 @@ TRANSPOSED = "transposed"
 
 
 def fuse_branches(resblocks: Iterable[nn.Module], x: Tensor) -> Tensor:
-    """Average the branches' outputs, summed in order as the original: ``(B, C, T) -> (B, C, T)``."""
+    """Mean of the branches, summed in the original's order: ``(B, C, T) -> (B, C, T)``."""
     total = None
     count = 0
     for block in resblocks:

@@ -166,7 +166,8 @@ class HiFiGANGenerator(nn.Module):
 
     def forward(self, mel: Tensor) -> Tensor:
         """``(B, num_mels, T) -> (B, 1, T * hop_length)``, samples in [-1, 1]."""
-        if not (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()):
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if not (torch.jit.is_scripting() or tracing):
             self.check_mel(mel)
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
