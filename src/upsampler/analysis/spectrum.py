@@ -49,9 +49,10 @@ def expected_tone_frequencies(strides: Sequence[int], sample_rate: float) -> lis
     _check_rate(sample_rate)
     if len(strides) == 0:
         raise ValueError("strides must name at least one layer, got an empty sequence")
+    for stride in strides:
+        check_int("stride", stride, 1)
     tones = []
     for layer, stride in enumerate(strides):
-        check_int("stride", stride, 1)
         layer_rate = sample_rate / math.prod(strides[layer + 1 :])
         for multiple in range(1, stride):
             frequency = (multiple * layer_rate / stride) % sample_rate
