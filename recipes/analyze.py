@@ -1,0 +1,208 @@
+"""Artifact report for one model + upsampler (Hydra recipe): tones, phase gains, overlap, figures.
+
+    python recipes/analyze.py                                  # HiFi-GAN V1, transposed conv
+    python recipes/analyze.py -m upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr
+    python recipes/compare.py runs=multirun/analyze/<date>     # then one figure + table
+
+For every seed in ``seeds`` the generator is built at random initialisation (or once from
+``checkpoint``), weight norm folded, and measured with ``upsampler.analysis``:
+``tonal_artifacts`` (constant and white-noise probes through the whole generator) and,
+per upsampling layer, the phase gains of the linearised layer (``stack_response``) and
+their imbalance. ``report.json`` holds the numbers; the PNG figures are the overlap map
+(transposed layers), the phase-gain heatmaps, the averaged spectrum with the expected tones,
+and the spectrogram of the generator's output for the bundled speech recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+from tqdm import tqdm
+
+from upsampler import load_hifigan
+from upsampler.analysis import overlap_map, overlap_ratio, phase_overlap, stack_response, tonal_artifacts
+from upsampler.analysis import plots
+from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
+from upsampler.batch import one_line, write_json
+from upsampler.recipe_config import check_model_matches_audio, generator_fields
+
+log = logging.getLogger("analyze")
+
+OVERLAP_INPUT_FRAMES = 6  # input samples per overlap-map figure: edges plus a few periods
+
+
+class RecipeError(Exception):
+    """A setup problem (checkpoint, config) that stops the run; logged as one line."""
+
+
+def finite(value: float) -> float | None:
+    """``value`` as a float, or None when it is inf/NaN (JSON has no infinity)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def build_generator(cfg: DictConfig, seed: int | None) -> nn.Module:
+    """The configured generator (seeded random init, or the checkpoint), weight norm folded."""
+    if cfg.checkpoint is None:
+        torch.manual_seed(seed)
+        generator = instantiate(cfg.model)
+    else:
+        config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
+        generator = load_hifigan(cfg.checkpoint, config=config)
+    generator.remove_weight_norm()
+    return generator.eval()
+
+
+def layer_rates(strides: list[int], sample_rate: int) -> list[float]:
+    """Output sample rate of each layer: ``fs_out / prod(later strides)``."""
+    return [sample_rate / math.prod(strides[i + 1:]) for i in range(len(strides))]
+
+
+def layer_phase_gains(generator: nn.Module, sample_rate: int, max_input_channels: int) -> list[Any]:
+    """Linearised phase gains ``(C_in probed, C_out, stride)`` of each upsampling layer."""
+    rates = layer_rates(list(generator.upsample_rates), sample_rate)
+    return [stack_response(layer, sample_rate=rate, max_input_channels=max_input_channels)
+            for layer, rate in zip(generator.ups, rates)]
+
+
+def overlap_entries(generator: nn.Module) -> list[dict[str, Any]] | None:
+    """Per transposed layer: taps per output phase and their max/min ratio (None otherwise)."""
+    if generator.upsampler != "transposed":
+        return None  # resize and subpixel layers have no overlapping taps
+    entries = []
+    for index, (layer, stride) in enumerate(zip(generator.ups, generator.upsample_rates)):
+        counts = phase_overlap(layer.kernel_size[0], stride, layer.dilation[0], layer.padding[0])
+        entries.append({"layer": index, "stride": stride, "kernel_size": layer.kernel_size[0],
+                        "taps_per_phase": counts.tolist(), "ratio": finite(counts.max() / counts.min())})
+    return entries
+
+
+def save_figure(figure: Any, path: Path) -> str:
+    """Save a PNG through a temporary name; return its file name."""
+    temp = path.with_name(f".{path.name}.tmp")
+    figure.savefig(temp, format="png", dpi=100)
+    temp.replace(path)
+    return path.name
+
+
+def write_figures(cfg: DictConfig, generator: nn.Module, tonal: Any, responses: list[Any],
+                  mel_transform: nn.Module, output_dir: Path) -> list[str]:
+    """Every artifact figure for one generator; returns the PNG names."""
+    kind, names = generator.upsampler, []
+    if kind == "transposed":
+        for index, (layer, stride) in enumerate(zip(generator.ups, generator.upsample_rates)):
+            counts = overlap_map(layer.kernel_size[0], stride, OVERLAP_INPUT_FRAMES,
+                                 layer.padding[0], layer.output_padding[0], layer.dilation[0])
+            title = f"Overlap map, layer {index} (k={layer.kernel_size[0]}, s={stride})"
+            names.append(save_figure(plots.plot_overlap(counts, stride, title),
+                                     output_dir / f"overlap_layer{index}.png"))
+    for index, response in enumerate(responses):
+        title = f"Phase gains, layer {index} ({kind}, s={response.strides[0]})"
+        names.append(save_figure(plots.plot_phase_gains(response.phase_gains, title),
+                                 output_dir / f"phase_gains_layer{index}.png"))
+    names.append(save_figure(plots.plot_tonal_spectrum(tonal, f"Averaged power spectrum ({kind})"),
+                             output_dir / "tonal_spectrum.png"))
+    sample_rate = int(mel_transform.sample_rate)
+    speech = load_audio(BUNDLED_SPEECH, sample_rate)[: int(cfg.speech_seconds * sample_rate)]
+    with torch.inference_mode():
+        wav = copy_synthesis(generator, mel_transform, speech)
+    figure = plots.plot_spectrogram(wav, sample_rate, int(mel_transform.n_fft), int(mel_transform.hop_length),
+                                    tonal.tone_frequencies, f"Generator output for bundled speech ({kind})")
+    names.append(save_figure(figure, output_dir / "spectrogram.png"))
+    return names
+
+
+def summarise_seeds(per_seed: list[dict[str, Any]], key: str) -> dict[str, float]:
+    values = [entry[key] for entry in per_seed]
+    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Measure, plot and write ``report.json`` for the configured model and upsampler."""
+    started = time.perf_counter()
+    if cfg.num_threads is not None:
+        torch.set_num_threads(int(cfg.num_threads))
+    output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    seeds = [None] if cfg.checkpoint is not None else [int(seed) for seed in cfg.seeds]
+    if not seeds:
+        raise RecipeError("seeds must list at least one seed, got []")
+    try:
+        mel_transform = instantiate(cfg.audio)
+        sample_rate = int(mel_transform.sample_rate)
+        per_seed, layer_imbalance = [], []
+        for seed in tqdm(seeds, desc=f"analyze {cfg.upsampler.kind}", unit="seed", disable=not cfg.progress):
+            generator = build_generator(cfg, seed)
+            check_model_matches_audio(generator, mel_transform)
+            with torch.inference_mode():
+                tonal = tonal_artifacts(generator, sample_rate=sample_rate, seed=seed or 0)
+            responses = layer_phase_gains(generator, sample_rate, int(cfg.max_input_channels))
+            per_seed.append({"seed": seed, "constant": tonal.summary_db, "noise": tonal.noise_summary_db,
+                             "period": tonal.period_summary_db})
+            layer_imbalance.append([response.imbalance for response in responses])
+            if len(per_seed) == 1:
+                first = (generator, tonal, responses)
+    except Exception as error:  # setup problems end the run with one line, not a traceback
+        raise RecipeError(one_line(error)) from error
+    generator, tonal, responses = first
+    strides = [int(rate) for rate in generator.upsample_rates]
+    report = {
+        "upsampler": generator.upsampler,
+        "checkpoint": cfg.checkpoint,
+        "sample_rate": sample_rate,
+        "strides": strides,
+        "upsample_kernel_sizes": [int(k) for k in generator.upsample_kernel_sizes],
+        "hop_length": int(generator.hop_length),
+        "seeds": seeds,
+        "tonal_excess_db": {
+            "constant": summarise_seeds(per_seed, "constant"),
+            "noise": summarise_seeds(per_seed, "noise"),
+            "period": summarise_seeds(per_seed, "period"),
+            "per_seed": per_seed,
+            "n_fft": tonal.n_fft,
+        },
+        "tones": [tone._asdict() for tone in tonal.tones],
+        "phase_gain_imbalance": [
+            {
+                "layer": index, "stride": stride, "kernel_size": int(generator.upsample_kernel_sizes[index]),
+                "probed_input_channels": int(responses[index].phase_gains.shape[0]),
+                "median_max_min_ratio": finite(statistics.fmean(seed[index].median_ratio for seed in layer_imbalance)),
+                "median_coefficient_of_variation": statistics.fmean(seed[index].median_cv for seed in layer_imbalance),
+            }
+            for index, stride in enumerate(strides)
+        ],
+        "overlap": overlap_entries(generator),
+    }
+    report["figures"] = (write_figures(cfg, generator, tonal, responses, mel_transform, output_dir)
+                         if cfg.figures else [])
+    report["seconds"] = time.perf_counter() - started
+    write_json(output_dir / "report.json", report)
+    log.info("%s: tonal excess %.1f dB (constant), %.1f dB (noise); report at %s", report["upsampler"],
+             report["tonal_excess_db"]["constant"]["mean"], report["tonal_excess_db"]["noise"]["mean"],
+             output_dir / "report.json")
+    return report
+
+
+@hydra.main(config_path="../configs", config_name="analyze", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point: a setup problem exits with status 1 and one log line."""
+    try:
+        run(cfg)
+    except RecipeError as error:
+        log.error("%s", error)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
