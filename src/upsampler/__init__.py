@@ -4,8 +4,10 @@ from upsampler import functional, lengths
 from upsampler.layers import MRF, ConvTranspose1d, ResBlock1, ResBlock2, UpsampleBlock
 from upsampler import audio
 from upsampler.models import HiFiGANGenerator, load_hifigan
+from upsampler import analysis
 
 __all__ = [
     "ConvTranspose1d", "functional", "lengths",
     "MRF", "ResBlock1", "ResBlock2", "UpsampleBlock", "HiFiGANGenerator", "load_hifigan", "audio",
+    "analysis",
 ]

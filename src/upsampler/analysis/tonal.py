@@ -3,9 +3,12 @@
 :func:`tonal_artifacts` computes, for ``module`` (an upsampler, a stack, or a whole
 generator ``(B, num_mels, T) -> (B, 1, T * hop)``), exactly this:
 
-1. Two probes of ``num_frames`` input frames on all ``C_in`` input channels: white noise
-   ``N(0, noise_std^2)`` (``noise_batch`` draws, seeded) and the constant ``constant_value``
-   (same power when ``constant_value == noise_std``), in the module's dtype and device.
+1. Two probes on all ``C_in`` input channels, in the module's dtype and device: white
+   noise ``N(0, noise_std^2)`` (``noise_batch`` draws of ``num_frames`` frames, seeded) and
+   the constant ``constant_value`` (same power when ``constant_value == noise_std``). The
+   constant's output is exactly periodic (period ``S``) away from the edges for any
+   shift-equivariant model, so it only runs on
+   ``min(num_frames, 2 * edge_frames + 2 * n_fft / S)`` frames: identical spectrum, less time.
 2. Each output ``(B, C_out, T * S)``, ``S = prod(strides)``, loses ``edge_frames * S``
    samples at both ends (boundary effects are not tones).
 3. :func:`~upsampler.analysis.spectrum.averaged_power_spectrum` of each (Welch, periodic
@@ -59,6 +62,7 @@ EDGE_FRAMES = 16  # input frames of output dropped at each end before the spectr
 MIN_FFT_SIZE = 512  # n_fft is the smallest multiple of 8 * S at least this long
 FFT_PERIODS = 8  # n_fft holds at least this many periods S: 8 bins between tones
 SEGMENTS = 16  # default num_frames leaves room for this many n_fft-long segments
+CONSTANT_SEGMENTS = 2  # segments' worth of frames the (periodic) constant probe runs on
 
 
 class ToneExcess(NamedTuple):
@@ -155,7 +159,10 @@ def tonal_artifacts(
     factory = {"dtype": module_dtype(module), "device": module_device(module)}
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(noise_batch, channels, num_frames, generator=generator) * noise_std
-    constant = torch.full((1, channels, num_frames), float(constant_value))
+    # the constant probe's output is exactly period-S once the edges are gone, so a few
+    # segments show all of it: it runs on CONSTANT_SEGMENTS segments' worth of frames
+    constant_frames = min(num_frames, 2 * edge_frames + CONSTANT_SEGMENTS * ceil_div(n_fft, hop))
+    constant = torch.full((1, channels, constant_frames), float(constant_value))
     edge = edge_frames * hop
     spectra = []
     for probe in (noise, constant):
