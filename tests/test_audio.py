@@ -112,7 +112,9 @@ def small_generator() -> HiFiGANGenerator:
 
 
 @pytest.mark.parametrize("length", [ISSUE_33_LENGTH, 256 * 40, 1000])
-def test_copy_synthesis_returns_the_input_length(small_generator, length: int) -> None:
+def test_copy_synthesis_returns_the_input_length(
+    small_generator: HiFiGANGenerator, length: int
+) -> None:
     wav = speech_like(length)
     out = copy_synthesis(small_generator, MelSpectrogram(), wav)
     assert out.shape == (length,)
@@ -121,7 +123,7 @@ def test_copy_synthesis_returns_the_input_length(small_generator, length: int) -
     torch.testing.assert_close(batched[1], out)
 
 
-def test_copy_synthesis_rejects_mismatched_hop(small_generator) -> None:
+def test_copy_synthesis_rejects_mismatched_hop(small_generator: HiFiGANGenerator) -> None:
     with pytest.raises(ValueError, match="hop_length=200 must equal generator.hop_length=256"):
         copy_synthesis(small_generator, MelSpectrogram(hop_length=200), speech_like(4096))
 

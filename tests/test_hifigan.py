@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ PUBLISHED_KEYS = {"v1": 234, "v2": 234, "v3": 69}
 FRAMES = 8
 
 
-def tiny(**overrides) -> HiFiGANGenerator:
+def tiny(**overrides: Any) -> HiFiGANGenerator:
     """Four stages, hop 256, small channels: fast forward passes."""
     kwargs = dict(upsample_initial_channel=16, resblock_kernel_sizes=(3,),
                   resblock_dilation_sizes=((1, 3, 5),))

@@ -30,7 +30,9 @@ def _load_from_reference(ours: nn.Module, original: nn.Module) -> None:
         (ResBlock2, ref.ResBlock2, 7, (3, 12)),
     ],
 )
-def test_resblock_matches_original(ours_cls, ref_cls, kernel_size, dilation) -> None:
+def test_resblock_matches_original(
+    ours_cls: type[nn.Module], ref_cls: type[nn.Module], kernel_size: int, dilation: tuple[int, ...]
+) -> None:
     torch.manual_seed(0)
     original = ref_cls(CHANNELS, kernel_size, dilation)
     ours = ours_cls(CHANNELS, kernel_size, dilation)

@@ -180,9 +180,9 @@ def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) 
     Runs without gradients.
     """
     hop = generator.hop_length
-    if mel_transform.hop_length != hop:
+    if getattr(mel_transform, "hop_length", None) != hop:
         raise ValueError(
-            f"mel_transform.hop_length={mel_transform.hop_length} must equal "
+            f"mel_transform.hop_length={getattr(mel_transform, 'hop_length', None)} must equal "
             f"generator.hop_length={hop}"
         )
     if not isinstance(wav, Tensor) or wav.dim() not in (1, 2):

@@ -36,7 +36,7 @@ def init_normal_(conv: ModuleT) -> ModuleT:
     return conv
 
 
-def weight_norm(module: ModuleT) -> ModuleT:
+def apply_weight_norm(module: ModuleT) -> ModuleT:
     """Weight-normalise every convolution in ``module`` (itself included) along dim 0.
 
     Uses ``torch.nn.utils.parametrizations.weight_norm``: state_dict keys become
@@ -79,7 +79,7 @@ def _same_conv(channels: int, kernel_size: int, dilation: int) -> nn.Conv1d:
         channels, channels, kernel_size, 1, dilation=dilation,
         padding=same_padding(kernel_size, dilation),
     )
-    return weight_norm(init_normal_(conv))
+    return apply_weight_norm(init_normal_(conv))
 
 
 class ResBlock1(nn.Module):

@@ -18,10 +18,10 @@ from torch import Tensor, nn
 
 from upsampler.layers.resblocks import (
     LRELU_SLOPE,
+    apply_weight_norm,
     init_normal_,
     make_resblock,
     remove_weight_norm,
-    weight_norm,
 )
 from upsampler.layers.upsamplers import make_upsampler
 
@@ -91,7 +91,7 @@ def build_upsampler(
     module = make_upsampler(upsampler, in_channels, out_channels, stride, kernel_size)
     if upsampler == TRANSPOSED:
         init_normal_(module)
-    return weight_norm(module)
+    return apply_weight_norm(module)
 
 
 class UpsampleBlock(nn.Module):

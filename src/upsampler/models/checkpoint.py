@@ -18,7 +18,7 @@ import inspect
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Union
 
 import torch
 from torch import Tensor

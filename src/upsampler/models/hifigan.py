@@ -13,7 +13,7 @@ upsampler per stage), ``resblocks`` (flat, ``num_kernels`` per stage, stage ``i`
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +21,10 @@ from torch import Tensor, nn
 
 from upsampler.layers.resblocks import (
     LRELU_SLOPE,
+    apply_weight_norm,
     init_normal_,
     make_resblock,
     remove_weight_norm,
-    weight_norm,
 )
 from upsampler.layers.upsample_block import build_upsampler, check_resblock_sizes, fuse_branches
 from upsampler.lengths import check_int, plan_upsample_rates
@@ -103,7 +103,7 @@ class HiFiGANGenerator(nn.Module):
         self.resblock = resblock
         self.upsampler = upsampler
 
-        self.conv_pre = weight_norm(
+        self.conv_pre = apply_weight_norm(
             nn.Conv1d(num_mels, upsample_initial_channel, EDGE_KERNEL_SIZE, 1, EDGE_PADDING)
         )
         self.ups = nn.ModuleList()
@@ -114,7 +114,7 @@ class HiFiGANGenerator(nn.Module):
             channels //= 2
             for k_res, d_res in zip(resblock_kernel_sizes, resblock_dilation_sizes):
                 self.resblocks.append(make_resblock(resblock, channels, k_res, d_res))
-        self.conv_post = weight_norm(
+        self.conv_post = apply_weight_norm(
             init_normal_(nn.Conv1d(channels, 1, EDGE_KERNEL_SIZE, 1, EDGE_PADDING))
         )
 
