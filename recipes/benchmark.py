@@ -1,0 +1,244 @@
+"""Time ``upsampler.ConvTranspose1d`` against ``torch.nn.ConvTranspose1d`` (Hydra recipe).
+
+    python recipes/benchmark.py                          # full table, 2 threads
+    python recipes/benchmark.py quick=true               # smoke run
+    python recipes/benchmark.py num_threads=1 generator.enabled=true
+
+Both layers hold the same weights and see the same input; calls alternate between them
+(ours first on even reps, native first on odd ones) and each time is the median of the
+reps. Forward runs under ``torch.no_grad()``; forward+backward computes every gradient.
+Prints ratios ours / native (below 1: ours is faster), their geometric mean over the
+HiFi-GAN shapes, and our column buffer ``B * C_out * K * T`` floats, the extra memory our
+op holds beyond the output. Writes ``benchmark.json`` and ``benchmark.csv`` (plus
+``generator.csv`` when the whole-generator section is enabled) into ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import logging
+import math
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from tqdm import tqdm
+
+from upsampler import ConvTranspose1d, HiFiGANGenerator
+from upsampler.batch import atomic_write_text, write_json
+from upsampler.lengths import exact_padding
+from upsampler.models.hifigan import PRESETS
+
+log = logging.getLogger("benchmark")
+MIB = 2**20
+MS = 1e3
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One benchmarked layer; it sees ``mel_frames * length_factor`` input steps."""
+
+    name: str
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    padding: int
+    groups: int
+    length_factor: int
+    hifigan: bool
+
+
+def hifigan_shapes(presets: list[str]) -> list[LayerShape]:
+    """Every upsampling layer of the presets, with HiFi-GAN's padding ``(k - u) // 2``."""
+    shapes = []
+    for preset in presets:
+        fields = PRESETS[preset]
+        channels, factor = fields["upsample_initial_channel"], 1
+        for i, (u, k) in enumerate(zip(fields["upsample_rates"], fields["upsample_kernel_sizes"])):
+            padding, _ = exact_padding(k, u)  # equals (k - u) // 2 for these even k - u
+            shapes.append(LayerShape(f"{preset}.ups{i}", channels, channels // 2, k, u, padding, 1,
+                                     factor, hifigan=True))
+            channels, factor = channels // 2, factor * u
+    return shapes
+
+
+def median_times(
+    ours: Callable[[], object], native: Callable[[], object], timing: DictConfig
+) -> tuple[float, float, int]:
+    """Interleaved medians (seconds) of ``ours`` and ``native``, and the reps taken."""
+
+    def elapsed(fn: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    for _ in range(timing.warmup):
+        ours(), native()
+    probe = elapsed(ours) + elapsed(native)
+    reps = min(max(math.ceil(timing.target_seconds / max(probe, 1e-9)), timing.min_reps),
+               timing.max_reps)
+    times: dict[str, list[float]] = {"ours": [], "native": []}
+    for rep in range(reps):
+        order = (("ours", ours), ("native", native))
+        for name, fn in order if rep % 2 == 0 else order[::-1]:
+            times[name].append(elapsed(fn))
+    return statistics.median(times["ours"]), statistics.median(times["native"]), reps
+
+
+def step(layer: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], object]:
+    """A no-argument call: a forward, or a forward + backward of every gradient."""
+    if mode == "forward":
+        def forward() -> object:
+            with torch.no_grad():
+                return layer(x)
+        return forward
+    if mode != "forward_backward":
+        raise ValueError(f"mode must be 'forward' or 'forward_backward', got {mode!r}")
+
+    def forward_backward() -> object:
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        out = layer(x)
+        out.backward(torch.ones_like(out))
+        return out
+    return forward_backward
+
+
+def bench_layer(shape: LayerShape, frames: int, batch: int, mode: str,
+                cfg: DictConfig) -> dict[str, Any]:
+    args = (shape.in_channels, shape.out_channels, shape.kernel_size, shape.stride, shape.padding)
+    kwargs = {"groups": shape.groups, "device": cfg.device, "dtype": torch.float32}
+    ours = ConvTranspose1d(*args, **kwargs)
+    native = nn.ConvTranspose1d(*args, **kwargs)
+    native.load_state_dict(ours.state_dict())
+    length = frames * shape.length_factor
+    x = torch.randn(batch, shape.in_channels, length, device=cfg.device,
+                    requires_grad=mode == "forward_backward")
+    ours_s, native_s, reps = median_times(step(ours, x, mode), step(native, x, mode), cfg.timing)
+    itemsize = torch.finfo(torch.float32).bits // 8
+    return {
+        **asdict(shape), "mel_frames": frames, "input_length": length, "batch": batch,
+        "mode": mode, "reps": reps, "ours_ms": ours_s * MS, "native_ms": native_s * MS,
+        "ratio": ours_s / native_s,
+        "column_buffer_mib": batch * shape.out_channels * shape.kernel_size * length * itemsize / MIB,
+        "output_mib": batch * shape.out_channels * length * shape.stride * itemsize / MIB,
+    }
+
+
+def with_native_upsamplers(generator: HiFiGANGenerator) -> nn.Module:
+    """A copy of ``generator`` whose ``ups[i]`` are ``torch.nn.ConvTranspose1d`` (same state)."""
+    native = copy.deepcopy(generator)
+    for i, up in enumerate(generator.ups):
+        if not isinstance(up, ConvTranspose1d):
+            raise TypeError(f"generator.ups[{i}] must be upsampler.ConvTranspose1d, got "
+                            f"{type(up).__name__}")
+        swap = nn.ConvTranspose1d(
+            up.in_channels, up.out_channels, up.kernel_size, up.stride, up.padding,
+            up.output_padding, up.groups, up.bias is not None, up.dilation,
+            device=up.weight.device, dtype=up.weight.dtype,
+        )
+        swap.load_state_dict(up.state_dict())
+        native.ups[i] = swap
+    return native
+
+
+def bench_generator(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Whole generator (weight norm folded, eval), ours vs the same with torch's ``ups``."""
+    gen_cfg = cfg.generator
+    ours = HiFiGANGenerator.from_preset(gen_cfg.preset).to(cfg.device).eval()
+    ours.remove_weight_norm()
+    native = with_native_upsamplers(ours)
+    rows = []
+    for frames in tqdm(list(gen_cfg.mel_frames), desc="generator", disable=not cfg.progress):
+        mel = torch.randn(gen_cfg.batch_size, ours.num_mels, frames, device=cfg.device)
+        with torch.no_grad():
+            diff = (ours(mel) - native(mel)).abs().max().item()
+        ours_s, native_s, reps = median_times(step(ours, mel, "forward"),
+                                              step(native, mel, "forward"), gen_cfg)
+        rows.append({"preset": gen_cfg.preset, "mel_frames": frames, "batch": gen_cfg.batch_size,
+                     "reps": reps, "ours_ms": ours_s * MS, "native_ms": native_s * MS,
+                     "ratio": ours_s / native_s, "max_abs_diff": diff})
+    return rows
+
+
+def geometric_mean(values: list[float]) -> float | None:
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    stream = io.StringIO()
+    writer = csv.DictWriter(stream, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    return stream.getvalue()
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    table = [columns] + [[cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in table)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run the benchmark described by ``cfg``; return (and write) its results."""
+    if cfg.quick:
+        cfg = OmegaConf.merge(cfg, cfg.quick_settings)
+    output_dir = Path(cfg.output_dir)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    try:
+        shapes = hifigan_shapes(list(cfg.hifigan_presets))
+        shapes += [LayerShape(**spec, hifigan=False) for spec in cfg.extra_layers]
+        cases = [(shape, frames, batch, mode) for shape in shapes for frames in cfg.mel_frames
+                 for batch in cfg.batch_sizes for mode in cfg.modes]
+        rows = [bench_layer(*case, cfg) for case in
+                tqdm(cases, desc="layers", disable=not cfg.progress)]
+        generator_rows = bench_generator(cfg) if cfg.generator.enabled else []
+    finally:
+        torch.set_num_threads(threads_before)
+    geomean = {mode: geometric_mean([r["ratio"] for r in rows if r["hifigan"] and r["mode"] == mode])
+               for mode in cfg.modes}
+    results = {
+        "environment": {"torch": torch.__version__, "python": platform.python_version(),
+                        "machine": platform.machine(), "num_threads": cfg.num_threads,
+                        "device": cfg.device},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "geometric_mean_ratio": geomean,
+        "layers": rows,
+        "generator": generator_rows,
+    }
+    columns = ["name", "mel_frames", "input_length", "batch", "mode", "reps", "native_ms",
+               "ours_ms", "ratio", "column_buffer_mib"]
+    print(format_table(rows, columns))
+    print("geometric mean of ratios ours / native over the HiFi-GAN shapes: "
+          + ", ".join(f"{mode} {value:.3f}" for mode, value in geomean.items() if value))
+    if generator_rows:
+        print(format_table(generator_rows, list(generator_rows[0])))
+        atomic_write_text(output_dir / "generator.csv", to_csv(generator_rows))
+    write_json(output_dir / "benchmark.json", results)
+    atomic_write_text(output_dir / "benchmark.csv", to_csv(rows))
+    log.info("wrote %s", output_dir)
+    return results
+
+
+@hydra.main(config_path="../configs", config_name="benchmark", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
