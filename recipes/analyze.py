@@ -1,7 +1,8 @@
 """Artifact report for one model + upsampler (Hydra recipe): tones, phase gains, overlap, figures.
 
     python recipes/analyze.py                                  # HiFi-GAN V1, transposed conv
-    python recipes/analyze.py -m upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr
+    python recipes/analyze.py -m \
+        upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr
     python recipes/compare.py runs=multirun/analyze/<date>     # then one figure + table
 
 For every seed in ``seeds`` the generator is built at random initialisation (or once from
@@ -31,8 +32,13 @@ from torch import nn
 from tqdm import tqdm
 
 from upsampler import load_hifigan
-from upsampler.analysis import overlap_map, overlap_ratio, phase_overlap, stack_response, tonal_artifacts
-from upsampler.analysis import plots
+from upsampler.analysis import (
+    overlap_map,
+    phase_overlap,
+    plots,
+    stack_response,
+    tonal_artifacts,
+)
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
 from upsampler.batch import one_line, write_json
 from upsampler.recipe_config import check_model_matches_audio, generator_fields
@@ -40,6 +46,7 @@ from upsampler.recipe_config import check_model_matches_audio, generator_fields
 log = logging.getLogger("analyze")
 
 OVERLAP_INPUT_FRAMES = 6  # input samples per overlap-map figure: edges plus a few periods
+PROBES = ("constant", "noise", "period")  # TonalReport summaries kept per seed
 
 
 class RecipeError(Exception):
@@ -83,8 +90,10 @@ def overlap_entries(generator: nn.Module) -> list[dict[str, Any]] | None:
     entries = []
     for index, (layer, stride) in enumerate(zip(generator.ups, generator.upsample_rates)):
         counts = phase_overlap(layer.kernel_size[0], stride, layer.dilation[0], layer.padding[0])
-        entries.append({"layer": index, "stride": stride, "kernel_size": layer.kernel_size[0],
-                        "taps_per_phase": counts.tolist(), "ratio": finite(counts.max() / counts.min())})
+        entries.append({
+            "layer": index, "stride": stride, "kernel_size": layer.kernel_size[0],
+            "taps_per_phase": counts.tolist(), "ratio": finite(counts.max() / counts.min()),
+        })
     return entries
 
 
@@ -117,15 +126,56 @@ def write_figures(cfg: DictConfig, generator: nn.Module, tonal: Any, responses: 
     speech = load_audio(BUNDLED_SPEECH, sample_rate)[: int(cfg.speech_seconds * sample_rate)]
     with torch.inference_mode():
         wav = copy_synthesis(generator, mel_transform, speech)
-    figure = plots.plot_spectrogram(wav, sample_rate, int(mel_transform.n_fft), int(mel_transform.hop_length),
-                                    tonal.tone_frequencies, f"Generator output for bundled speech ({kind})")
+    figure = plots.plot_spectrogram(
+        wav, sample_rate, int(mel_transform.n_fft), int(mel_transform.hop_length),
+        tonal.tone_frequencies, f"Generator output for bundled speech ({kind})",
+    )
     names.append(save_figure(figure, output_dir / "spectrogram.png"))
     return names
 
 
-def summarise_seeds(per_seed: list[dict[str, Any]], key: str) -> dict[str, float]:
-    values = [entry[key] for entry in per_seed]
+def spread(values: list[float]) -> dict[str, float]:
+    """Mean, min and max over seeds."""
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+
+
+def layer_entries(
+    generator: nn.Module, imbalances: list[list[Any]], probed: int
+) -> list[dict[str, Any]]:
+    """Per upsampling layer: median phase-gain imbalance over channel pairs, mean over seeds."""
+    entries = []
+    for index, stride in enumerate(generator.upsample_rates):
+        ratios = [seed[index].median_ratio for seed in imbalances]
+        cvs = [seed[index].median_cv for seed in imbalances]
+        entries.append({
+            "layer": index, "stride": int(stride),
+            "kernel_size": int(generator.upsample_kernel_sizes[index]),
+            "probed_input_channels": probed,
+            "median_max_min_ratio": finite(statistics.fmean(ratios)),
+            "median_coefficient_of_variation": statistics.fmean(cvs),
+        })
+    return entries
+
+
+def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) -> dict[str, Any]:
+    """Tonal excess and per-layer phase gains for every seed; keeps the first seed's objects."""
+    sample_rate = int(mel_transform.sample_rate)
+    found: dict[str, Any] = {"per_seed": [], "imbalances": []}
+    bar = tqdm(seeds, desc=f"analyze {cfg.upsampler.kind}", unit="seed", disable=not cfg.progress)
+    for seed in bar:
+        generator = build_generator(cfg, seed)
+        check_model_matches_audio(generator, mel_transform)
+        with torch.inference_mode():
+            tonal = tonal_artifacts(generator, sample_rate=sample_rate, seed=seed or 0)
+        responses = layer_phase_gains(generator, sample_rate, int(cfg.max_input_channels))
+        found["per_seed"].append({
+            "seed": seed, "constant": tonal.summary_db,
+            "noise": tonal.noise_summary_db, "period": tonal.period_summary_db,
+        })
+        found["imbalances"].append([response.imbalance for response in responses])
+        if "generator" not in found:
+            found.update(generator=generator, tonal=tonal, responses=responses)
+    return found
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -140,57 +190,40 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise RecipeError("seeds must list at least one seed, got []")
     try:
         mel_transform = instantiate(cfg.audio)
-        sample_rate = int(mel_transform.sample_rate)
-        per_seed, layer_imbalance = [], []
-        for seed in tqdm(seeds, desc=f"analyze {cfg.upsampler.kind}", unit="seed", disable=not cfg.progress):
-            generator = build_generator(cfg, seed)
-            check_model_matches_audio(generator, mel_transform)
-            with torch.inference_mode():
-                tonal = tonal_artifacts(generator, sample_rate=sample_rate, seed=seed or 0)
-            responses = layer_phase_gains(generator, sample_rate, int(cfg.max_input_channels))
-            per_seed.append({"seed": seed, "constant": tonal.summary_db, "noise": tonal.noise_summary_db,
-                             "period": tonal.period_summary_db})
-            layer_imbalance.append([response.imbalance for response in responses])
-            if len(per_seed) == 1:
-                first = (generator, tonal, responses)
+        found = measure(cfg, seeds, mel_transform)
     except Exception as error:  # setup problems end the run with one line, not a traceback
         raise RecipeError(one_line(error)) from error
-    generator, tonal, responses = first
-    strides = [int(rate) for rate in generator.upsample_rates]
+    generator, tonal, responses = found["generator"], found["tonal"], found["responses"]
+    per_seed = found["per_seed"]
     report = {
         "upsampler": generator.upsampler,
         "checkpoint": cfg.checkpoint,
-        "sample_rate": sample_rate,
-        "strides": strides,
+        "sample_rate": int(mel_transform.sample_rate),
+        "strides": [int(rate) for rate in generator.upsample_rates],
         "upsample_kernel_sizes": [int(k) for k in generator.upsample_kernel_sizes],
         "hop_length": int(generator.hop_length),
         "seeds": seeds,
         "tonal_excess_db": {
-            "constant": summarise_seeds(per_seed, "constant"),
-            "noise": summarise_seeds(per_seed, "noise"),
-            "period": summarise_seeds(per_seed, "period"),
+            **{key: spread([entry[key] for entry in per_seed]) for key in PROBES},
             "per_seed": per_seed,
             "n_fft": tonal.n_fft,
         },
         "tones": [tone._asdict() for tone in tonal.tones],
-        "phase_gain_imbalance": [
-            {
-                "layer": index, "stride": stride, "kernel_size": int(generator.upsample_kernel_sizes[index]),
-                "probed_input_channels": int(responses[index].phase_gains.shape[0]),
-                "median_max_min_ratio": finite(statistics.fmean(seed[index].median_ratio for seed in layer_imbalance)),
-                "median_coefficient_of_variation": statistics.fmean(seed[index].median_cv for seed in layer_imbalance),
-            }
-            for index, stride in enumerate(strides)
-        ],
+        "phase_gain_imbalance": layer_entries(generator, found["imbalances"],
+                                              int(responses[0].phase_gains.shape[0])),
         "overlap": overlap_entries(generator),
+        "figures": [],
     }
-    report["figures"] = (write_figures(cfg, generator, tonal, responses, mel_transform, output_dir)
-                         if cfg.figures else [])
+    if cfg.figures:
+        report["figures"] = write_figures(
+            cfg, generator, tonal, responses, mel_transform, output_dir
+        )
     report["seconds"] = time.perf_counter() - started
     write_json(output_dir / "report.json", report)
-    log.info("%s: tonal excess %.1f dB (constant), %.1f dB (noise); report at %s", report["upsampler"],
-             report["tonal_excess_db"]["constant"]["mean"], report["tonal_excess_db"]["noise"]["mean"],
-             output_dir / "report.json")
+    excess = report["tonal_excess_db"]
+    log.info("%s: tonal excess %.1f dB (constant), %.1f dB (noise) in %.1f s; report at %s",
+             report["upsampler"], excess["constant"]["mean"], excess["noise"]["mean"],
+             report["seconds"], output_dir / "report.json")
     return report
 
 

@@ -1,6 +1,7 @@
 """Compare the upsamplers of an analyze multirun: one figure and one table (Hydra recipe).
 
-    python recipes/analyze.py -m upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr
+    python recipes/analyze.py -m \
+        upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr
     python recipes/compare.py runs=multirun/analyze/<date>
 
 Reads every ``report.json`` under ``runs`` and writes, into ``<runs>/compare/``,
@@ -41,13 +42,16 @@ def find_reports(runs: Path) -> list[tuple[Path, dict[str, Any]]]:
         raise RecipeError(f"runs={str(runs)!r} is not a folder")
     found = sorted(runs.rglob(REPORT_NAME))
     if not found:
-        raise RecipeError(f"runs={str(runs)!r} holds no {REPORT_NAME}; run recipes/analyze.py -m first")
+        raise RecipeError(
+            f"runs={str(runs)!r} holds no {REPORT_NAME}; run recipes/analyze.py -m first"
+        )
     reports = []
     for path in found:
         try:
             reports.append((path, json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, json.JSONDecodeError) as error:
-            raise RecipeError(f"report {str(path)!r} is not readable JSON: {one_line(error)}") from error
+            message = f"report {str(path)!r} is not readable JSON: {one_line(error)}"
+            raise RecipeError(message) from error
     return reports
 
 
@@ -57,7 +61,8 @@ def comparison_rows(reports: list[tuple[Path, dict[str, Any]]], runs: Path) -> l
     rows = []
     for path, report in reports:
         run = path.parent.relative_to(runs).as_posix()
-        name = report["upsampler"] if counts[report["upsampler"]] == 1 else f"{report['upsampler']} ({run})"
+        kind = report["upsampler"]
+        name = kind if counts[kind] == 1 else f"{kind} ({run})"
         tonal = report["tonal_excess_db"]
         ratios = [entry["ratio"] for entry in report["overlap"] or [] if entry["ratio"] is not None]
         rows.append({
@@ -70,7 +75,8 @@ def comparison_rows(reports: list[tuple[Path, dict[str, Any]]], runs: Path) -> l
             "summary_db_min": tonal["constant"]["min"],
             "summary_db_max": tonal["constant"]["max"],
             "noise_summary_db": tonal["noise"]["mean"],
-            "phase_gain_cv": [layer["median_coefficient_of_variation"] for layer in report["phase_gain_imbalance"]],
+            "phase_gain_cv": [layer["median_coefficient_of_variation"]
+                              for layer in report["phase_gain_imbalance"]],
             "overlap_ratio": max(ratios) if ratios else None,
             "seeds": report["seeds"],
             "run": run,
@@ -82,7 +88,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table (dB to one decimal, CVs to two)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        spread = f"{row['summary_db']:.1f} [{row['summary_db_min']:.1f}, {row['summary_db_max']:.1f}]"
+        low, high = row["summary_db_min"], row["summary_db_max"]
+        spread = f"{row['summary_db']:.1f} [{low:.1f}, {high:.1f}]"
         cells = [
             row["name"], str(row["strides"]), str(row["upsample_kernel_sizes"]), spread,
             f"{row['noise_summary_db']:.1f}", ", ".join(f"{cv:.2f}" for cv in row["phase_gain_cv"]),
@@ -100,7 +107,8 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
     output_dir.mkdir(parents=True, exist_ok=True)
     rates = {row["sample_rate"] for row in rows}
     if len(rates) > 1:
-        log.warning("the runs use different sample rates %s; tonal excess is compared as is", sorted(rates))
+        log.warning("the runs use different sample rates %s; tonal excess is compared as is",
+                    sorted(rates))
     figure = plot_comparison(rows, title=f"Tonal excess by upsampler ({len(rows)} runs)")
     temp = output_dir / ".comparison.png.tmp"
     figure.savefig(temp, format="png", dpi=100)

@@ -24,6 +24,7 @@ import hydra
 import numpy as np
 import torch
 from hydra.utils import instantiate
+from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
@@ -87,15 +88,16 @@ def load_mel(path: Path, num_mels: int) -> torch.Tensor:
     return mel.float()
 
 
-def mel_figure(input_mel: torch.Tensor, output_mel: torch.Tensor, sample_rate: int, hop: int, title: str):
+def mel_figure(
+    input_mel: torch.Tensor, output_mel: torch.Tensor, sample_rate: int, hop: int, title: str
+) -> Figure:
     """Two stacked log-mel images, input over output, on a shared time axis in seconds."""
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(8, 5), layout="constrained")
     axes = figure.subplots(2, 1, sharex=True)
     for ax, mel, label in zip(axes, (input_mel, output_mel), ("input", "output")):
         seconds = mel.shape[-1] * hop / sample_rate
-        image = ax.imshow(mel.cpu().numpy(), origin="lower", aspect="auto", extent=(0, seconds, 0, mel.shape[0]))
+        image = ax.imshow(mel.cpu().numpy(), origin="lower", aspect="auto",
+                          extent=(0, seconds, 0, mel.shape[0]))
         ax.set_title(f"{label} log-mel")
         ax.set_ylabel("mel bin")
         figure.colorbar(image, ax=ax, label="log magnitude")
@@ -127,7 +129,8 @@ def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.
             frames, expected = ceil_div(audio.shape[-1], hop), audio.shape[-1]
         started = time.perf_counter()  # the vocoder's time, without file reading
         if is_mel:
-            wav = generator(input_mel[None])[0, 0]  # (1, num_mels, T) -> (1, 1, T * hop) -> (T * hop,)
+            # (num_mels, T) -> (1, num_mels, T) -> (1, 1, T * hop) -> (T * hop,)
+            wav = generator(input_mel[None])[0, 0]
         else:
             wav = copy_synthesis(generator, mel_transform, audio)  # (L,) -> mel -> (L,)
         compute_seconds = time.perf_counter() - started
@@ -140,7 +143,8 @@ def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.
         figure_name = None
         if cfg.figures:
             figure_name = f"{FIGURES_DIR}/{Path(name).with_suffix('.png').as_posix()}"
-            figure = mel_figure(input_mel, mel_transform(wav), sample_rate, hop, f"{source.name} -> {name}")
+            title = f"{source.name} -> {name}"
+            figure = mel_figure(input_mel, mel_transform(wav), sample_rate, hop, title)
             save_figure(figure, output_dir / figure_name)
     seconds = expected / sample_rate
     return {
@@ -150,8 +154,13 @@ def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.
     }
 
 
-def prepare(cfg: DictConfig, ctx: ProcessContext) -> tuple[list[tuple[Path, str]], nn.Module, nn.Module]:
-    """Inputs as (file, output name) pairs, the generator and the mel front end; RecipeError on failure."""
+def prepare(
+    cfg: DictConfig, ctx: ProcessContext
+) -> tuple[list[tuple[Path, str]], nn.Module, nn.Module]:
+    """(input file, output name) pairs, the generator and the mel front end.
+
+    Any problem raises ``RecipeError`` with a one-line message.
+    """
     try:
         source = Path(cfg.input) if cfg.input is not None else BUNDLED_SPEECH
         inputs = find_inputs(source)

@@ -44,7 +44,8 @@ def analyze_cfg(output_dir: Path, *overrides: str) -> DictConfig:
 def test_analyze_writes_report_and_every_figure(tmp_path: Path) -> None:
     report = analyze.run(analyze_cfg(tmp_path, "seeds=[0,1]", "speech_seconds=0.5"))
     assert json.loads((tmp_path / "report.json").read_text()) == report
-    assert (report["upsampler"], report["sample_rate"], report["strides"]) == ("transposed", SAMPLE_RATE, STRIDES)
+    assert report["upsampler"] == "transposed"
+    assert (report["sample_rate"], report["strides"]) == (SAMPLE_RATE, STRIDES)
     assert report["upsample_kernel_sizes"] == KERNELS and report["hop_length"] == math.prod(STRIDES)
     for probe in ("constant", "noise"):
         spread = report["tonal_excess_db"][probe]
@@ -86,7 +87,8 @@ def test_compare_without_reports_is_one_line_error(tmp_path: Path) -> None:
 def test_multirun_then_compare_end_to_end(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     analyze_command = [
-        sys.executable, str(REPO / "recipes" / "analyze.py"), "-m", "model=debug", "audio=16k_hop200",
+        sys.executable, str(REPO / "recipes" / "analyze.py"), "-m",
+        "model=debug", "audio=16k_hop200",
         "upsampler=transposed,nearest_conv", "figures=false", "progress=false",
         f"hydra.sweep.dir={sweep}",
     ]

@@ -16,7 +16,8 @@ from upsampler.recipe_config import check_model_matches_audio, kernel_sizes_for_
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 GROUPS = ("model", "upsampler", "audio")
 TOP_LEVEL = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
-OPTIONS = {group: sorted(path.stem for path in (CONFIGS / group).glob("*.yaml")) for group in GROUPS}
+OPTIONS = {group: sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
+           for group in GROUPS}
 # Parameter counts with weight norm folded, from the HiFi-GAN paper / REFERENCE.md table.
 PUBLISHED_PARAMETERS = {"hifigan_v1": 13_926_017, "hifigan_v2": 925_985, "hifigan_v3": 1_462_273}
 # (sample rate, hop, mels) each audio config must state: the recipe families in the issue.
@@ -61,7 +62,8 @@ def test_audio_config_instantiates_a_mel_front_end(name: str) -> None:
         sample_rate, hop, mels = AUDIO_SETTINGS[name]
         assert (mel_transform.sample_rate, mel_transform.hop_length, mel_transform.num_mels) == (
             sample_rate, hop, mels)
-    wav = torch.randn(MEL_FRAMES * mel_transform.hop_length, generator=torch.Generator().manual_seed(0))
+    seeded = torch.Generator().manual_seed(0)
+    wav = torch.randn(MEL_FRAMES * mel_transform.hop_length, generator=seeded)
     assert mel_transform(wav).shape == (mel_transform.num_mels, MEL_FRAMES)
 
 
@@ -109,8 +111,10 @@ def test_any_hop_model_instantiates() -> None:
 
 
 def test_preset_with_another_hop_is_rejected_with_the_fix() -> None:
-    cfg = compose_vocode("model=hifigan_v2", "model.upsample_initial_channel=16", "audio=16k_hop200")
-    with pytest.raises(ValueError, match=r"model hop_length=256 .* audio hop_length=200.*audio=22k_hop256"):
+    cfg = compose_vocode("model=hifigan_v2", "model.upsample_initial_channel=16",
+                         "audio=16k_hop200")
+    expected = r"model hop_length=256 .* audio hop_length=200.*audio=22k_hop256"
+    with pytest.raises(ValueError, match=expected):
         check_model_matches_audio(instantiate(cfg.model), instantiate(cfg.audio))
 
 

@@ -126,7 +126,8 @@ def test_torchrun_two_ranks_vocode_every_file_once(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert sorted(record["output"] for record in summary["files"]) == sorted(f"{s}.wav" for s in frames)
+    written = sorted(record["output"] for record in summary["files"])
+    assert written == sorted(f"{stem}.wav" for stem in frames)
     assert {record["rank"] for record in summary["files"]} == {0, 1}
     for record in summary["files"]:
         assert record["samples"] == frames[Path(record["output"]).stem] * HOP

@@ -55,7 +55,9 @@ def inputs(tmp_path: Path) -> Path:
     return folder
 
 
-def test_vocode_folder_writes_exact_lengths_figures_and_summary(tmp_path: Path, inputs: Path) -> None:
+def test_vocode_folder_writes_exact_lengths_figures_and_summary(
+    tmp_path: Path, inputs: Path
+) -> None:
     out = tmp_path / "out"
     summary = vocode.run(make_cfg(out, f"input={inputs}"))
     expected = {"speech.wav": 1234, "mel_a.wav": 7 * HOP, "sub/mel_b.wav": 3 * HOP}
@@ -123,7 +125,9 @@ def test_checkpoint_for_another_model_is_one_clear_error(tmp_path: Path) -> None
     (["model=hifigan_v2", "model.upsample_initial_channel=16"], "hop_length=256"),
     (["checkpoint=/no/such/g_00000001"], "/no/such/g_00000001"),
 ])
-def test_setup_problems_are_one_line_errors(tmp_path: Path, overrides: list[str], message: str) -> None:
+def test_setup_problems_are_one_line_errors(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
     with pytest.raises(vocode.RecipeError, match=message) as caught:
         vocode.run(make_cfg(tmp_path, *overrides))
     assert "\n" not in str(caught.value)

@@ -48,7 +48,9 @@ def find_inputs(path: str | os.PathLike[str]) -> list[Path]:
         if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES and not p.name.startswith(".")
     )
     if not found:
-        raise ValueError(f"input={str(root)!r} holds no file with a suffix in {list(INPUT_SUFFIXES)}")
+        raise ValueError(
+            f"input={str(root)!r} holds no file with a suffix in {list(INPUT_SUFFIXES)}"
+        )
     return found
 
 
@@ -80,7 +82,9 @@ def shard(items: Sequence[Item], rank: int, world_size: int) -> list[Item]:
     check_int("world_size", world_size, 1)
     check_int("rank", rank, 0)
     if rank >= world_size:
-        raise ValueError(f"rank must be in [0, {world_size - 1}] for world_size={world_size}, got {rank}")
+        raise ValueError(
+            f"rank must be in [0, {world_size - 1}] for world_size={world_size}, got {rank}"
+        )
     return list(items[rank::world_size])
 
 

@@ -66,7 +66,9 @@ def init_process_context(device: str = "cpu") -> ProcessContext:
     chosen = torch.device(device)
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} requested but CUDA is not available; use device=cpu")
+            raise ValueError(
+                f"device={device!r} requested but CUDA is not available; use device=cpu"
+            )
         if world_size > 1 or chosen.index is None:
             chosen = torch.device("cuda", local_rank)
         torch.cuda.set_device(chosen)

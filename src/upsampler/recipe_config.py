@@ -75,4 +75,9 @@ def generator_fields(model_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any
     return fields
 
 
-__all__ = ["KERNEL_PER_STRIDE", "check_model_matches_audio", "generator_fields", "kernel_sizes_for_rates"]
+__all__ = [
+    "KERNEL_PER_STRIDE",
+    "check_model_matches_audio",
+    "generator_fields",
+    "kernel_sizes_for_rates",
+]
