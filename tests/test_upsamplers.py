@@ -23,7 +23,9 @@ def test_registry_holds_every_kind() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("stride", "kernel_size"), GRID)
 @pytest.mark.parametrize("length", [1, 7])
-def test_length_is_exactly_t_times_stride(kind: str, stride: int, kernel_size: int, length: int) -> None:
+def test_length_is_exactly_t_times_stride(
+    kind: str, stride: int, kernel_size: int, length: int
+) -> None:
     torch.manual_seed(0)
     layer = make_upsampler(kind, 4, 3, stride, kernel_size)
     out = layer(torch.randn(2, 4, length))
@@ -101,7 +103,8 @@ def test_icnr_equals_conv_then_nearest_and_nearest_then_dilated_conv() -> None:
 
 def test_icnr_survives_weight_norm_and_constant_stays_constant() -> None:
     torch.manual_seed(0)
-    layer = torch.nn.utils.parametrizations.weight_norm(make_upsampler("subpixel_icnr", 3, 2, 8, 16))
+    layer = make_upsampler("subpixel_icnr", 3, 2, 8, 16)
+    layer = torch.nn.utils.parametrizations.weight_norm(layer)
     out = layer(torch.ones(1, 3, 10))[..., 8:-8]  # away from the zero-padded edges
     torch.testing.assert_close(out, out[..., :1].expand_as(out))
 
@@ -147,3 +150,12 @@ def test_generator_takes_every_kind(kind: str) -> None:
     with torch.no_grad():
         out = generator(torch.randn(1, 80, 3))
     assert out.shape == (1, 1, 3 * 256)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("kind", KINDS[1:])
+def test_new_kinds_script_like_eager(kind: str) -> None:
+    torch.manual_seed(0)
+    layer = make_upsampler(kind, 3, 2, 4, 8).eval()
+    x = torch.randn(1, 3, 5)
+    torch.testing.assert_close(torch.jit.script(layer)(x), layer(x))

@@ -87,7 +87,7 @@ def phase_imbalance(gains: np.ndarray) -> PhaseImbalance:
 
 
 def layer_phase_gains(layer: torch.nn.Module) -> np.ndarray:
-    """:func:`phase_gains` of a transposed-conv layer (ours or torch's), read from its attributes."""
+    """:func:`phase_gains` of a transposed-conv layer (ours or torch's), from its attributes."""
     for name in ("weight", "stride", "padding", "dilation"):
         if not hasattr(layer, name):
             raise ValueError(

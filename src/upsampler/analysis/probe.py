@@ -41,7 +41,9 @@ def _layers(module: nn.Module) -> Optional[list[nn.Module]]:
     return None
 
 
-def upsampler_strides(module: nn.Module, strides: Optional[Sequence[int]] = None) -> tuple[int, ...]:
+def upsampler_strides(
+    module: nn.Module, strides: Optional[Sequence[int]] = None
+) -> tuple[int, ...]:
     """Per-layer strides of ``module`` (see the module docstring), or checked ``strides``."""
     if strides is not None:
         found = tuple(strides)

@@ -113,7 +113,7 @@ def icnr_(weight: Tensor, scale_factor: int) -> Tensor:
 
 
 class SubpixelConv1d(nn.Conv1d):
-    """Subpixel upsampler (Shi et al. 2016): conv to ``C_out * s`` channels, then a 1-D pixel shuffle.
+    """Subpixel upsampler (Shi et al. 2016): conv to ``C_out * s`` channels, then 1-D pixel shuffle.
 
     Channel ``c * s + r`` of the conv becomes phase ``r`` (output samples ``t * s + r``) of
     output channel ``c``. ``icnr=True`` initialises with :func:`icnr_` (bias copied too), so
