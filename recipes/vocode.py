@@ -155,7 +155,7 @@ def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.
 
 
 def prepare(
-    cfg: DictConfig, ctx: ProcessContext
+    cfg: DictConfig, ctx: ProcessContext, output_dir: Path
 ) -> tuple[list[tuple[Path, str]], nn.Module, nn.Module]:
     """(input file, output name) pairs, the generator and the mel front end.
 
@@ -163,7 +163,7 @@ def prepare(
     """
     try:
         source = Path(cfg.input) if cfg.input is not None else BUNDLED_SPEECH
-        inputs = find_inputs(source)
+        inputs = find_inputs(source, exclude=output_dir)
         jobs = list(zip(inputs, output_names(inputs, source)))
         mel_transform = instantiate(cfg.audio).to(ctx.device)
         generator = build_generator(cfg, ctx.device)
@@ -184,7 +184,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
         output_dir = Path(ctx.broadcast(str(cfg.output_dir)))  # rank 0's run folder for all
-        jobs, generator, mel_transform = prepare(cfg, ctx)
+        jobs, generator, mel_transform = prepare(cfg, ctx, output_dir)
         records = RunRecords(output_dir)
         mine = shard(jobs, ctx.rank, ctx.world_size)
         todo = [(source, name) for source, name in mine if not records.is_done(name)]
@@ -230,6 +230,7 @@ def summarise(cfg: DictConfig, ctx: ProcessContext, records: RunRecords, names: 
         "total_seconds": seconds,
         "total_compute_seconds": compute,
         "rtf": compute / seconds if seconds else None,
+        "rtf_definition": "compute_seconds / seconds of audio; below 1 is faster than real time",
         **collected,
     }
 

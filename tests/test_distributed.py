@@ -63,6 +63,13 @@ def test_find_inputs_sorts_and_filters(tmp_path: Path) -> None:
     assert output_names(found, tmp_path) == ["a.wav", "b.wav", "sub/c.wav"]
 
 
+def test_find_inputs_leaves_out_the_run_s_own_output_folder(tmp_path: Path) -> None:
+    for name in ["a.wav", "out/a.wav", "out/.a.tmp.wav"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert find_inputs(tmp_path, exclude=tmp_path / "out") == [tmp_path / "a.wav"]
+
+
 def test_find_inputs_errors_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="missing"):
         find_inputs(tmp_path / "missing")

@@ -81,8 +81,8 @@ def test_vocode_folder_writes_exact_lengths_figures_and_summary(
     assert summary["trained"] is False and summary["missing"] == []
 
 
-def test_rerun_skips_finished_files_and_redoes_missing_ones(tmp_path: Path, inputs: Path) -> None:
-    out = tmp_path / "out"
+def test_rerun_skips_finished_files_and_redoes_missing_ones(inputs: Path) -> None:
+    out = inputs / "run"  # inside the input folder: its wavs must not become inputs
     cfg = make_cfg(out, f"input={inputs}", "figures=false")
     vocode.run(cfg)
     kept_time = (out / "mel_a.wav").stat().st_mtime_ns

@@ -28,13 +28,18 @@ DONE_SUFFIX = ".json"
 Item = TypeVar("Item")
 
 
-def find_inputs(path: str | os.PathLike[str]) -> list[Path]:
+def find_inputs(
+    path: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None
+) -> list[Path]:
     """The input files under ``path``: the file itself, or a folder's files, sorted.
 
-    Raises ``FileNotFoundError`` for a missing path and ``ValueError`` for a file with an
+    Hidden files (temporary names) and anything under ``exclude`` (the run's own output
+    folder, when it lies inside the input folder) are left out. Raises
+    ``FileNotFoundError`` for a missing path and ``ValueError`` for a file with an
     unsupported suffix or a folder without any supported file.
     """
     root = Path(path).expanduser()
+    skipped = Path(exclude).resolve() if exclude is not None else None
     if not root.exists():
         raise FileNotFoundError(f"input={str(root)!r} does not exist")
     if root.is_file():
@@ -46,6 +51,7 @@ def find_inputs(path: str | os.PathLike[str]) -> list[Path]:
     found = sorted(
         p for p in root.rglob("*")
         if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES and not p.name.startswith(".")
+        and (skipped is None or skipped not in p.resolve().parents)
     )
     if not found:
         raise ValueError(
