@@ -231,3 +231,11 @@ def test_upsampler_strides_of_each_module_kind() -> None:
 def test_bad_input_raises_value_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_tonal_artifacts_dtype_runs_a_copy() -> None:
+    torch.manual_seed(0)
+    layer = make_upsampler("subpixel", 2, 2, 2, 4)
+    report = tonal_artifacts(layer, sample_rate=8000.0, dtype=torch.float64)
+    assert layer.weight.dtype == torch.float32  # the caller's module is untouched
+    assert report.summary_db > 0.0  # plain subpixel: uneven phases give a Nyquist line

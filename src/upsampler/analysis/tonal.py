@@ -35,6 +35,7 @@ coherently over input channels, noise does not): compare models at equal setting
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
@@ -127,13 +128,16 @@ def tonal_artifacts(
     noise_std: float = 1.0,
     constant_value: float = 1.0,
     seed: int = 0,
+    dtype: Optional[torch.dtype] = None,
 ) -> TonalReport:
     """Tone excess of ``module`` at every expected tone frequency (module docstring).
 
     ``sample_rate`` is the output rate in Hz. ``strides`` / ``in_channels`` default to
     what the module says (``upsampler_strides`` / ``input_channels``). ``num_frames``
     defaults to ``2 * edge_frames`` plus room for 16 segments; ``n_fft`` to
-    :func:`default_fft_size`. Raises ``ValueError`` for a module that is not an
+    :func:`default_fft_size`. ``dtype`` (e.g. ``torch.float64``) runs a converted copy of
+    the module instead of the module itself: use it when the input's contribution at the
+    output falls below float32 rounding (tiny untrained models). Raises ``ValueError`` for a module that is not an
     upsampler, a stride < 1, ``sample_rate <= 0``, or a probe with no samples left.
     """
     if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
@@ -156,6 +160,8 @@ def tonal_artifacts(
             f"edge_frames={edge_frames} at each end; need at least n_fft={n_fft}, i.e. "
             f"num_frames >= {2 * edge_frames + ceil_div(n_fft, hop)}"
         )
+    if dtype is not None and dtype != module_dtype(module):
+        module = copy.deepcopy(module).to(dtype=dtype)
     factory = {"dtype": module_dtype(module), "device": module_device(module)}
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(noise_batch, channels, num_frames, generator=generator) * noise_std
