@@ -22,7 +22,7 @@ Spectra and tones (``spectrum``, ``tonal``)
     tone_excess_db(spectrum, tone_bins, period_bins, reference=None, halfwidth=32, guard=1) -> ndarray
     tonal_artifacts(module, sample_rate=22050.0, strides=None, in_channels=None, num_frames=None,
                     n_fft=None, edge_frames=16, noise_batch=2, noise_std=1.0,
-                    constant_value=1.0, seed=0) -> TonalReport
+                    constant_value=1.0, seed=0, dtype=None) -> TonalReport
         (.summary_db, .noise_summary_db, .period_summary_db, .period_excess_db,
          .tones: tuple[ToneExcess(layer, multiple, frequency, noise_excess_db,
                                   constant_excess_db)], .tone_frequencies,
