@@ -51,6 +51,7 @@ def test_forward_length_and_weight_norm_removal(resblock: str) -> None:
 def test_attributes_for_streaming_and_recipes() -> None:
     generator = HiFiGANGenerator.from_preset("v3", upsample_initial_channel=32)
     assert generator.upsample_rates == (8, 8, 4)
+    assert generator.resblock_dilation_sizes == ((1, 2), (2, 6), (3, 12))
     assert (generator.num_upsamples, generator.num_kernels, generator.num_mels) == (3, 3, 80)
     assert generator.hop_length == 256
     assert len(generator.ups) == 3 and len(generator.resblocks) == 9

@@ -101,6 +101,8 @@ class HiFiGANGenerator(nn.Module):
         self.hop_length = math.prod(self.upsample_rates)
         self.upsample_initial_channel = upsample_initial_channel
         self.resblock = resblock
+        self.resblock_kernel_sizes = tuple(resblock_kernel_sizes)
+        self.resblock_dilation_sizes = tuple(tuple(d) for d in resblock_dilation_sizes)
         self.upsampler = upsampler
 
         self.conv_pre = apply_weight_norm(
