@@ -76,7 +76,7 @@ def test_mrf_is_mean_of_branches() -> None:
 
 @pytest.mark.parametrize(
     ("stride", "kernel_size"),
-    [(2, 4), (8, 16), (3, 6), (5, 10), (5, 11), (4, 7), (7, 3), (11, 22), (2, 2)],
+    [(2, 4), (8, 16), (3, 6), (5, 10), (5, 11), (4, 7), (7, 3), (11, 22), (2, 2), (1, 4), (1, 3)],
 )
 def test_upsample_block_length(stride: int, kernel_size: int) -> None:
     block = UpsampleBlock(CHANNELS, 4, stride, kernel_size, "2", (3,), ((1,),))
@@ -97,6 +97,17 @@ def test_upsample_block_matches_torch_chain() -> None:
     y = up(F.leaky_relu(x, 0.1))
     expected = (block.mrf.resblocks[0](y) + block.mrf.resblocks[1](y)) / 2
     torch.testing.assert_close(block(x), expected)
+
+
+def test_even_kernel_at_stride_one_is_trimmed_explicitly() -> None:
+    """k=4, s=1: no padding pair exists; the 3 extra samples are cut 2 left, 1 right."""
+    torch.manual_seed(0)
+    block = UpsampleBlock(CHANNELS, 4, 1, 4, "2", (3,), ((1,),))
+    block.remove_weight_norm()
+    full = nn.ConvTranspose1d(CHANNELS, 4, 4, 1)
+    full.load_state_dict(block.upsample.state_dict())
+    x = torch.randn(2, CHANNELS, FRAMES)
+    torch.testing.assert_close(block.upsample(x), full(x)[..., 2:-1])
 
 
 def test_upsample_block_keeps_hifigan_padding() -> None:

@@ -11,7 +11,7 @@ output_padding from ``lengths.exact_padding`` by default), so the length is exac
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,11 +23,22 @@ from upsampler.layers.resblocks import (
     make_resblock,
     remove_weight_norm,
 )
+from upsampler.layers.conv_transpose import ConvTranspose1d
 from upsampler.layers.upsamplers import make_upsampler
+from upsampler.lengths import exact_padding, exact_trim
 
 DEFAULT_KERNEL_SIZES = (3, 7, 11)  # HiFi-GAN V1/V2
 DEFAULT_DILATION_SIZES = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
 TRANSPOSED = "transposed"
+
+
+def has_exact_padding(kernel_size: int, stride: int) -> bool:
+    """Whether ``lengths.exact_padding`` has a ``(padding, output_padding)`` pair."""
+    try:
+        exact_padding(kernel_size, stride)
+    except ValueError:
+        return False
+    return True
 
 
 def fuse_branches(resblocks: Iterable[nn.Module], x: Tensor) -> Tensor:
@@ -82,13 +93,37 @@ class MRF(nn.Module):
         return fuse_branches(self.resblocks, x)
 
 
+class TrimmedConvTranspose1d(ConvTranspose1d):
+    """``padding=0`` transposed conv whose overhang is cut explicitly by ``lengths.exact_trim``.
+
+    For the kernels where no ``(padding, output_padding)`` pair gives ``T * stride`` (an even
+    kernel at stride 1); same parameters and state_dict keys as ``ConvTranspose1d``::
+
+        full output  [ left | T * stride samples | right ]    left + right = k - stride
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+        self.trim = exact_trim(kernel_size, stride)
+
+    def forward(self, input: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
+        """``(B, C_in, T) -> (B, C_out, T * stride)``."""
+        full = super().forward(input, output_size)
+        left, right = self.trim
+        return full[..., left : full.shape[-1] - right]
+
+
 def build_upsampler(
     upsampler: str, in_channels: int, out_channels: int, stride: int, kernel_size: int
 ) -> nn.Module:
     """``make_upsampler`` plus HiFi-GAN's treatment: normal(0, 0.01) init for the
     transposed conv (other kinds keep their own init, e.g. ICNR), weight norm on every conv.
+    A transposed conv with no exact padding pair gets ``TrimmedConvTranspose1d`` instead.
     """
-    module = make_upsampler(upsampler, in_channels, out_channels, stride, kernel_size)
+    if upsampler == TRANSPOSED and not has_exact_padding(kernel_size, stride):
+        module: nn.Module = TrimmedConvTranspose1d(in_channels, out_channels, stride, kernel_size)
+    else:
+        module = make_upsampler(upsampler, in_channels, out_channels, stride, kernel_size)
     if upsampler == TRANSPOSED:
         init_normal_(module)
     return apply_weight_norm(module)
