@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from upsampler.functional import conv_transpose1d
+from upsampler.functional import conv_transpose1d, conv_transpose1d_unchecked
 
 GRID_SEED = 20240601
 NUM_RANDOM_CASES = 70
@@ -241,3 +241,29 @@ def test_bad_arguments_raise(overrides: dict[str, object], error: type, pattern:
     kwargs = {**_good(), **overrides}
     with pytest.raises(error, match=pattern):
         conv_transpose1d(**kwargs)
+
+
+class _Unchecked(torch.nn.Module):
+    """The unchecked op with fixed weights, as the export module uses it."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__()
+        x, w, b = _tensors(case, torch.float32, seed=6)
+        self.weight, self.bias, self.args = w, b, _conv_args(case)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.args
+        return conv_transpose1d_unchecked(x, self.weight, self.bias, a["stride"], a["padding"],
+                                          a["output_padding"], a["groups"], a["dilation"])
+
+
+@pytest.mark.parametrize("case", [CORNER_CASES[1], CORNER_CASES[3]], ids=str)
+def test_torch_export_generalises_over_batch_and_length(case: Case) -> None:
+    module = _Unchecked(case)
+    example = torch.randn(2, case.in_channels, 7)
+    auto = torch.export.Dim.AUTO
+    program = torch.export.export(module, (example,), dynamic_shapes={"x": {0: auto, 2: auto}})
+    for batch, length in [(3, 13), (1, 40)]:
+        x = torch.randn(batch, case.in_channels, length)
+        expected = F.conv_transpose1d(x, module.weight, module.bias, **_conv_args(case))
+        torch.testing.assert_close(program.module()(x), expected)

@@ -7,34 +7,18 @@ then adds the column of input sample ``t`` and tap ``k`` into output position
 Backward is the matching gather (an unfold of the output gradient) followed by
 two matrix products. No convolution op of torch is called on either path.
 
-Layout: the columns are channels-first, ``(B, C_out, K, T)``, and the output
-``(B, C_out, L)`` is viewed as frames of ``stride`` samples, ``(B, C_out, F, stride)``
-(position ``f * stride + r`` is frame ``f``, phase ``r``). Tap ``k`` lands in frame
-``t + a_k`` at phase ``r_k`` with ``a_k, r_k = divmod(k * dilation - padding, stride)``;
-consecutive taps sharing ``a_k`` form a run that fills phases ``r, r + dilation, ...``
-of the same frames, so each run is one strided block add (a HiFi-GAN layer,
-``K = 2 * stride``, has three runs, the middle one covering every output sample,
-which initialises the output instead of zeros). The output is written in place in
-its final layout: no padding crop and no transpose copy at the end.
+The columns, scatter and gather live in :mod:`upsampler.columns`.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-from upsampler.lengths import ceil_div, check_int, transposed_output_length
-
-# Fold the batch into the matrix product's columns ((C_in, B * T) instead of B products
-# of (C_in, T)) when a sample has fewer time steps than FOLD_RATIO times its columns per
-# step: a short input then repacks the large weight matrix once instead of B times.
-FOLD_RATIO = 4
-
-# One block of the scatter/gather: (first tap, taps, frame offset a, phase, t0, t1,
-# taps reaching the partial last frame, input step that reaches it).
-Block = Tuple[int, int, int, int, int, int, int, int]
+from upsampler.columns import column_backward, columns, fold_batch, scatter
+from upsampler.lengths import check_int, transposed_output_length
 
 
 @torch.jit.unused
@@ -97,219 +81,6 @@ def check_conv_transpose_args(
     )
 
 
-def _frame_layout(
-    kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int
-) -> Tuple[int, int]:
-    """``L_out - T * stride`` as ``(whole frames, remaining samples)``; independent of ``T``."""
-    excess = dilation * (kernel_size - 1) + 1 + output_padding - 2 * padding - stride
-    return excess // stride, excess % stride
-
-
-def _blocks(
-    kernel_size: int, length: int, stride: int, padding: int, output_padding: int, dilation: int
-) -> Tuple[List[Block], int]:
-    """Runs of taps as strided blocks, and the index of one covering the whole output (or -1).
-
-    Run taps ``k0 .. k0 + m - 1`` share frame offset ``a``: input step ``t`` in
-    ``[t0, t1)`` lands in full frame ``t + a`` at phases ``r0, r0 + dilation, ...``; the
-    first ``mt`` of them reach the partial last frame from input step ``t_tail``.
-    """
-    extra_frames, remainder = _frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    blocks: List[Block] = []
-    cover = -1
-    k0 = 0
-    while k0 < kernel_size:
-        a, r0 = divmod(k0 * dilation - padding, stride)
-        m = 1
-        while k0 + m < kernel_size and (k0 + m) * dilation - padding < (a + 1) * stride:
-            m += 1
-        t0 = max(0, -a)
-        t1 = max(length + min(extra_frames, a) - a, t0)
-        t_tail = length + extra_frames - a
-        mt = 0
-        if remainder > 0 and r0 < remainder and 0 <= t_tail < length:
-            mt = min(m, ceil_div(remainder - r0, dilation))
-        covers_frames = a <= 0 and extra_frames <= a and m == stride and dilation == 1
-        if cover < 0 and covers_frames and (remainder == 0 or mt == remainder):
-            cover = len(blocks)
-        blocks.append((k0, m, a, r0, t0, t1, mt, t_tail))
-        k0 += m
-    return blocks, cover
-
-
-def _fold_batch(batch: int, length: int, columns_per_step: int, ratio: int = FOLD_RATIO) -> bool:
-    return batch > 1 and length * ratio < columns_per_step
-
-
-def _columns(x: Tensor, weight: Tensor, groups: int, fold: bool) -> Tensor:
-    """One matrix product: ``(B, C_in, T) -> (B, C_out, K, T)`` columns (maybe a permuted view)."""
-    batch, in_channels, length = x.shape
-    _, group_out, kernel_size = weight.shape
-    group_in = in_channels // groups
-    out_channels = groups * group_out
-    if group_in == 1 and group_out == 1:
-        # depthwise: (B, C, 1, T) * (1, C, K, 1) -> (B, C, K, T), an elementwise product
-        return x.unsqueeze(2) * weight.reshape(1, out_channels, kernel_size, 1)
-    # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K) -> (G, C_out / G * K, C_in / G)
-    taps = weight.reshape(groups, group_in, group_out * kernel_size).transpose(1, 2)
-    if fold:
-        # (B, C_in, T) -> (C_in, B, T) -> (G, C_in / G, B * T)
-        flat = x.transpose(0, 1).reshape(groups, group_in, batch * length)
-        cols = torch.matmul(taps, flat)
-        # (G, C_out / G * K, B * T) -> (C_out, K, B, T) -> (B, C_out, K, T)
-        return cols.view(out_channels, kernel_size, batch, length).permute(2, 0, 1, 3)
-    # (B, C_in, T) -> (B, G, C_in / G, T) -> (B, G, C_out / G * K, T) -> (B, C_out, K, T)
-    cols = torch.matmul(taps, x.reshape(batch, groups, group_in, length))
-    return cols.view(batch, out_channels, kernel_size, length)
-
-
-def _split_frames(signal: Tensor, length: int, extra_frames: int, stride: int) -> Tuple[Tensor, Tensor]:
-    """``(B, C, L) -> (B, C, F, stride)`` full frames and the ``(B, C, L - F * stride)`` tail."""
-    batch, channels, _ = signal.shape
-    frames = length + extra_frames
-    full = signal[:, :, : frames * stride].view(batch, channels, frames, stride)
-    return full, signal[:, :, frames * stride :]
-
-
-def _scatter(
-    cols: Tensor,
-    bias: Optional[Tensor],
-    stride: int,
-    padding: int,
-    output_padding: int,
-    dilation: int,
-) -> Tensor:
-    """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
-    batch, channels, kernel_size, length = cols.shape
-    extra_frames, remainder = _frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out = cols.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
-    frames, tail = _split_frames(out, length, extra_frames, stride)
-    blocks, cover = _blocks(kernel_size, length, stride, padding, output_padding, dilation)
-    if cover < 0:
-        if bias is None:
-            out.zero_()
-        else:
-            out.copy_(bias.view(1, channels, 1).expand_as(out))
-    if cover > 0:  # the covering block initialises the output: place it first
-        blocks.insert(0, blocks.pop(cover))
-        cover = 0
-    for i, (k0, m, a, r0, t0, t1, mt, t_tail) in enumerate(blocks):
-        phases = r0 + (m - 1) * dilation + 1
-        if t1 > t0:
-            # (B, C, m, t) -> (B, C, t, m): taps become phases of frames t + a
-            src = cols[:, :, k0 : k0 + m, t0:t1].transpose(2, 3)
-            dst = frames[:, :, t0 + a : t1 + a, r0:phases:dilation]
-            _place(dst, src, bias, i == cover, 4)
-        if mt > 0:
-            tail_phases = r0 + (mt - 1) * dilation + 1
-            dst = tail[:, :, r0:tail_phases:dilation]
-            _place(dst, cols[:, :, k0 : k0 + mt, t_tail], bias, i == cover, 3)
-    return out
-
-
-def _place(dst: Tensor, src: Tensor, bias: Optional[Tensor], assign: bool, dims: int) -> None:
-    """``dst += src``, or ``dst = src (+ bias)`` for the block that covers the output."""
-    if not assign:
-        dst.add_(src)
-    elif bias is None:
-        dst.copy_(src)
-    elif torch.is_grad_enabled() or torch.jit.is_tracing():  # out= is not differentiable
-        dst.copy_(src)
-        dst.add_(bias.view([1, -1] + [1] * (dims - 2)))
-    else:
-        torch.add(src, bias.view([1, -1] + [1] * (dims - 2)), out=dst)
-
-
-def _gather(
-    grad_output: Tensor,
-    kernel_size: int,
-    length: int,
-    stride: int,
-    padding: int,
-    output_padding: int,
-    dilation: int,
-    fold: bool,
-) -> Tensor:
-    """The scatter's adjoint, an unfold: ``(B, C, L) -> (B, C, K, T)`` columns.
-
-    With ``fold`` the columns are stored as ``(C, K, B, T)`` (a permuted view is returned).
-    """
-    grad_output = grad_output.contiguous()
-    batch, channels, _ = grad_output.shape
-    extra_frames, _ = _frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    frames, tail = _split_frames(grad_output, length, extra_frames, stride)
-    if fold:
-        store = grad_output.new_empty((channels, kernel_size, batch, length))
-        cols = store.permute(2, 0, 1, 3)  # (C, K, B, T) -> (B, C, K, T)
-    else:
-        cols = grad_output.new_empty((batch, channels, kernel_size, length))
-    blocks, _ = _blocks(kernel_size, length, stride, padding, output_padding, dilation)
-    for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
-        taps = cols[:, :, k0 : k0 + m]
-        taps[..., :t0].zero_()
-        taps[..., t1:].zero_()
-        if t1 > t0:
-            # (B, C, t, m) -> (B, C, m, t): phases of frames t + a back to taps
-            phases = r0 + (m - 1) * dilation + 1
-            taps[..., t0:t1].copy_(frames[:, :, t0 + a : t1 + a, r0:phases:dilation].transpose(2, 3))
-        if mt > 0:
-            tail_phases = r0 + (mt - 1) * dilation + 1
-            cols[:, :, k0 : k0 + mt, t_tail].copy_(tail[:, :, r0:tail_phases:dilation])
-    return cols
-
-
-def _backward(
-    grad_output: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    stride: int,
-    padding: int,
-    output_padding: int,
-    groups: int,
-    dilation: int,
-    need_input: bool,
-    need_weight: bool,
-) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-    batch, in_channels, length = x.shape
-    _, group_out, kernel_size = weight.shape
-    group_in = in_channels // groups
-    per_group = group_out * kernel_size
-    fold = _fold_batch(batch, length, groups * per_group)
-    cols = _gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation, fold)
-    # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K)
-    taps = weight.reshape(groups, group_in, per_group)
-    grad_input: Optional[Tensor] = None
-    grad_weight: Optional[Tensor] = None
-    if fold:
-        # (B, C_out, K, T) -> (C_out, K, B, T) (its storage order) -> (G, C_out / G * K, B * T)
-        flat = cols.permute(1, 2, 0, 3).reshape(groups, per_group, batch * length)
-        if need_input:
-            # (G, C_in / G, B * T) -> (C_in, B, T) -> (B, C_in, T)
-            grad_input = torch.matmul(taps, flat).view(in_channels, batch, length).transpose(0, 1)
-        if need_weight:
-            # (B, C_in, T) -> (C_in, B, T) -> (G, C_in / G, B * T)
-            flat_x = x.transpose(0, 1).reshape(groups, group_in, batch * length)
-            grad_weight = torch.matmul(flat_x, flat.transpose(1, 2))
-    else:
-        # (B, C_out, K, T) -> (B, G, C_out / G * K, T)
-        flat = cols.reshape(batch, groups, per_group, length)
-        if need_input:
-            # (B, G, C_in / G, T) -> (B, C_in, T)
-            grad_input = torch.matmul(taps, flat).view(batch, in_channels, length)
-        if need_weight:
-            # sum over the batch of (G, C_in / G, T) @ (G, T, C_out / G * K)
-            xg = x.reshape(batch, groups, group_in, length)
-            grad_weight = torch.bmm(xg[0], flat[0].transpose(1, 2))
-            for b in range(1, batch):
-                grad_weight.baddbmm_(xg[b], flat[b].transpose(1, 2))
-    if grad_input is not None:
-        grad_input = grad_input.contiguous()
-    if grad_weight is not None:
-        # (G, C_in / G, C_out / G * K) -> (C_in, C_out / G, K)
-        grad_weight = grad_weight.reshape(in_channels, group_out, kernel_size)
-    return grad_input, grad_weight
-
-
 def conv_transpose1d_unchecked(
     x: Tensor,
     weight: Tensor,
@@ -325,9 +96,11 @@ def conv_transpose1d_unchecked(
     Differentiable through autograd's own rules; TorchScript and tracing use it.
     """
     batch, _, length = x.shape
-    fold = _fold_batch(batch, length, weight.shape[1] * groups * weight.shape[2])
-    cols = _columns(x, weight, groups, fold)
-    return _scatter(cols, bias, stride, padding, output_padding, dilation)
+    # graph capture keeps one layout for every length (no guard on the symbolic length)
+    capturing = torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+    fold = not capturing and fold_batch(batch, length, weight.shape[1] * groups * weight.shape[2])
+    cols = columns(x, weight, groups, fold)
+    return scatter(cols, bias, stride, padding, output_padding, dilation)
 
 
 class _ConvTranspose1dFunction(torch.autograd.Function):
@@ -347,7 +120,7 @@ class _ConvTranspose1dFunction(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding, output_padding, groups, dilation = ctx.conv_args
         need_input, need_weight, need_bias = ctx.needs_input_grad[:3]
-        grad_input, grad_weight = _backward(
+        grad_input, grad_weight = column_backward(
             grad_output, x, weight, stride, padding, output_padding, groups, dilation,
             need_input, need_weight,
         )
