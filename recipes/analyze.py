@@ -40,7 +40,7 @@ from upsampler.analysis import (
     tonal_artifacts,
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
-from upsampler.batch import one_line, write_json
+from upsampler.batch import one_line, save_png, write_json
 from upsampler.recipe_config import check_model_matches_audio, generator_fields
 
 log = logging.getLogger("analyze")
@@ -99,10 +99,7 @@ def overlap_entries(generator: nn.Module) -> list[dict[str, Any]] | None:
 
 def save_figure(figure: Any, path: Path) -> str:
     """Save a PNG through a temporary name; return its file name."""
-    temp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temp, format="png", dpi=100)
-    temp.replace(path)
-    return path.name
+    return save_png(figure, path).name
 
 
 def write_figures(cfg: DictConfig, generator: nn.Module, tonal: Any, responses: list[Any],

@@ -23,7 +23,7 @@ import hydra
 from omegaconf import DictConfig
 
 from upsampler.analysis.plots import plot_comparison
-from upsampler.batch import atomic_write_text, one_line, write_json
+from upsampler.batch import atomic_write_text, one_line, save_png, write_json
 
 log = logging.getLogger("compare")
 
@@ -110,9 +110,7 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
         log.warning("the runs use different sample rates %s; tonal excess is compared as is",
                     sorted(rates))
     figure = plot_comparison(rows, title=f"Tonal excess by upsampler ({len(rows)} runs)")
-    temp = output_dir / ".comparison.png.tmp"
-    figure.savefig(temp, format="png", dpi=100)
-    temp.replace(output_dir / "comparison.png")
+    save_png(figure, output_dir / "comparison.png")
     atomic_write_text(output_dir / "comparison.md", markdown_table(rows))
     write_json(output_dir / "comparison.json", rows)
     best = min(rows, key=lambda row: row["summary_db"])

@@ -37,6 +37,7 @@ from upsampler.batch import (
     find_inputs,
     one_line,
     output_names,
+    save_png,
     shard,
     write_json,
 )
@@ -47,6 +48,7 @@ from upsampler.recipe_config import check_model_matches_audio, generator_fields
 log = logging.getLogger("vocode")
 
 FIGURES_DIR = "figures"
+FIGURE_SIZE = (8.0, 5.0)  # inches: two mel panels, input over output
 UNTRAINED_WARNING = (
     "the generator has untrained (randomly initialised) weights, so the output is noise-like, "
     "not speech. For real audio pass a trained HiFi-GAN generator: python recipes/vocode.py "
@@ -92,7 +94,7 @@ def mel_figure(
     input_mel: torch.Tensor, output_mel: torch.Tensor, sample_rate: int, hop: int, title: str
 ) -> Figure:
     """Two stacked log-mel images, input over output, on a shared time axis in seconds."""
-    figure = Figure(figsize=(8, 5), layout="constrained")
+    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
     axes = figure.subplots(2, 1, sharex=True)
     for ax, mel, label in zip(axes, (input_mel, output_mel), ("input", "output")):
         seconds = mel.shape[-1] * hop / sample_rate
@@ -104,14 +106,6 @@ def mel_figure(
     axes[-1].set_xlabel("time (s)")
     figure.suptitle(title)
     return figure
-
-
-def save_figure(figure: Any, path: Path) -> None:
-    """Save a PNG to a temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temp, format="png", dpi=100)
-    temp.replace(path)
 
 
 def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.Module,
@@ -133,6 +127,8 @@ def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.
             wav = generator(input_mel[None])[0, 0]
         else:
             wav = copy_synthesis(generator, mel_transform, audio)  # (L,) -> mel -> (L,)
+        if ctx.device.type == "cuda":
+            torch.cuda.synchronize(ctx.device)  # kernels run asynchronously: wait before timing
         compute_seconds = time.perf_counter() - started
         if not is_mel and cfg.figures:
             input_mel = mel_transform(audio)
@@ -145,7 +141,7 @@ def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.
             figure_name = f"{FIGURES_DIR}/{Path(name).with_suffix('.png').as_posix()}"
             title = f"{source.name} -> {name}"
             figure = mel_figure(input_mel, mel_transform(wav), sample_rate, hop, title)
-            save_figure(figure, output_dir / figure_name)
+            save_png(figure, output_dir / figure_name)
     seconds = expected / sample_rate
     return {
         "input": str(source), "output": name, "figure": figure_name, "frames": int(frames),

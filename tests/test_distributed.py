@@ -17,6 +17,7 @@ from upsampler.batch import (
     find_inputs,
     one_line,
     output_names,
+    save_png,
     shard,
     write_json,
 )
@@ -52,6 +53,16 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     atomic_write_text(target, "second")
     assert target.read_text() == "second"
     assert sorted(p.name for p in target.parent.iterdir()) == ["x.json"]
+
+
+def test_save_png_writes_a_png_and_no_temporary_file(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    target = save_png(figure, tmp_path / "figs" / "line.png")
+    assert target.read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in target.parent.iterdir()] == ["line.png"]
 
 
 def test_find_inputs_sorts_and_filters(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ INPUT_SUFFIXES = AUDIO_SUFFIXES + MEL_SUFFIXES
 RECORDS_DIR = "records"
 FAILED_SUFFIX = ".failed.json"
 DONE_SUFFIX = ".json"
+FIGURE_DPI = 100  # recipe figures: 8 x 5 inches -> 800 x 500 pixels
 
 Item = TypeVar("Item")
 
@@ -114,6 +115,20 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def save_png(figure: Any, path: str | os.PathLike[str], dpi: int = FIGURE_DPI) -> Path:
+    """Save a matplotlib ``figure`` as PNG to a temporary name beside ``path``, then rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.tmp")
+    try:
+        figure.savefig(temp, format="png", dpi=dpi)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target
+
+
 class RunRecords:
     """Per-input records of a batch run under ``<output_dir>/records/``.
 
@@ -172,6 +187,7 @@ __all__ = [
     "find_inputs",
     "one_line",
     "output_names",
+    "save_png",
     "shard",
     "write_json",
 ]
