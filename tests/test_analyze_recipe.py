@@ -73,6 +73,19 @@ def test_icnr_subpixel_report_has_even_phase_gains_and_no_overlap(tmp_path: Path
         assert layer["median_coefficient_of_variation"] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_analyze_measures_checkpoint_weights_once(tmp_path: Path) -> None:
+    import torch
+    from hydra.utils import instantiate
+
+    cfg = analyze_cfg(tmp_path, "figures=false", "seeds=[0,1,2]")
+    torch.manual_seed(7)
+    torch.save({"generator": instantiate(cfg.model).state_dict()}, tmp_path / "g_00000007")
+    cfg.checkpoint = str(tmp_path / "g_00000007")
+    report = analyze.run(cfg)
+    assert report["seeds"] == [None] and report["checkpoint"] == cfg.checkpoint
+    assert len(report["tonal_excess_db"]["per_seed"]) == 1
+
+
 def test_analyze_bad_checkpoint_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(analyze.RecipeError, match="/no/such/g_1") as caught:
         analyze.run(analyze_cfg(tmp_path, "checkpoint=/no/such/g_1", "figures=false"))

@@ -122,6 +122,12 @@ def test_done_record_without_its_output_is_redone(tmp_path: Path) -> None:
     assert not records.is_done("gone.wav")
 
 
+def test_output_without_its_record_is_redone(tmp_path: Path) -> None:
+    # killed after the wav's rename but before its record: the wav is whole but unconfirmed
+    (tmp_path / "cut.wav").write_bytes(b"RIFF")
+    assert not RunRecords(tmp_path).is_done("cut.wav")
+
+
 def test_one_line_flattens_multiline_messages() -> None:
     assert one_line(ValueError("bad\n  shape")) == "ValueError: bad shape"
 
