@@ -1,0 +1,196 @@
+"""Deployment: TorchScript and ONNX files of our layers and generators, checked against eager.
+
+``exportable(module)`` returns an inference copy: eval mode, weight norm folded, and every
+``upsampler.ConvTranspose1d`` swapped for :class:`ExportConvTranspose1d`, which calls
+``functional.conv_transpose1d_unchecked`` directly. The checked entry point validates its
+integer arguments with ``isinstance(..., int)``, which rejects the symbolic sizes of
+``torch.export`` (the ONNX exporter's tracer), and its autograd.Function does not
+decompose; the unchecked op is the same computation (tests compare against eager).
+
+ONNX goes through ``torch.onnx.export(..., dynamo=True)`` with a dynamic batch and time
+axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it exports our
+in-place strided adds of the scatter without writing them back, and its graph is wrong.
+Files are written to a temporary name in the target folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from upsampler.functional import conv_transpose1d_unchecked
+from upsampler.layers import ConvTranspose1d
+
+PathLike = Union[str, "os.PathLike[str]"]
+TORCHSCRIPT_METHODS = ("trace", "script")
+BATCH_AXIS, TIME_AXIS = 0, 2
+INPUT_NAME, OUTPUT_NAME = "input", "output"
+# torch.export guards ``T - 1 != 1`` inside the scatter's strided views (a size-1 slice has
+# no stride to trace), so the dynamic time axis is declared from 3 samples/frames up
+MIN_EXPORT_LENGTH = 3
+
+
+class ExportConvTranspose1d(nn.Module):
+    """A ``ConvTranspose1d``'s weights on the unchecked op: ``(B, C_in, T) -> (B, C_out, L_out)``."""
+
+    def __init__(self, layer: ConvTranspose1d) -> None:
+        super().__init__()
+        self.weight = layer.weight
+        self.bias = layer.bias
+        self.stride: int = layer.stride[0]
+        self.padding: int = layer.padding[0]
+        self.output_padding: int = layer.output_padding[0]
+        self.groups: int = layer.groups
+        self.dilation: int = layer.dilation[0]
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``(B, C_in, T) -> (B, C_out, L_out)``, ``L_out`` as in ``ConvTranspose1d.forward``."""
+        return conv_transpose1d_unchecked(
+            input, self.weight, self.bias, self.stride, self.padding,
+            self.output_padding, self.groups, self.dilation,
+        )
+
+
+def _swap_transposed(module: nn.Module) -> nn.Module:
+    if isinstance(module, ConvTranspose1d):
+        return ExportConvTranspose1d(module)
+    for name, child in module.named_children():
+        setattr(module, name, _swap_transposed(child))
+    return module
+
+
+def _fold_parametrizations(module: nn.Module) -> None:
+    """Replace every parametrized tensor of ``module`` by a plain parameter holding its value.
+
+    Not ``parametrize.remove_parametrizations``: that deletes the property from the
+    ``Parametrized*`` class, which ``copy.deepcopy`` shares with the original module, and
+    the original then loses its ``weight``.
+    """
+    values = {
+        name: getattr(module, name).detach().clone() for name in module.parametrizations
+    }
+    module.__class__ = module.__class__.__bases__[0]  # Parametrized<Cls> -> <Cls>
+    del module._modules["parametrizations"]
+    for name, value in values.items():
+        module.register_parameter(name, nn.Parameter(value))
+
+
+def exportable(module: nn.Module) -> nn.Module:
+    """An eval-mode copy with weight norm folded and our transposed convs on the unchecked op.
+
+    The original module is not changed. Outputs equal the original's in eval mode.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+    module = copy.deepcopy(module).eval()
+    for sub in list(module.modules()):
+        if parametrize.is_parametrized(sub):
+            _fold_parametrizations(sub)
+    module = _swap_transposed(module)
+    for param in module.parameters():
+        param.requires_grad_(False)
+    return module
+
+
+def _check_example(example: Tensor) -> None:
+    if not isinstance(example, Tensor) or example.dim() != 3:
+        shape = tuple(example.shape) if isinstance(example, Tensor) else type(example).__name__
+        raise ValueError(f"example must be a (B, C, T) tensor, got {shape}")
+    if example.shape[0] < 2 or example.shape[-1] < MIN_EXPORT_LENGTH:
+        raise ValueError(
+            f"example must have batch >= 2 and T >= {MIN_EXPORT_LENGTH} so neither axis is "
+            f"specialised to a constant, got shape {tuple(example.shape)}"
+        )
+
+
+def _temporary(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def export_torchscript(
+    module: nn.Module, path: PathLike, example: Tensor, method: str = "trace"
+) -> Path:
+    """Write ``exportable(module)`` as TorchScript (``torch.jit.trace`` or ``script``); return the path.
+
+    ``example`` is the ``(B, C, T)`` input used for tracing (any length works afterwards).
+    """
+    if method not in TORCHSCRIPT_METHODS:
+        raise ValueError(f"method must be one of {TORCHSCRIPT_METHODS}, got {method!r}")
+    _check_example(example)
+    model = exportable(module)
+    with torch.no_grad():
+        scripted = torch.jit.trace(model, example) if method == "trace" else torch.jit.script(model)
+    path = Path(path)
+    tmp = _temporary(path)
+    torch.jit.save(scripted, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def export_onnx(module: nn.Module, path: PathLike, example: Tensor, **onnx_kwargs: Any) -> Path:
+    """Write ``exportable(module)`` as ONNX with dynamic batch and time axes; return the path.
+
+    Input ``"input"`` ``(B, C, T)``, output ``"output"``; ``onnx_kwargs`` go to
+    ``torch.onnx.export`` (e.g. ``opset_version``). Needs ``onnx`` and ``onnxscript``.
+    """
+    _check_example(example)
+    model = exportable(module)
+    dims = {
+        BATCH_AXIS: torch.export.Dim("batch"),
+        TIME_AXIS: torch.export.Dim("time", min=MIN_EXPORT_LENGTH),
+    }
+    path = Path(path)
+    tmp = _temporary(path).with_suffix(".onnx")
+    try:
+        torch.onnx.export(
+            model, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamo=True, dynamic_shapes=(dims,), external_data=False, verbose=False,
+            **onnx_kwargs,
+        )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def run_onnx(path: PathLike, input: Tensor) -> Tensor:
+    """Run an exported file in onnxruntime (CPU): ``(B, C, T)`` float tensor in, tensor out."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {INPUT_NAME: input.detach().cpu().numpy()})
+    return torch.from_numpy(output)
+
+
+def run_torchscript(path: PathLike, input: Tensor) -> Tensor:
+    """Load a TorchScript file and run it under ``torch.no_grad``."""
+    scripted = torch.jit.load(str(path), map_location=input.device)
+    with torch.no_grad():
+        return scripted(input)
+
+
+def max_abs_error(output: Tensor, reference: Tensor) -> float:
+    """Largest ``|output - reference|``; shapes must match."""
+    if output.shape != reference.shape:
+        raise ValueError(
+            f"output shape {tuple(output.shape)} differs from reference {tuple(reference.shape)}"
+        )
+    return float((output.to(reference) - reference).abs().max())
+
+
+__all__ = [
+    "ExportConvTranspose1d",
+    "exportable",
+    "export_onnx",
+    "export_torchscript",
+    "max_abs_error",
+    "run_onnx",
+    "run_torchscript",
+]

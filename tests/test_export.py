@@ -1,0 +1,130 @@
+"""TorchScript and ONNX exports of ConvTranspose1d and a generator equal eager at unseen lengths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from upsampler import ConvTranspose1d, HiFiGANGenerator
+from upsampler.export import (
+    export_onnx,
+    export_torchscript,
+    exportable,
+    max_abs_error,
+    run_onnx,
+    run_torchscript,
+)
+
+EXPORT_LENGTH = 9  # the example length; every check below runs at other lengths
+CHECK_LENGTHS = [1, 4, 23, 50]
+CHECK_BATCH = 3  # the example has batch 2: the batch axis is dynamic too
+# The issue's bound for another runtime: onnxruntime's kernels sum in their own order
+EXPORT_ATOL = 1e-4
+NUM_MELS = 80
+LAYER_IN, LAYER_OUT = 4, 6
+
+
+def make_layer() -> ConvTranspose1d:
+    torch.manual_seed(0)  # odd stride, k not a multiple of s, dilation, output_padding
+    return ConvTranspose1d(LAYER_IN, LAYER_OUT, 7, 3, 2, 1, dilation=2).eval()
+
+
+def make_generator() -> HiFiGANGenerator:
+    """Small, with weight norm, a non-power-of-two hop (12) and both resblock kinds' path."""
+    torch.manual_seed(0)
+    return HiFiGANGenerator(
+        upsample_rates=[4, 3], upsample_kernel_sizes=[8, 6], upsample_initial_channel=16,
+        resblock="1", resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
+    ).eval()
+
+
+def assert_matches_eager(run, module: nn.Module, channels: int) -> None:
+    generator = torch.Generator().manual_seed(1)
+    for length in CHECK_LENGTHS:
+        x = torch.randn(CHECK_BATCH, channels, length, generator=generator)
+        with torch.no_grad():
+            expected = module(x)
+        torch.testing.assert_close(run(x), expected, rtol=0, atol=EXPORT_ATOL)
+
+
+@pytest.mark.parametrize("method", ["script", "trace"])
+def test_layer_torchscript(tmp_path: Path, method: str) -> None:
+    layer = make_layer()
+    path = export_torchscript(layer, tmp_path / "layer.pt", torch.randn(2, LAYER_IN, EXPORT_LENGTH),
+                              method)
+    assert_matches_eager(lambda x: run_torchscript(path, x), layer, LAYER_IN)
+
+
+def test_generator_torchscript_trace(tmp_path: Path) -> None:
+    generator = make_generator()
+    example = torch.randn(2, NUM_MELS, EXPORT_LENGTH)
+    path = export_torchscript(generator, tmp_path / "generator.pt", example, "trace")
+    assert_matches_eager(lambda x: run_torchscript(path, x), generator, NUM_MELS)
+
+
+def test_exportable_folds_weight_norm_and_leaves_original_intact() -> None:
+    generator = make_generator()
+    plain = exportable(generator)
+    names = [name for name, _ in plain.named_parameters()]
+    assert not any("parametrizations" in name for name in names)
+    assert "ups.0.weight" in names
+    mel = torch.randn(2, NUM_MELS, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(mel), generator(mel))
+    # the original keeps its weight norm and still runs (torch's remove_parametrizations on a
+    # deep copy would delete `weight` from the class both share)
+    assert any("parametrizations" in name for name, _ in generator.named_parameters())
+    assert generator.conv_pre.weight.shape == (16, NUM_MELS, 7)
+
+
+def test_export_rejects_bad_arguments(tmp_path: Path) -> None:
+    layer = make_layer()
+    with pytest.raises(ValueError, match="method must be one of"):
+        export_torchscript(layer, tmp_path / "a.pt", torch.randn(2, LAYER_IN, 5), "compile")
+    with pytest.raises(ValueError, match="batch >= 2"):
+        export_torchscript(layer, tmp_path / "a.pt", torch.randn(1, LAYER_IN, 5))
+    with pytest.raises(ValueError, match=r"\(B, C, T\)"):
+        export_onnx(layer, tmp_path / "a.onnx", torch.randn(LAYER_IN, 5))
+    with pytest.raises(TypeError, match="nn.Module"):
+        exportable(lambda x: x)
+    with pytest.raises(ValueError, match="differs from reference"):
+        max_abs_error(torch.zeros(2), torch.zeros(3))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def onnx_dir(tmp_path: Path) -> Path:
+    """A fresh folder, skipping the test when the optional ONNX stack is not installed."""
+    for module in ("onnx", "onnxruntime", "onnxscript"):
+        pytest.importorskip(module)
+    return tmp_path
+
+
+def assert_dynamic_axes(path: Path) -> None:
+    """Batch and time are named (symbolic) dimensions, channels a number."""
+    import onnx
+
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and dims[2].dim_param and not dims[1].dim_param
+
+
+def test_layer_onnx(onnx_dir: Path) -> None:
+    layer = make_layer()
+    path = export_onnx(layer, onnx_dir / "layer.onnx", torch.randn(2, LAYER_IN, EXPORT_LENGTH))
+    assert [p.name for p in onnx_dir.iterdir()] == ["layer.onnx"]  # no temporary left behind
+    assert_dynamic_axes(path)
+    assert_matches_eager(lambda x: run_onnx(path, x), layer, LAYER_IN)
+
+
+def test_generator_onnx(onnx_dir: Path) -> None:
+    generator = make_generator()
+    path = export_onnx(generator, onnx_dir / "generator.onnx",
+                       torch.randn(2, NUM_MELS, EXPORT_LENGTH))
+    assert_dynamic_axes(path)
+    assert_matches_eager(lambda x: run_onnx(path, x), generator, NUM_MELS)
+    mel = torch.randn(1, NUM_MELS, 6)
+    assert run_onnx(path, mel).shape == (1, 1, 6 * 12)  # T * hop, hop = 4 * 3
