@@ -145,7 +145,8 @@ def test_command_line_bad_input_exits_with_one_line(tmp_path: Path) -> None:
 
 def test_command_line_default_run_vocodes_bundled_speech(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "recipes" / "vocode.py"), "model=debug", "progress=false",
+        [sys.executable, str(REPO / "recipes" / "vocode.py"), "model=debug", "audio=16k_hop200",
+         "progress=false",
          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
