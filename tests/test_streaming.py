@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -156,3 +158,148 @@ def test_layer_streams_gradients_like_one_shot() -> None:
     x.grad = None
     layer(x).square().sum().backward()
     torch.testing.assert_close(streamed, x.grad)
+
+
+# ---- the generator ------------------------------------------------------------------------
+
+from upsampler import HiFiGANGenerator  # noqa: E402
+from upsampler.streaming import StreamingGenerator, generator_context  # noqa: E402
+
+NUM_MELS = 80
+MEL_FRAMES = 30  # > look-ahead + left context of every model below, so windows slide
+MODELS = {  # presets at small widths (the receptive field does not depend on channels)
+    "v1": dict(preset="v1", upsample_initial_channel=16),
+    "v3": dict(preset="v3", upsample_initial_channel=8),
+    "hop300": dict(upsample_rates=[5, 5, 4, 3], upsample_kernel_sizes=[10, 10, 8, 6],
+                   upsample_initial_channel=16),
+}
+
+
+def make_generator(name: str) -> HiFiGANGenerator:
+    torch.manual_seed(0)
+    kwargs = dict(MODELS[name])
+    preset = kwargs.pop("preset", None)
+    model = HiFiGANGenerator.from_preset(preset, **kwargs) if preset else HiFiGANGenerator(**kwargs)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def generators() -> dict[str, HiFiGANGenerator]:
+    return {name: make_generator(name) for name in MODELS}
+
+
+def vocode_in_chunks(streamer: StreamingGenerator, mel: Tensor, sizes: list[int]) -> Tensor:
+    return stream(streamer, mel, sizes)  # same protocol: step per chunk, flush, concatenate
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("chunk", CHUNK_SIZES)
+def test_generator_chunks_equal_offline(
+    generators: dict[str, HiFiGANGenerator], name: str, chunk: int
+) -> None:
+    generator = generators[name]
+    mel = torch.randn(1, NUM_MELS, MEL_FRAMES, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        got = vocode_in_chunks(StreamingGenerator(generator), mel, fixed_sizes(MEL_FRAMES, chunk))
+        expected = generator(mel)
+    assert got.shape == (1, 1, MEL_FRAMES * generator.hop_length)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_generator_random_splits_equal_offline(
+    generators: dict[str, HiFiGANGenerator], name: str
+) -> None:
+    generator = generators[name]
+    rng = torch.Generator().manual_seed(8)
+    mel = torch.randn(BATCH, NUM_MELS, MEL_FRAMES, generator=rng)
+    with torch.no_grad():
+        got = vocode_in_chunks(StreamingGenerator(generator), mel, random_sizes(MEL_FRAMES, rng))
+        torch.testing.assert_close(got, generator(mel))
+
+
+def test_v1_and_v3_latency_hand_worked(generators: dict[str, HiFiGANGenerator]) -> None:
+    """Right reach, layer by layer (stride-1 conv: (k - 1) * d - p; ups: its padding p):
+    V1: conv_pre 3 -> ups k16 u8 p4: 8*3 + 4 = 28 -> MRF k11 d(1,3,5) + three k11 d1 convs:
+    5*(1+3+5) + 5*3 = 60 -> 88 -> 8*88 + 4 + 60 = 768 -> 2*768 + 1 + 60 = 1597
+    -> 2*1597 + 1 + 60 = 3255 -> conv_post: 3258 samples; ceil(3258 / 256) = 13 frames.
+    V3 (ResBlock2 k7 d(3,12): 3*3 + 3*12 = 45): 3 -> 28 + 45 = 73 -> 588 + 45 = 633
+    -> 4*633 + 2 + 45 = 2579 -> 2582 samples; ceil(2582 / 256) = 11 frames.
+    Left reach swaps p for k - 1 - p in each ups: V1 3513, V3 2837 samples."""
+    v1, v3 = StreamingGenerator(generators["v1"]), StreamingGenerator(generators["v3"])
+    assert (v1.left_context, v1.right_context, v1.look_ahead_frames) == (3513, 3258, 13)
+    assert (v3.left_context, v3.right_context, v3.look_ahead_frames) == (2837, 2582, 11)
+    assert v1.latency_ms == pytest.approx(13 * 256 / 22.05)
+    assert StreamingGenerator(generators["v1"], sample_rate=16000).latency_ms == pytest.approx(208)
+
+
+def test_v1_emits_exactly_the_final_samples(generators: dict[str, HiFiGANGenerator]) -> None:
+    """After n frames V1 has emitted n * 256 - 3258 samples (none before frame 13)."""
+    streamer = StreamingGenerator(generators["v1"])
+    mel = torch.randn(1, NUM_MELS, 14)
+    with torch.no_grad():
+        assert streamer.step(mel[:, :, :12]).shape[-1] == 0
+        assert streamer.step(mel[:, :, 12:13]).shape[-1] == 13 * 256 - 3258
+        assert streamer.step(mel[:, :, 13:14]).shape[-1] == 256
+
+
+@pytest.mark.parametrize("name", ["v1", "hop300"])
+def test_receptive_field_is_tight(generators: dict[str, HiFiGANGenerator], name: str) -> None:
+    """Sample j's gradient is non-zero exactly on frames ceil((j - left) / hop) ..
+    floor((j + right) / hop): one frame less look-ahead would miss a frame it reads."""
+    # float64: the edge taps' path products (about 0.01 per layer at HiFi-GAN's init)
+    # underflow float32 long before they reach the outermost frames
+    generator = copy.deepcopy(generators[name]).double()
+    streamer = StreamingGenerator(generator)
+    hop, left, right = generator.hop_length, streamer.left_context, streamer.right_context
+    frames = (left + right) // hop + 4
+    mel = torch.randn(1, NUM_MELS, frames, generator=torch.Generator().manual_seed(9),
+                      dtype=torch.float64, requires_grad=True)
+    audio = generator(mel)
+    middle = frames // 2 * hop
+    for j in (middle - 1, middle, middle + hop // 2):  # frame ends, starts and middles
+        (grad,) = torch.autograd.grad(audio[0, 0, j], mel, retain_graph=True)
+        read = grad[0].abs().sum(0).nonzero().flatten().tolist()
+        first, last = -((left - j) // hop), (j + right) // hop
+        assert read == list(range(first, last + 1))
+    # the last sample of frame f reads frame f + look_ahead_frames
+    f = middle // hop - 1
+    assert last_read_frame(audio, mel, (f + 1) * hop - 1) == f + streamer.look_ahead_frames
+
+
+def last_read_frame(audio: Tensor, mel: Tensor, sample: int) -> int:
+    (grad,) = torch.autograd.grad(audio[0, 0, sample], mel, retain_graph=True)
+    return int(grad[0].abs().sum(0).nonzero().max())
+
+
+def test_generator_bad_chunks_leave_stream_usable(generators: dict[str, HiFiGANGenerator]) -> None:
+    generator = generators["v3"]
+    mel = torch.randn(BATCH, NUM_MELS, MEL_FRAMES, generator=torch.Generator().manual_seed(10))
+    streamer = StreamingGenerator(generator)
+    with torch.no_grad():
+        first = streamer.step(mel[:, :, :20])
+        with pytest.raises(ValueError, match="num_mels=80"):
+            streamer.step(mel[:, :40, 20:])
+        with pytest.raises(ValueError, match="batch size 1"):
+            streamer.step(mel[:1, :, 20:])
+        with pytest.raises(ValueError, match="NaN"):
+            streamer.step(torch.full((BATCH, NUM_MELS, 2), float("nan")))
+        with pytest.raises(TypeError, match="float64"):
+            streamer.step(mel[:, :, 20:].double())
+        rest = streamer.step(mel[:, :, 20:])
+        got = torch.cat([first, rest, streamer.flush()], dim=-1)
+        torch.testing.assert_close(got, generator(mel))
+        with pytest.raises(StreamClosedError, match="reset"):
+            streamer.step(mel)
+        streamer.reset()
+        with pytest.raises(ValueError, match="0 frames"):
+            streamer.flush()
+
+
+def test_generator_needs_transposed_upsamplers() -> None:
+    generator = HiFiGANGenerator(
+        upsample_rates=[4], upsample_kernel_sizes=[8], upsample_initial_channel=4,
+        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]], upsampler="nearest_conv",
+    )
+    with pytest.raises(TypeError, match="ups\\[0\\] must be a transposed"):
+        generator_context(generator)
