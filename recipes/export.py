@@ -1,0 +1,122 @@
+"""Export a HiFi-GAN generator to TorchScript and ONNX and verify the files (Hydra recipe).
+
+    python recipes/export.py                                      # untrained V1
+    python recipes/export.py model=hifigan_v3 formats=[onnx]
+    python recipes/export.py checkpoint=g_02500000 model_config=config.json name=lj_v1
+
+Writes ``<output_dir>/<name>.pt`` and ``<name>.onnx`` (each to a temporary name, then
+renamed), runs each on seeded random mels of ``verify_frames`` lengths, prints the max abs
+error against eager PyTorch per format and writes ``export.json``. An error above
+``tolerance`` stops the run with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from upsampler import load_hifigan
+from upsampler.export import (
+    export_onnx,
+    export_torchscript,
+    exportable,
+    max_abs_error,
+    run_onnx,
+    run_torchscript,
+)
+from upsampler.recipe_config import generator_fields
+
+log = logging.getLogger("export")
+
+SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx"}
+SUMMARY_FILE = "export.json"
+
+
+class ExportError(Exception):
+    """A setup problem or a failed verification; reported as one line."""
+
+
+def build_generator(cfg: DictConfig) -> nn.Module:
+    """The configured generator (from a checkpoint when given) as an inference copy."""
+    if cfg.checkpoint is None:
+        torch.manual_seed(cfg.seed)
+        generator = instantiate(cfg.model)
+    else:
+        config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
+        generator = load_hifigan(cfg.checkpoint, config=config)
+    return exportable(generator)
+
+
+def write_file(fmt: str, generator: nn.Module, path: Path, example: Tensor,
+               method: str) -> Callable[[Tensor], Tensor]:
+    """Export ``generator`` in format ``fmt`` to ``path``; return a runner of the written file."""
+    if fmt == "torchscript":
+        export_torchscript(generator, path, example, method)
+        return lambda mel: run_torchscript(path, mel)
+    export_onnx(generator, path, example)
+    return lambda mel: run_onnx(path, mel)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Export every format of ``cfg.formats``; return ``{format: {path, max_abs_error}}``."""
+    unknown = sorted(set(cfg.formats) - set(SUFFIXES))
+    if unknown:
+        raise ExportError(f"formats must be among {sorted(SUFFIXES)}, got {unknown}")
+    if cfg.example_frames in cfg.verify_frames:
+        raise ExportError(
+            f"verify_frames {list(cfg.verify_frames)} must not contain example_frames="
+            f"{cfg.example_frames}: the check is at lengths the export has not seen"
+        )
+    if cfg.num_threads is not None:
+        torch.set_num_threads(int(cfg.num_threads))
+    generator = build_generator(cfg)
+    output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rng = torch.Generator().manual_seed(cfg.seed)
+    num_mels = int(generator.num_mels)
+    example = torch.randn(cfg.batch_size, num_mels, cfg.example_frames, generator=rng)
+    mels = [torch.randn(cfg.batch_size, num_mels, frames, generator=rng)
+            for frames in cfg.verify_frames]
+    with torch.no_grad():
+        expected = [generator(mel) for mel in mels]
+    results: dict[str, Any] = {}
+    for fmt in cfg.formats:
+        path = output_dir / f"{cfg.name}{SUFFIXES[fmt]}"
+        runner = write_file(fmt, generator, path, example, cfg.torchscript_method)
+        error = max(max_abs_error(runner(mel), ref) for mel, ref in zip(mels, expected))
+        results[fmt] = {"path": str(path), "max_abs_error": error}
+        print(f"{fmt}: {path} max abs error {error:.3g} over {list(cfg.verify_frames)} frames")
+        if error > cfg.tolerance:
+            raise ExportError(f"{fmt} export differs from eager by {error:.3g} > "
+                              f"tolerance={cfg.tolerance}")
+    summary = {"checkpoint": cfg.checkpoint, "hop_length": int(generator.hop_length),
+               "verify_frames": list(cfg.verify_frames), "formats": results}
+    tmp = output_dir / f".{SUMMARY_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, output_dir / SUMMARY_FILE)
+    return results
+
+
+@hydra.main(config_path="../configs", config_name="export", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point: a setup or verification problem exits with status 1."""
+    log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
+    try:
+        run(cfg)
+    except (ExportError, ValueError, FileNotFoundError) as error:
+        log.error("%s", error)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
