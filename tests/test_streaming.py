@@ -166,7 +166,8 @@ from upsampler import HiFiGANGenerator  # noqa: E402
 from upsampler.streaming import StreamingGenerator, generator_context  # noqa: E402
 
 NUM_MELS = 80
-MEL_FRAMES = 30  # > look-ahead + left context of every model below, so windows slide
+MEL_FRAMES = 24  # > every model's look-ahead (V1 13, V3 11, hop 300 19 frames)
+SLIDING_FRAMES = 30  # > V3's look-ahead + left context: cache=False drops old frames
 MODELS = {  # presets at small widths (the receptive field does not depend on channels)
     "v1": dict(preset="v1", upsample_initial_channel=16),
     "v3": dict(preset="v3", upsample_initial_channel=8),
@@ -185,7 +186,11 @@ def make_generator(name: str) -> HiFiGANGenerator:
 
 @pytest.fixture(scope="module")
 def generators() -> dict[str, HiFiGANGenerator]:
-    return {name: make_generator(name) for name in MODELS}
+    """Weight norm folded (as for inference) except in v3, which streams it as it is."""
+    models = {name: make_generator(name) for name in MODELS}
+    for name in ("v1", "hop300"):
+        models[name].remove_weight_norm()
+    return models
 
 
 def vocode_in_chunks(streamer: StreamingGenerator, mel: Tensor, sizes: list[int]) -> Tensor:
@@ -206,16 +211,32 @@ def test_generator_chunks_equal_offline(
     torch.testing.assert_close(got, expected)
 
 
+@pytest.mark.parametrize("cache", [True, False])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_generator_random_splits_equal_offline(
-    generators: dict[str, HiFiGANGenerator], name: str
+    generators: dict[str, HiFiGANGenerator], name: str, cache: bool
 ) -> None:
     generator = generators[name]
     rng = torch.Generator().manual_seed(8)
     mel = torch.randn(BATCH, NUM_MELS, MEL_FRAMES, generator=rng)
+    streamer = StreamingGenerator(generator, cache=cache)
     with torch.no_grad():
-        got = vocode_in_chunks(StreamingGenerator(generator), mel, random_sizes(MEL_FRAMES, rng))
+        got = vocode_in_chunks(streamer, mel, random_sizes(MEL_FRAMES, rng))
         torch.testing.assert_close(got, generator(mel))
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_recompute_mode_single_frames_equal_offline(
+    generators: dict[str, HiFiGANGenerator], chunk: int
+) -> None:
+    """cache=False slides its window of left context by every frame."""
+    generator = generators["v3"]
+    mel = torch.randn(1, NUM_MELS, SLIDING_FRAMES, generator=torch.Generator().manual_seed(11))
+    streamer = StreamingGenerator(generator, cache=False)
+    with torch.no_grad():
+        got = vocode_in_chunks(streamer, mel, fixed_sizes(SLIDING_FRAMES, chunk))
+        torch.testing.assert_close(got, generator(mel))
+    assert streamer.start > 0  # the window did slide
 
 
 def test_v1_and_v3_latency_hand_worked(generators: dict[str, HiFiGANGenerator]) -> None:
@@ -233,9 +254,12 @@ def test_v1_and_v3_latency_hand_worked(generators: dict[str, HiFiGANGenerator]) 
     assert StreamingGenerator(generators["v1"], sample_rate=16000).latency_ms == pytest.approx(208)
 
 
-def test_v1_emits_exactly_the_final_samples(generators: dict[str, HiFiGANGenerator]) -> None:
+@pytest.mark.parametrize("cache", [True, False])
+def test_v1_emits_exactly_the_final_samples(
+    generators: dict[str, HiFiGANGenerator], cache: bool
+) -> None:
     """After n frames V1 has emitted n * 256 - 3258 samples (none before frame 13)."""
-    streamer = StreamingGenerator(generators["v1"])
+    streamer = StreamingGenerator(generators["v1"], cache=cache)
     mel = torch.randn(1, NUM_MELS, 14)
     with torch.no_grad():
         assert streamer.step(mel[:, :, :12]).shape[-1] == 0
@@ -272,10 +296,13 @@ def last_read_frame(audio: Tensor, mel: Tensor, sample: int) -> int:
     return int(grad[0].abs().sum(0).nonzero().max())
 
 
-def test_generator_bad_chunks_leave_stream_usable(generators: dict[str, HiFiGANGenerator]) -> None:
+@pytest.mark.parametrize("cache", [True, False])
+def test_generator_bad_chunks_leave_stream_usable(
+    generators: dict[str, HiFiGANGenerator], cache: bool
+) -> None:
     generator = generators["v3"]
     mel = torch.randn(BATCH, NUM_MELS, MEL_FRAMES, generator=torch.Generator().manual_seed(10))
-    streamer = StreamingGenerator(generator)
+    streamer = StreamingGenerator(generator, cache=cache)
     with torch.no_grad():
         first = streamer.step(mel[:, :, :20])
         with pytest.raises(ValueError, match="num_mels=80"):

@@ -14,11 +14,15 @@ the mel received, so they are final; a frame's audio is complete
 ``look_ahead_frames = ceil(right / hop_length)`` frames later (HiFi-GAN V1:
 right = 3258 samples, 13 frames, 150.9 ms at 22.05 kHz).
 
-``StreamingGenerator`` keeps the mel frames still needed as left context, reruns
-``forward`` on them plus the new chunk, and emits only final samples: frames before
-``a`` are dropped once every unemitted sample ``j`` satisfies ``j >= (a - 1) * hop +
-left + 1`` (then nothing it reads lies before ``a``). Exact by construction; the price
-is recomputing about ``(left + right) / hop`` frames of context per chunk.
+``StreamingGenerator`` has two exact modes that emit the same samples at the same time:
+
+- ``cache=True`` (default): every layer streams with its own state
+  (:mod:`upsampler.streaming.cached`), so each sample is computed once;
+- ``cache=False``: keep the mel frames still needed as left context, rerun ``forward``
+  on them plus the new chunk, emit only final samples. Frames before ``a`` are dropped
+  once every unemitted sample ``j`` satisfies ``j >= (a - 1) * hop + left + 1`` (then
+  nothing it reads lies before ``a``). Works for any module with the generator's
+  ``forward``; costs about ``(left + right) / hop`` frames of recomputation per chunk.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from upsampler.lengths import (
     look_ahead_frames,
     transposed_context,
 )
+from upsampler.streaming.cached import generator_stream
 from upsampler.streaming.conv_transpose import StreamClosedError
 
 HIFIGAN_SAMPLE_RATE = 22050  # every HiFi-GAN config (REFERENCE.md section 2)
@@ -100,9 +105,13 @@ class StreamingGenerator(nn.Module):
     stream is closed until ``reset()``.
     """
 
-    def __init__(self, generator: nn.Module, sample_rate: int = HIFIGAN_SAMPLE_RATE) -> None:
+    def __init__(
+        self, generator: nn.Module, sample_rate: int = HIFIGAN_SAMPLE_RATE, cache: bool = True
+    ) -> None:
         super().__init__()
         self.generator = generator
+        self.cache = cache
+        self._graph = generator_stream(generator) if cache else None
         self.hop_length: int = generator.hop_length
         self.num_mels: int = generator.num_mels
         self.sample_rate = sample_rate
@@ -117,7 +126,10 @@ class StreamingGenerator(nn.Module):
 
     def reset(self) -> None:
         """Forget every chunk: the next ``step`` starts a new utterance."""
-        self._frames: Optional[Tensor] = None  # mel frames [start, received)
+        self._frames: Optional[Tensor] = None  # mel frames [start, received), cache=False
+        self._batch: Optional[int] = None
+        if self._graph is not None:
+            self._graph.reset()
         self.start = 0
         self.received = 0
         self.emitted = 0
@@ -139,10 +151,10 @@ class StreamingGenerator(nn.Module):
                 f"mel chunk must be {weight.dtype} on {weight.device} like the generator, "
                 f"got {mel.dtype} on {mel.device}"
             )
-        if self._frames is not None and mel.shape[0] != self._frames.shape[0]:
+        if self._batch is not None and mel.shape[0] != self._batch:
             raise ValueError(
                 f"mel chunk batch size {mel.shape[0]} differs from the stream's "
-                f"{self._frames.shape[0]}; call reset() to start a new stream"
+                f"{self._batch}; call reset() to start a new stream"
             )
         if not bool(torch.isfinite(mel).all()):
             raise ValueError("mel chunk contains NaN or Inf values; it must be finite")
@@ -158,6 +170,12 @@ class StreamingGenerator(nn.Module):
     def step(self, mel: Tensor) -> Tensor:
         """``(B, num_mels, m) -> (B, 1, n)``: the samples that became final (``n`` varies)."""
         self._check_chunk(mel)
+        self._batch = mel.shape[0]
+        if self._graph is not None:
+            self.received += mel.shape[-1]
+            out = self._graph.step(mel)
+            self.emitted += out.shape[-1]
+            return out
         frames = mel if self._frames is None else torch.cat([self._frames, mel], dim=-1)
         self.received += mel.shape[-1]
         ready = max(0, self.received * self.hop_length - self.right_context)
@@ -181,9 +199,13 @@ class StreamingGenerator(nn.Module):
         """End the utterance: ``(B, 1, received * hop_length - emitted)``, the rest of the audio."""
         if self.closed:
             raise StreamClosedError("flush() after flush(): the stream has ended; call reset()")
-        if self._frames is None:
+        if self.received == 0:
             raise ValueError("flush() before any mel frame: the stream has received 0 frames")
+        self.closed = True
+        if self._graph is not None:
+            out = self._graph.flush()
+            self.emitted += out.shape[-1]
+            return out
         out = self._synthesize(self._frames, self.received * self.hop_length)
         self._frames = None
-        self.closed = True
         return out
