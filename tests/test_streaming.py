@@ -330,3 +330,5 @@ def test_generator_needs_transposed_upsamplers() -> None:
     )
     with pytest.raises(TypeError, match="ups\\[0\\] must be a transposed"):
         generator_context(generator)
+    with pytest.raises(TypeError, match="nearest_conv|transposed"):
+        StreamingGenerator(generator)

@@ -37,7 +37,7 @@ MIN_EXPORT_LENGTH = 3
 
 
 class ExportConvTranspose1d(nn.Module):
-    """A ``ConvTranspose1d``'s weights on the unchecked op: ``(B, C_in, T) -> (B, C_out, L_out)``."""
+    """A ``ConvTranspose1d``'s weights on the unchecked op (batched input only)."""
 
     def __init__(self, layer: ConvTranspose1d) -> None:
         super().__init__()
@@ -117,7 +117,7 @@ def _temporary(path: Path) -> Path:
 def export_torchscript(
     module: nn.Module, path: PathLike, example: Tensor, method: str = "trace"
 ) -> Path:
-    """Write ``exportable(module)`` as TorchScript (``torch.jit.trace`` or ``script``); return the path.
+    """Write ``exportable(module)`` as TorchScript (``trace`` or ``script``); return the path.
 
     ``example`` is the ``(B, C, T)`` input used for tracing (any length works afterwards).
     """

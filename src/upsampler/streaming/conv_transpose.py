@@ -109,7 +109,7 @@ class StreamingConvTranspose1d(nn.Module):
             )
 
     def _emit(self, buffer: Tensor, stop: int) -> Tensor:
-        """Output samples ``[emitted, stop)`` of ``buffer`` (uncropped from ``_base``), plus bias."""
+        """Output samples ``[emitted, stop)`` of ``buffer`` (uncropped, from ``_base``) + bias."""
         start = self.emitted + self.padding - self._base
         out = buffer[:, :, start : start + stop - self.emitted]
         if self.layer.bias is not None:

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from upsampler.layers import ConvTranspose1d
 from upsampler.lengths import (
     chain_context,
+    check_int,
     conv_context,
     look_ahead_frames,
     transposed_context,
@@ -99,8 +100,10 @@ class StreamingGenerator(nn.Module):
     """Vocodes a mel arriving in chunks: ``step`` per chunk, then ``flush``.
 
     Concatenated outputs equal ``generator(mel)`` on the whole mel (float32 rounding).
+    ``cache`` picks the per-layer cached graph (default) or left-context recomputation.
     Attributes: ``left_context`` / ``right_context`` (samples), ``look_ahead_frames``,
-    ``latency_ms`` (look-ahead at ``sample_rate``). A chunk with the wrong shape, dtype,
+    ``latency_ms`` (look-ahead at ``sample_rate``). For speed, fold weight norm first
+    (``generator.remove_weight_norm()``): a parametrized weight is recomputed per call. A chunk with the wrong shape, dtype,
     device or non-finite values raises before the state changes; after ``flush()`` the
     stream is closed until ``reset()``.
     """
@@ -109,13 +112,13 @@ class StreamingGenerator(nn.Module):
         self, generator: nn.Module, sample_rate: int = HIFIGAN_SAMPLE_RATE, cache: bool = True
     ) -> None:
         super().__init__()
+        self.left_context, self.right_context = generator_context(generator)
         self.generator = generator
         self.cache = cache
         self._graph = generator_stream(generator) if cache else None
         self.hop_length: int = generator.hop_length
         self.num_mels: int = generator.num_mels
-        self.sample_rate = sample_rate
-        self.left_context, self.right_context = generator_context(generator)
+        self.sample_rate = check_int("sample_rate", sample_rate, 1)
         self.look_ahead_frames = look_ahead_frames(self.right_context, self.hop_length)
         self.reset()
 
