@@ -332,3 +332,19 @@ def test_generator_needs_transposed_upsamplers() -> None:
         generator_context(generator)
     with pytest.raises(TypeError, match="nearest_conv|transposed"):
         StreamingGenerator(generator)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_streams_on_cuda(generators: dict[str, HiFiGANGenerator]) -> None:
+    """State lives on the chunk's device: layer and generator stream on the GPU."""
+    device = torch.device("cuda")
+    layer = make_layer((7, 3, 2, 1, 1, 1)).to(device)
+    x = torch.randn(BATCH, IN_CHANNELS, 20, device=device)
+    generator = copy.deepcopy(generators["v3"]).to(device)
+    mel = torch.randn(1, NUM_MELS, MEL_FRAMES, device=device)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            stream(StreamingConvTranspose1d(layer), x, fixed_sizes(20, 3)), layer(x))
+        got = vocode_in_chunks(StreamingGenerator(generator), mel, fixed_sizes(MEL_FRAMES, 5))
+        assert got.device.type == "cuda"
+        torch.testing.assert_close(got, generator(mel))
