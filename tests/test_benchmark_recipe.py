@@ -63,6 +63,7 @@ def test_json_has_every_case_and_geometric_means(results: tuple[dict, Path]) -> 
         assert row["reps"] == 2 and row["batch"] == 1 and row["mel_frames"] == 2
         assert row["ours_ms"] > 0 and row["native_ms"] > 0
         assert row["ratio"] == pytest.approx(row["ours_ms"] / row["native_ms"])
+        assert row["ours_min_ms"] <= row["ours_ms"] and row["native_min_ms"] <= row["native_ms"]
     # later layers see the upsampled length: V3 rates (8, 8, 4)
     v3 = {row["name"]: row["input_length"] for row in rows if row["hifigan"]}
     assert v3 == {"v3.ups0": 2, "v3.ups1": 16, "v3.ups2": 128}

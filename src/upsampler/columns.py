@@ -73,6 +73,7 @@ def tap_blocks(
 
 
 def fold_batch(batch: int, length: int, columns_per_step: int, ratio: int = FOLD_RATIO) -> bool:
+    """Whether one ``(C_in, B * T)`` product beats ``B`` products of ``(C_in, T)``."""
     return batch > 1 and length * ratio < columns_per_step
 
 
