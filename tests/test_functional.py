@@ -176,6 +176,23 @@ def test_grad_of_input_only_and_weight_only() -> None:
     torch.testing.assert_close(gw, gw_ref)
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_non_contiguous_input_weight_and_expanded_grad(batch: int) -> None:
+    gen = torch.Generator().manual_seed(7)
+    # (B, T, C_in) -> (B, C_in, T) and (K, C_out, C_in) -> (C_in, C_out, K): strided views
+    x = torch.randn(batch, 9, 4, generator=gen, dtype=torch.float64).transpose(1, 2)
+    w = torch.randn(16, 3, 4, generator=gen, dtype=torch.float64).permute(2, 1, 0)
+    x.requires_grad_()
+    w.requires_grad_()
+    ours = conv_transpose1d(x, w, stride=8, padding=4)
+    expected = F.conv_transpose1d(x, w, stride=8, padding=4)
+    torch.testing.assert_close(ours, expected)
+    # .sum() hands backward an expanded (stride 0) gradient
+    grads = torch.autograd.grad(ours.sum(), (x, w))
+    for got, want in zip(grads, torch.autograd.grad(expected.sum(), (x, w))):
+        torch.testing.assert_close(got, want)
+
+
 # float16 keeps 11 significant bits (eps ~ 1e-3) and bfloat16 8 (eps ~ 4e-3); our scatter
 # rounds after each of up to ceil(K / s) * groups-of-taps adds and after the matmul, so the
 # error against the exact (float64) result is a few eps times the output's magnitude. The
