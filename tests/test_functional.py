@@ -22,6 +22,9 @@ NUM_RANDOM_CASES = 70
 MAX_STRIDE = 9
 MAX_KERNEL = 17
 MAX_DILATION = 4
+MAX_RANDOM_LENGTH = 24
+DEPTHWISE_SHARE = 0.2  # share of random cases with one channel per group
+BIAS_SHARE = 0.8  # share of random cases with a bias
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,9 @@ def _random_case(rng: random.Random) -> Case:
     kernel_size = rng.randint(1, MAX_KERNEL)
     stride = rng.randint(1, MAX_STRIDE)
     dilation = rng.randint(1, MAX_DILATION)
-    length = rng.choice([1, 2, rng.randint(3, 24)])
+    length = rng.choice([1, 2, rng.randint(3, MAX_RANDOM_LENGTH)])
     groups = rng.choice([1, 1, 2, 3])
-    depthwise = rng.random() < 0.2
+    depthwise = rng.random() < DEPTHWISE_SHARE
     in_per_group, out_per_group = (1, 1) if depthwise else (rng.randint(1, 3), rng.randint(1, 3))
     output_padding = rng.randint(0, max(stride, dilation) - 1)
     # any padding that still leaves at least one output sample
@@ -69,7 +72,7 @@ def _random_case(rng: random.Random) -> Case:
         output_padding=output_padding,
         groups=groups,
         dilation=dilation,
-        bias=rng.random() < 0.8,
+        bias=rng.random() < BIAS_SHARE,
     )
 
 
