@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from upsampler.capture import is_capturing
 from upsampler.columns import column_backward, columns, fold_batch, scatter
 from upsampler.lengths import check_int, transposed_output_length
 
@@ -97,8 +98,7 @@ def conv_transpose1d_unchecked(
     """
     batch, _, length = x.shape
     # graph capture keeps one layout for every length (no guard on the symbolic length)
-    capturing = torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
-    fold = not capturing and fold_batch(batch, length, weight.shape[1] * groups * weight.shape[2])
+    fold = not is_capturing() and fold_batch(batch, length, weight.shape[1] * groups * weight.shape[2])
     cols = columns(x, weight, groups, fold)
     return scatter(cols, bias, stride, padding, output_padding, dilation)
 
@@ -161,13 +161,15 @@ def conv_transpose1d(
     ``L_out = (T - 1) * stride - 2 * padding + dilation * (K - 1) + output_padding + 1``
     (see :mod:`upsampler.lengths`). Integer arguments only (no 1-tuples).
     """
-    if not torch.jit.is_scripting() and not torch.jit.is_tracing():
+    # the literal is_scripting() test lets TorchScript drop the Python-only branches
+    capturing = is_capturing()
+    if not torch.jit.is_scripting() and not capturing:
         check_conv_transpose_args(
             input, weight, bias, stride, padding, output_padding, groups, dilation
         )
     batched = input.dim() == 3
     x = input if batched else input.unsqueeze(0)
-    if torch.jit.is_scripting() or torch.jit.is_tracing():
+    if torch.jit.is_scripting() or capturing:
         out = conv_transpose1d_unchecked(
             x, weight, bias, stride, padding, output_padding, groups, dilation
         )

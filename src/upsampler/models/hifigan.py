@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upsampler.capture import is_capturing
 from upsampler.layers.resblocks import (
     LRELU_SLOPE,
     apply_weight_norm,
@@ -168,8 +169,7 @@ class HiFiGANGenerator(nn.Module):
 
     def forward(self, mel: Tensor) -> Tensor:
         """``(B, num_mels, T) -> (B, 1, T * hop_length)``, samples in [-1, 1]."""
-        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
-        if not (torch.jit.is_scripting() or tracing):
+        if not is_capturing():
             self.check_mel(mel)
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
