@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,6 +12,7 @@ from torch.nn.utils import parametrize
 
 import hifigan_reference as ref
 from upsampler.layers import MRF, ResBlock1, ResBlock2, UpsampleBlock
+from upsampler.layers.resblocks import remove_weight_norm
 from upsampler.models.checkpoint import normalise_keys
 
 CHANNELS = 8
@@ -63,6 +66,20 @@ def test_remove_weight_norm_leaves_plain_weights() -> None:
     assert not any(parametrize.is_parametrized(m) for m in block.modules())
     expected = {"convs.0.weight", "convs.0.bias", "convs.1.weight", "convs.1.bias"}
     assert set(block.state_dict()) == expected
+
+
+def test_folding_a_deep_copy_leaves_the_original_intact() -> None:
+    # torch's remove_parametrizations deletes the property from the Parametrized class,
+    # which a deep copy shares with its original; folding must not reach across
+    torch.manual_seed(0)
+    block = UpsampleBlock(8, 4, stride=2, kernel_size=4)
+    folded = copy.deepcopy(block)
+    folded.mrf.resblocks[0].remove_weight_norm()
+    remove_weight_norm(folded)
+    x = torch.randn(1, 8, 5)
+    assert parametrize.is_parametrized(block.upsample, "weight")
+    assert not parametrize.is_parametrized(folded.upsample, "weight")
+    torch.testing.assert_close(folded(x), block(x))
 
 
 def test_mrf_is_mean_of_branches() -> None:

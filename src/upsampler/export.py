@@ -1,11 +1,9 @@
 """Deployment: TorchScript and ONNX files of our layers and generators, checked against eager.
 
-``exportable(module)`` returns an inference copy: eval mode, weight norm folded, and every
-``upsampler.ConvTranspose1d`` swapped for :class:`ExportConvTranspose1d`, which calls
-``functional.conv_transpose1d_unchecked`` directly. The checked entry point validates its
-integer arguments with ``isinstance(..., int)``, which rejects the symbolic sizes of
-``torch.export`` (the ONNX exporter's tracer), and its autograd.Function does not
-decompose; the unchecked op is the same computation (tests compare against eager).
+``exportable(module)`` returns an inference copy: eval mode, weight norm folded, no
+gradients. Under capture (``torch.jit`` or ``torch.export``) ``conv_transpose1d`` skips its
+Python-side checks and its autograd.Function and runs the plain column/scatter ops, which
+both capture methods follow (see :mod:`upsampler.capture`).
 
 ONNX goes through ``torch.onnx.export(..., dynamo=True)`` with a dynamic batch and time
 axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it exports our
@@ -22,10 +20,8 @@ from typing import Any, Union
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
-from upsampler.functional import conv_transpose1d_unchecked
-from upsampler.layers import ConvTranspose1d
+from upsampler.layers.resblocks import remove_weight_norm
 
 PathLike = Union[str, "os.PathLike[str]"]
 TORCHSCRIPT_METHODS = ("trace", "script")
@@ -36,63 +32,15 @@ INPUT_NAME, OUTPUT_NAME = "input", "output"
 MIN_EXPORT_LENGTH = 3
 
 
-class ExportConvTranspose1d(nn.Module):
-    """A ``ConvTranspose1d``'s weights on the unchecked op (batched input only)."""
-
-    def __init__(self, layer: ConvTranspose1d) -> None:
-        super().__init__()
-        self.weight = layer.weight
-        self.bias = layer.bias
-        self.stride: int = layer.stride[0]
-        self.padding: int = layer.padding[0]
-        self.output_padding: int = layer.output_padding[0]
-        self.groups: int = layer.groups
-        self.dilation: int = layer.dilation[0]
-
-    def forward(self, input: Tensor) -> Tensor:
-        """``(B, C_in, T) -> (B, C_out, L_out)``, ``L_out`` as in ``ConvTranspose1d.forward``."""
-        return conv_transpose1d_unchecked(
-            input, self.weight, self.bias, self.stride, self.padding,
-            self.output_padding, self.groups, self.dilation,
-        )
-
-
-def _swap_transposed(module: nn.Module) -> nn.Module:
-    if isinstance(module, ConvTranspose1d):
-        return ExportConvTranspose1d(module)
-    for name, child in module.named_children():
-        setattr(module, name, _swap_transposed(child))
-    return module
-
-
-def _fold_parametrizations(module: nn.Module) -> None:
-    """Replace every parametrized tensor of ``module`` by a plain parameter holding its value.
-
-    Not ``parametrize.remove_parametrizations``: that deletes the property from the
-    ``Parametrized*`` class, which ``copy.deepcopy`` shares with the original module, and
-    the original then loses its ``weight``.
-    """
-    values = {
-        name: getattr(module, name).detach().clone() for name in module.parametrizations
-    }
-    module.__class__ = module.__class__.__bases__[0]  # Parametrized<Cls> -> <Cls>
-    del module._modules["parametrizations"]
-    for name, value in values.items():
-        module.register_parameter(name, nn.Parameter(value))
-
-
 def exportable(module: nn.Module) -> nn.Module:
-    """An eval-mode copy with weight norm folded and our transposed convs on the unchecked op.
+    """An eval-mode copy with weight norm folded and gradients off, ready to capture.
 
     The original module is not changed. Outputs equal the original's in eval mode.
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
     module = copy.deepcopy(module).eval()
-    for sub in list(module.modules()):
-        if parametrize.is_parametrized(sub):
-            _fold_parametrizations(sub)
-    module = _swap_transposed(module)
+    remove_weight_norm(module)
     for param in module.parameters():
         param.requires_grad_(False)
     return module
@@ -186,7 +134,6 @@ def max_abs_error(output: Tensor, reference: Tensor) -> float:
 
 
 __all__ = [
-    "ExportConvTranspose1d",
     "exportable",
     "export_onnx",
     "export_torchscript",

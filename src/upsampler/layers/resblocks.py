@@ -48,15 +48,30 @@ def apply_weight_norm(module: ModuleT) -> ModuleT:
     return module
 
 
+def fold_parametrizations(module: nn.Module) -> None:
+    """Replace each parametrized tensor of ``module`` itself by a plain parameter of its value.
+
+    Not ``parametrize.remove_parametrizations``: that deletes the property from the
+    ``Parametrized*`` class, which ``copy.deepcopy`` shares between a module and its copy,
+    so folding the copy would break the original (and vice versa).
+    """
+    values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+    module.__class__ = module.__class__.__bases__[0]  # Parametrized<Cls> -> <Cls>
+    del module._modules["parametrizations"]
+    for name, value in values.items():
+        module.register_parameter(name, nn.Parameter(value))
+
+
 def remove_weight_norm(module: nn.Module) -> None:
     """Fold every weight norm in ``module`` into a plain ``weight`` (for inference).
 
     The folded weight is ``g * v / ||v||``, the tensor the forward already used, so
-    outputs are unchanged. Modules without weight norm are left as they are.
+    outputs are unchanged. Modules without weight norm are left as they are; a deep copy
+    can be folded without touching the module it was copied from.
     """
     for sub in list(module.modules()):
         if parametrize.is_parametrized(sub, "weight"):
-            parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+            fold_parametrizations(sub)
 
 
 def _check_dilations(dilation: Sequence[int], kernel_size: int) -> tuple[int, ...]:
