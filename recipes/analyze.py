@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -40,17 +39,13 @@ from upsampler.analysis import (
     tonal_artifacts,
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
-from upsampler.batch import one_line, save_png, write_json
+from upsampler.batch import RecipeError, one_line, run_or_exit, save_png, write_json
 from upsampler.recipe_config import check_model_matches_audio, generator_fields
 
 log = logging.getLogger("analyze")
 
 OVERLAP_INPUT_FRAMES = 6  # input samples per overlap-map figure: edges plus a few periods
 PROBES = ("constant", "noise", "period")  # TonalReport summaries kept per seed
-
-
-class RecipeError(Exception):
-    """A setup problem (checkpoint, config) that stops the run; logged as one line."""
 
 
 def finite(value: float) -> float | None:
@@ -227,11 +222,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(config_path="../configs", config_name="analyze", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point: a setup problem exits with status 1 and one log line."""
-    try:
-        run(cfg)
-    except RecipeError as error:
-        log.error("%s", error)
-        sys.exit(1)
+    run_or_exit(run, cfg, log)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,20 @@ import hydra
 from omegaconf import DictConfig
 
 from upsampler.analysis.plots import plot_comparison
-from upsampler.batch import atomic_write_text, one_line, save_png, write_json
+from upsampler.batch import (
+    RecipeError,
+    atomic_write_text,
+    one_line,
+    run_or_exit,
+    save_png,
+    write_json,
+)
 
 log = logging.getLogger("compare")
 
 REPORT_NAME = "report.json"
 COLUMNS = ("upsampler", "strides", "kernel sizes", "tonal excess, constant (dB)",
            "tonal excess, noise (dB)", "phase-gain CV per layer", "overlap max/min", "run")
-
-
-class RecipeError(Exception):
-    """No reports to compare, or an unreadable one; logged as one line."""
 
 
 def find_reports(runs: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -123,11 +125,7 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
 @hydra.main(config_path="../configs", config_name="compare", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point: a problem exits with status 1 and one log line."""
-    try:
-        run(cfg)
-    except RecipeError as error:
-        log.error("%s", error)
-        sys.exit(1)
+    run_or_exit(run, cfg, log)
 
 
 if __name__ == "__main__":

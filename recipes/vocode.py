@@ -15,7 +15,6 @@ A bad file is logged as one line and listed under ``failures``; the others still
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,12 @@ from upsampler import load_hifigan
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio, save_audio
 from upsampler.batch import (
     MEL_SUFFIXES,
+    RecipeError,
     RunRecords,
     find_inputs,
     one_line,
     output_names,
+    run_or_exit,
     save_png,
     shard,
     write_json,
@@ -55,9 +56,6 @@ UNTRAINED_WARNING = (
     "input=<wav, folder or mel> checkpoint=<path/to/g_02500000> model_config=<path/to/config.json>"
 )
 
-
-class RecipeError(Exception):
-    """A problem that stops the whole run (bad input path, checkpoint, config); one line."""
 
 
 def build_generator(cfg: DictConfig, device: torch.device) -> nn.Module:
@@ -234,11 +232,7 @@ def summarise(cfg: DictConfig, ctx: ProcessContext, records: RunRecords, names: 
 @hydra.main(config_path="../configs", config_name="vocode", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point: a setup problem exits with status 1 and one log line."""
-    try:
-        run(cfg)
-    except RecipeError as error:
-        log.error("%s", error)
-        sys.exit(1)
+    run_or_exit(run, cfg, log)
 
 
 if __name__ == "__main__":

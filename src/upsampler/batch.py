@@ -10,9 +10,11 @@ first, then ``os.replace``), and the summary is rebuilt from the records of ever
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +29,20 @@ DONE_SUFFIX = ".json"
 FIGURE_DPI = 100  # recipe figures: 8 x 5 inches -> 800 x 500 pixels
 
 Item = TypeVar("Item")
+Config = TypeVar("Config")
+
+
+class RecipeError(Exception):
+    """A problem that stops a whole recipe run (bad path, config, checkpoint): one log line."""
+
+
+def run_or_exit(run: Callable[[Config], Any], cfg: Config, log: logging.Logger) -> None:
+    """Call ``run(cfg)``; a ``RecipeError`` is logged as one line and exits with status 1."""
+    try:
+        run(cfg)
+    except RecipeError as error:
+        log.error("%s", error)
+        sys.exit(1)
 
 
 def find_inputs(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import torch
 from torch import Tensor, nn
 
 from upsampler.functional import conv_transpose1d
