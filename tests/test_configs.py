@@ -11,7 +11,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from upsampler.recipe_config import check_model_matches_audio, kernel_sizes_for_rates
+from upsampler.lengths import kernel_sizes_for_rates
+from upsampler.recipe_config import check_model_matches_audio
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 GROUPS = ("model", "upsampler", "audio")

@@ -18,6 +18,8 @@ layers, the models, the recipes and the tests' error messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def check_int(name: str, value: object, minimum: int) -> int:
     """Return ``value`` if it is an int ``>= minimum``, else raise naming ``name``."""
@@ -249,6 +251,21 @@ def subpixel_kernel_size(kernel_size: int, stride: int) -> int:
     return footprint + 1 - footprint % 2
 
 
+KERNEL_PER_STRIDE = 2  # HiFi-GAN's k = 2u: every output sample gets exactly two taps
+
+
+def kernel_sizes_for_rates(
+    upsample_rates: Sequence[int], kernel_per_stride: int = KERNEL_PER_STRIDE
+) -> list[int]:
+    """Upsample kernel sizes ``k = kernel_per_stride * u`` for each rate ``u``.
+
+    A kernel that is a multiple of its stride overlaps evenly (no checkerboard from
+    partial overlap): ``[8, 8, 2, 2] -> [16, 16, 4, 4]``, ``[5, 5, 4, 3] -> [10, 10, 8, 6]``.
+    """
+    check_int("kernel_per_stride", kernel_per_stride, 1)
+    return [kernel_per_stride * check_int("upsample_rates[i]", rate, 1) for rate in upsample_rates]
+
+
 __all__ = [
     "check_int",
     "effective_kernel_size",
@@ -349,4 +366,6 @@ __all__ += [
     "chain_context",
     "streaming_ready_length",
     "look_ahead_frames",
+    "kernel_sizes_for_rates",
 ]
+

@@ -1,34 +1,17 @@
-"""Glue between the Hydra configs and the models: small builders and consistency checks.
+"""Glue between the Hydra configs and the models: consistency checks after instantiation.
 
-The yaml files under ``configs/`` reach these through ``_target_`` (``kernel_sizes_for_rates``)
-or the recipes call them after instantiation (``check_model_matches_audio``,
-``generator_fields``). Nothing here reads a config file itself.
+The recipes call ``check_model_matches_audio`` and ``generator_fields`` on what Hydra built;
+nothing here reads a config file itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-
-from upsampler.lengths import check_int
-
-KERNEL_PER_STRIDE = 2  # HiFi-GAN's k = 2u: every output sample gets exactly two taps
-
-
-def kernel_sizes_for_rates(
-    upsample_rates: Sequence[int], kernel_per_stride: int = KERNEL_PER_STRIDE
-) -> list[int]:
-    """Upsample kernel sizes ``k = kernel_per_stride * u`` for each rate ``u``.
-
-    A kernel that is a multiple of its stride overlaps evenly (no checkerboard from
-    partial overlap): ``[8, 8, 2, 2] -> [16, 16, 4, 4]``, ``[5, 5, 4, 3] -> [10, 10, 8, 6]``.
-    """
-    check_int("kernel_per_stride", kernel_per_stride, 1)
-    return [kernel_per_stride * check_int("upsample_rates[i]", rate, 1) for rate in upsample_rates]
 
 
 def check_model_matches_audio(generator: nn.Module, mel_transform: nn.Module) -> None:
@@ -75,9 +58,4 @@ def generator_fields(model_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any
     return fields
 
 
-__all__ = [
-    "KERNEL_PER_STRIDE",
-    "check_model_matches_audio",
-    "generator_fields",
-    "kernel_sizes_for_rates",
-]
+__all__ = ["check_model_matches_audio", "generator_fields"]

@@ -28,12 +28,11 @@ from upsampler.layers.resblocks import (
     remove_weight_norm,
 )
 from upsampler.layers.upsample_block import build_upsampler, check_resblock_sizes, fuse_branches
-from upsampler.lengths import check_int, plan_upsample_rates
+from upsampler.lengths import check_int, kernel_sizes_for_rates, plan_upsample_rates
 
 POST_LRELU_SLOPE = 0.01  # the original's last F.leaky_relu(x) uses torch's default slope
 EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post
 EDGE_PADDING = 3
-KERNEL_PER_RATE = 2  # HiFi-GAN pairs stride u with kernel 2u (8 -> 16, 2 -> 4, 4 -> 8)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "v1": dict(
@@ -134,13 +133,13 @@ class HiFiGANGenerator(nn.Module):
         cls, hop_length: int, max_rate: int = 8, **overrides: Any
     ) -> "HiFiGANGenerator":
         """A generator for any hop: rates from ``plan_upsample_rates(hop_length, max_rate)``,
-        kernels ``KERNEL_PER_RATE * rate`` (HiFi-GAN's pairing); ``overrides`` replace other fields.
+        kernels ``kernel_sizes_for_rates(rates)`` (HiFi-GAN's ``k = 2u``); ``overrides`` replace other fields.
         """
         rates = plan_upsample_rates(hop_length, max_rate)
         if not rates:
             raise ValueError(f"hop_length must be >= 2 to need upsampling, got {hop_length}")
         return cls(
-            upsample_rates=rates, upsample_kernel_sizes=[KERNEL_PER_RATE * u for u in rates],
+            upsample_rates=rates, upsample_kernel_sizes=kernel_sizes_for_rates(rates),
             **overrides,
         )
 
