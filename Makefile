@@ -7,24 +7,30 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench analyze clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,joblib]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,onnx,joblib]"
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) recipes/benchmark.py
+	$(PY) recipes/vocode.py
 
 bench: $(STAMP)
-	$(PY) recipes/benchmark.py
+	$(PY) recipes/benchmark.py generator.enabled=true
+
+REPORT := multirun/analyze/report
+analyze: $(STAMP)
+	$(PY) recipes/analyze.py -m hydra.sweep.dir=$(REPORT) \
+		upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr
+	$(PY) recipes/compare.py runs=$(REPORT)
 
 clean:
 	rm -rf $(VENV) outputs multirun

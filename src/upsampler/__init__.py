@@ -1,16 +1,12 @@
 """upsampler: length-exact vocoder upsampling layers built on a from-scratch ConvTranspose1d."""
 
-from upsampler import functional, lengths
+from upsampler import analysis, audio, export, functional, lengths, streaming
 from upsampler.layers import MRF, ConvTranspose1d, ResBlock1, ResBlock2, UpsampleBlock
-from upsampler import audio
 from upsampler.models import HiFiGANGenerator, load_hifigan
-from upsampler import analysis
-from upsampler import export, streaming
 from upsampler.streaming import StreamingConvTranspose1d, StreamingGenerator
 
 __all__ = [
-    "ConvTranspose1d", "functional", "lengths",
-    "MRF", "ResBlock1", "ResBlock2", "UpsampleBlock", "HiFiGANGenerator", "load_hifigan", "audio",
-    "analysis",
-    "export", "streaming", "StreamingConvTranspose1d", "StreamingGenerator",
+    "ConvTranspose1d", "MRF", "ResBlock1", "ResBlock2", "UpsampleBlock",
+    "HiFiGANGenerator", "load_hifigan", "StreamingConvTranspose1d", "StreamingGenerator",
+    "analysis", "audio", "export", "functional", "lengths", "streaming",
 ]
