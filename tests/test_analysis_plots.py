@@ -93,7 +93,10 @@ def test_comparison_bars(close_figures: list[Figure]) -> None:
     close_figures.append(figure)
     axes = figure.axes[0]
     tops = [bar.get_y() + bar.get_height() for bar in axes.patches]
-    assert tops == pytest.approx([30.0, -150.0])
+    assert tops == pytest.approx([30.0, plots.DISPLAY_FLOOR_DB])  # -150 dB stops at the floor
+    assert [bar.get_y() for bar in axes.patches] == pytest.approx([0.0, 0.0])
+    labels = [text.get_text() for text in axes.texts]
+    assert labels[0].startswith("30.0 dB") and labels[1].startswith("no tone")
     assert [label.get_text() for label in axes.get_xticklabels()] == ["a", "b"]
     assert "dB" in axes.get_ylabel() and axes.get_legend() is not None
 

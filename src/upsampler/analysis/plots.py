@@ -27,6 +27,8 @@ from upsampler.analysis.spectrum import FLOOR_DB
 from upsampler.lengths import check_int
 
 POWER_EPS = 1e-30  # keeps log10 finite on exactly-zero bins
+DISPLAY_FLOOR_DB = -40.0  # comparison bars stop here: below it no tone stands out of the noise
+DISPLAY_MARGIN_DB = 15.0  # room for the value labels above and below the bars
 FIGURE_SIZE = (8.0, 4.0)
 
 
@@ -135,23 +137,35 @@ def plot_spectrogram(
 def plot_comparison(
     rows: Sequence[dict[str, object]], title: str = "Tonal excess by upsampler"
 ) -> Figure:
-    """Bars of each row's mean ``summary_db`` with the seeds' min-max as error bars."""
+    """Bars of each row's mean ``summary_db`` from 0 dB, seeds' min-max as error bars.
+
+    Bars stop at ``DISPLAY_FLOOR_DB``; a row below it is labelled "no tone" instead of a
+    bar reaching down to the numerical floor. Every bar carries its value in dB.
+    """
     if len(rows) == 0:
         raise ValueError("rows must hold at least one compare_upsamplers row, got none")
     names = [str(row["name"]) for row in rows]
     means = np.array([row["summary_db"] for row in rows], dtype=np.float64)
     lower = means - np.array([row["summary_db_min"] for row in rows], dtype=np.float64)
     upper = np.array([row["summary_db_max"] for row in rows], dtype=np.float64) - means
+    tonal = means > DISPLAY_FLOOR_DB
+    shown = np.where(tonal, means, DISPLAY_FLOOR_DB)
+    errors = np.stack([np.where(tonal, lower, 0.0), np.where(tonal, upper, 0.0)])
     figure = Figure(figsize=FIGURE_SIZE)
     axes = figure.add_subplot()
     positions = np.arange(len(rows))
-    axes.bar(positions, means - FLOOR_DB, bottom=FLOOR_DB, yerr=np.stack([lower, upper]),
-             capsize=4, color="C0", label="tonal excess, mean over seeds (min-max bars)")
+    axes.bar(positions, shown, yerr=errors, capsize=4, color=np.where(tonal, "C3", "C2"),
+             label="tonal excess, mean over seeds (min-max bars)")
+    for x, mean, top, is_tonal in zip(positions, means, shown, tonal):
+        text = f"{mean:.1f} dB" if is_tonal else f"no tone (< {DISPLAY_FLOOR_DB:.0f} dB)"
+        axes.annotate(text, (x, top), ha="center", va="bottom" if top >= 0 else "top",
+                      fontsize="small")
     axes.axhline(0.0, color="black", linewidth=0.8, label="0 dB: tone level = noise floor")
+    axes.set_ylim(DISPLAY_FLOOR_DB - DISPLAY_MARGIN_DB, max(shown.max(), 0.0) + DISPLAY_MARGIN_DB)
     axes.set_xticks(positions, names, rotation=20, ha="right")
     axes.set_title(title)
     axes.set_xlabel("upsampler")
     axes.set_ylabel("constant-input tone over noise floor (dB)")
-    axes.legend(loc="lower left", fontsize="small")
+    axes.legend(loc="upper right", fontsize="small")
     figure.tight_layout()
     return figure
