@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-REPO = Path(__file__).resolve().parents[1]
+from recipe_support import REPO, compose_config, load_recipe
+
 # audio=16k_hop200 (the bundled speech's own rate: no resampling); REFERENCE.md plans
 # hop 200 as strides [5, 5, 4, 2], and the debug model pairs each stride with k = 2s.
 SAMPLE_RATE, STRIDES, KERNELS = 16000, [5, 5, 4, 2], [10, 10, 8, 4]
 PNG_MAGIC = b"\x89PNG"
 
 
-def load_recipe(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 analyze, compare = load_recipe("analyze"), load_recipe("compare")
 
 
 def make_cfg(name: str, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose(name, overrides=list(overrides))
+    return compose_config(name, overrides)
 
 
 def analyze_cfg(output_dir: Path, *overrides: str) -> DictConfig:

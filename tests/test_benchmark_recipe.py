@@ -3,44 +3,34 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from recipe_support import compose_config, load_recipe
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator
 
-REPO = Path(__file__).resolve().parents[1]
 V3_LAYERS = 3  # HiFi-GAN V3 upsamples in three stages (8, 8, 4)
 EXTRA_LAYERS = 2  # k3_s2 and depthwise in configs/benchmark.yaml
 MODES = 2  # forward, forward_backward
 
 
-def load_recipe(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 benchmark = load_recipe("benchmark")
 
 
 def make_cfg(output_dir: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose("benchmark", overrides=[
-            "quick=true", "progress=false", f"output_dir={output_dir}", "hifigan_presets=[v3]",
-            "quick_settings.mel_frames=[2]", "quick_settings.generator.mel_frames=[2]",
-            *overrides,
-        ])
+    return compose_config("benchmark", [
+        "quick=true", "progress=false", f"output_dir={output_dir}", "hifigan_presets=[v3]",
+        "quick_settings.mel_frames=[2]", "quick_settings.generator.mel_frames=[2]",
+        *overrides,
+    ])
 
 
 @pytest.fixture(scope="module")

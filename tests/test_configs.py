@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from recipe_support import CONFIGS, compose_config
 from upsampler.lengths import kernel_sizes_for_rates
 from upsampler.recipe_config import check_model_matches_audio
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 GROUPS = ("model", "upsampler", "audio")
 TOP_LEVEL = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
 OPTIONS = {group: sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
@@ -28,8 +26,7 @@ MEL_FRAMES = 5
 
 
 def compose_vocode(*overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("vocode", overrides=list(overrides))
+    return compose_config("vocode", overrides)
 
 
 def test_the_issue_s_options_exist() -> None:
@@ -41,10 +38,9 @@ def test_the_issue_s_options_exist() -> None:
 
 @pytest.mark.parametrize("name", TOP_LEVEL)
 def test_top_level_config_composes_and_its_targets_instantiate(name: str) -> None:
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        defaults = OmegaConf.load(CONFIGS / f"{name}.yaml").get("defaults", [])
-        uses_model = any(isinstance(entry, DictConfig) and "model" in entry for entry in defaults)
-        cfg = compose(name, overrides=["model=debug"] if uses_model else [])
+    defaults = OmegaConf.load(CONFIGS / f"{name}.yaml").get("defaults", [])
+    uses_model = any(isinstance(entry, DictConfig) and "model" in entry for entry in defaults)
+    cfg = compose_config(name, ["model=debug"] if uses_model else [])
     built = {key: instantiate(node) for key, node in cfg.items_ex(resolve=False)
              if isinstance(node, DictConfig) and "_target_" in node}
     if uses_model:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recipe_support import REPO
 from upsampler.batch import (
     RunRecords,
     atomic_write_text,
@@ -22,7 +23,6 @@ from upsampler.batch import (
     write_json,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 NUM_MELS = 80
 HOP = 256
 

@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from recipe_support import compose_config, load_recipe
 
 from upsampler import HiFiGANGenerator
 
-REPO = Path(__file__).resolve().parents[1]
 HOP, NUM_MELS = 200, 80  # configs/audio/16k_hop200.yaml
 
 
-def load_recipe(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 export = load_recipe("export")
 
 
 def make_cfg(output_dir: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose("export", overrides=[
-            "model=debug", "audio=16k_hop200", f"output_dir={output_dir}",
-            "example_frames=5", "verify_frames=[3,11,17]", *overrides,
-        ])
+    return compose_config("export", [
+        "model=debug", "audio=16k_hop200", f"output_dir={output_dir}",
+        "example_frames=5", "verify_frames=[3,11,17]", *overrides,
+    ])
 
 
 def test_export_recipe_writes_and_verifies_both_formats(tmp_path: Path) -> None:

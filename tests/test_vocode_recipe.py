@@ -2,41 +2,33 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-REPO = Path(__file__).resolve().parents[1]
+from recipe_support import REPO, compose_config, load_recipe
+
 SAMPLE_RATE, HOP, NUM_MELS = 16000, 200, 80  # configs/audio/16k_hop200.yaml
 PCM16_STEP = 2.0**-15  # wavs are written as 16-bit PCM: one quantisation step
 
 
-def load_recipe(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 vocode = load_recipe("vocode")
 
 
 def make_cfg(output_dir: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose("vocode", overrides=[
-            "model=debug", "audio=16k_hop200", f"output_dir={output_dir}", "progress=false",
-            *overrides,
-        ])
+    return compose_config("vocode", [
+        "model=debug", "audio=16k_hop200", f"output_dir={output_dir}", "progress=false",
+        *overrides,
+    ])
 
 
 @pytest.fixture
