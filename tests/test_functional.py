@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from upsampler.functional import conv_transpose1d, conv_transpose1d_unchecked
 
@@ -287,3 +288,30 @@ def test_torch_export_generalises_over_batch_and_length(case: Case) -> None:
         x = torch.randn(batch, case.in_channels, length)
         expected = F.conv_transpose1d(x, module.weight, module.bias, **_conv_args(case))
         torch.testing.assert_close(program.module()(x), expected)
+
+
+class _OpRecorder(TorchDispatchMode):
+    """Records the name of every aten op dispatched while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_no_torch_convolution_forward_or_backward(groups: int) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, requires_grad=True)
+    weight = torch.randn(4, 8 // groups, 5, requires_grad=True)
+    bias = torch.randn(8, requires_grad=True)
+    with _OpRecorder() as recorder:
+        out = conv_transpose1d(x, weight, bias, stride=3, padding=1, groups=groups, dilation=2)
+        out.square().sum().backward()
+    assert recorder.ops  # the recorder saw the computation
+    assert recorder.ops & {"mm.default", "bmm.default"}  # the columns come from a matmul
+    assert not [op for op in recorder.ops if "conv" in op], sorted(recorder.ops)
+    assert x.grad is not None and weight.grad is not None and bias.grad is not None
