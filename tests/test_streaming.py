@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from upsampler import ConvTranspose1d
+from upsampler.layers.upsample_block import TrimmedConvTranspose1d
 from upsampler.streaming import StreamClosedError, StreamingConvTranspose1d
 
 IN_CHANNELS, OUT_CHANNELS, BATCH = 4, 6, 2
@@ -83,6 +84,20 @@ def test_layer_random_splits_equal_torch(config: tuple[int, ...]) -> None:
             streamer.reset()
             got = stream(streamer, x, random_sizes(length, split_rng))
             torch.testing.assert_close(got, layer(x))
+
+
+@pytest.mark.parametrize("kernel_size", [2, 4])
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_trimmed_layer_chunks_equal_one_shot(kernel_size: int, chunk: int) -> None:
+    """An even kernel at stride 1 has no exact padding pair: the block trims (1, 0) or
+    (2, 1) samples instead, and the stream must cut the same ones (T samples out)."""
+    torch.manual_seed(4)
+    layer = TrimmedConvTranspose1d(IN_CHANNELS, OUT_CHANNELS, 1, kernel_size)
+    x = torch.randn(BATCH, IN_CHANNELS, 10)
+    with torch.no_grad():
+        got = stream(StreamingConvTranspose1d(layer), x, fixed_sizes(10, chunk))
+        assert got.shape == (BATCH, OUT_CHANNELS, 10)
+        torch.testing.assert_close(got, layer(x))
 
 
 def test_layer_float64_is_exact_to_rounding() -> None:
@@ -321,6 +336,26 @@ def test_generator_bad_chunks_leave_stream_usable(
         streamer.reset()
         with pytest.raises(ValueError, match="0 frames"):
             streamer.flush()
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_generator_with_a_trimmed_stage_equals_offline(cache: bool) -> None:
+    """A stride-1 stage with an even kernel is a TrimmedConvTranspose1d: k=2 cuts 1 sample
+    on the left, so that stage reads 1 sample ahead. Right reach: conv_pre 3 -> ups k16 u8
+    p4 and MRF k3 d1 (1 + 1): 8*3 + 4 + 2 = 30 -> trimmed ups 30 + 1, MRF + 2 = 33
+    -> conv_post: 36 samples."""
+    torch.manual_seed(5)
+    generator = HiFiGANGenerator(
+        num_mels=4, upsample_rates=[8, 1], upsample_kernel_sizes=[16, 2],
+        upsample_initial_channel=8, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]],
+    ).eval()
+    assert generator_context(generator)[1] == 36
+    mel = torch.randn(1, 4, 9, generator=torch.Generator().manual_seed(12))
+    with torch.no_grad():
+        streamer = StreamingGenerator(generator, cache=cache)
+        got = vocode_in_chunks(streamer, mel, fixed_sizes(9, 2))
+        assert got.shape == (1, 1, 9 * 8)
+        torch.testing.assert_close(got, generator(mel))
 
 
 def test_generator_needs_transposed_upsamplers() -> None:

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from upsampler.functional import conv_transpose1d
 from upsampler.layers import ConvTranspose1d
+from upsampler.layers.upsample_block import TrimmedConvTranspose1d
 from upsampler.lengths import (
     effective_kernel_size,
     streaming_ready_length,
@@ -31,6 +32,19 @@ from upsampler.lengths import (
 )
 
 TransposedLayer = Union[ConvTranspose1d, nn.ConvTranspose1d]
+
+
+def crop_padding(layer: TransposedLayer) -> tuple[int, int]:
+    """``(padding, output_padding)`` that crop the layer's uncropped output as it does.
+
+    The layer's own pair, or for a ``TrimmedConvTranspose1d`` (``padding=0``, then ``left``
+    and ``right`` samples cut) ``(left, left - right)``: the same length formula and crop,
+    with an ``output_padding`` torch's module would refuse at stride 1.
+    """
+    if isinstance(layer, TrimmedConvTranspose1d):
+        left, right = layer.trim
+        return left, left - right
+    return layer.padding[0], layer.output_padding[0]
 
 
 class StreamClosedError(RuntimeError):
@@ -63,7 +77,12 @@ class StreamingConvTranspose1d(nn.Module):
 
     @property
     def padding(self) -> int:
-        return self.layer.padding[0]
+        """Uncropped samples cut from the start (a trimmed layer's left trim)."""
+        return crop_padding(self.layer)[0]
+
+    @property
+    def output_padding(self) -> int:
+        return crop_padding(self.layer)[1]
 
     @property
     def tail_length(self) -> int:
@@ -83,7 +102,7 @@ class StreamingConvTranspose1d(nn.Module):
         layer = self.layer
         return streaming_ready_length(
             received, layer.kernel_size[0], self.stride, self.padding,
-            layer.output_padding[0], layer.dilation[0],
+            self.output_padding, layer.dilation[0],
         )
 
     def _check_chunk(self, chunk: Tensor) -> None:
@@ -163,7 +182,7 @@ class StreamingConvTranspose1d(nn.Module):
         layer = self.layer
         end = transposed_output_length(
             self.received, layer.kernel_size[0], self.stride, self.padding,
-            layer.output_padding[0], layer.dilation[0],
+            self.output_padding, layer.dilation[0],
         )
         # output_padding may reach past the tail: those positions are zero before the bias
         missing = max(0, end + self.padding - self._base - self._pending.shape[-1])

@@ -41,7 +41,7 @@ from upsampler.lengths import (
     transposed_context,
 )
 from upsampler.streaming.cached import generator_stream
-from upsampler.streaming.conv_transpose import StreamClosedError
+from upsampler.streaming.conv_transpose import StreamClosedError, crop_padding
 
 HIFIGAN_SAMPLE_RATE = 22050  # every HiFi-GAN config (REFERENCE.md section 2)
 MS_PER_SECOND = 1000.0
@@ -66,8 +66,8 @@ def _transposed_layer(up: nn.Module, where: str) -> Layer:
             f"{where} must be a transposed convolution (upsampler='transposed') for "
             f"streaming, got {type(up).__name__}"
         )
-    stride = up.stride[0]
-    return (stride, *transposed_context(up.kernel_size[0], stride, up.padding[0], up.dilation[0]))
+    stride, padding = up.stride[0], crop_padding(up)[0]
+    return (stride, *transposed_context(up.kernel_size[0], stride, padding, up.dilation[0]))
 
 
 def _branch_layer(resblock: nn.Module, where: str) -> Layer:
