@@ -47,6 +47,16 @@ def test_overlap_plot(close_figures: list[Figure]) -> None:
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["phase 0", "phase 1"]
 
 
+def test_overlap_map_draws_every_phase_of_a_large_stride(close_figures: list[Figure]) -> None:
+    counts = overlap_map(24, 12, 3)  # k = 2s at s = 12: phases 10 and 11 need bars too
+    figure = plots.plot_overlap(counts, 12)
+    close_figures.append(figure)
+    (axes,) = figure.axes
+    heights = [bar.get_height() for bar in sorted(axes.patches, key=lambda bar: bar.get_x())]
+    assert heights == counts.tolist()
+    assert len(axes.get_legend().get_texts()) == 10
+
+
 def test_phase_gain_heatmap(close_figures: list[Figure]) -> None:
     gains = phase_gains(np.arange(24.0).reshape(2, 3, 4), 2)  # (2, 3, 2)
     figure = plots.plot_phase_gains(gains)

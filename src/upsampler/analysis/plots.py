@@ -29,11 +29,17 @@ from upsampler.lengths import check_int
 POWER_EPS = 1e-30  # keeps log10 finite on exactly-zero bins
 DISPLAY_FLOOR_DB = -40.0  # comparison bars stop here: below it no tone stands out of the noise
 DISPLAY_MARGIN_DB = 15.0  # room for the value labels above and below the bars
+SPECTROGRAM_RANGE_DB = 100.0  # colour scale of the spectrogram: this far below its peak
 FIGURE_SIZE = (8.0, 4.0)
+COLOUR_CYCLE = 10  # matplotlib's default colours C0..C9, reused for phases past the tenth
+LEGEND_PHASES = 10  # phases named in the overlap map's legend; later ones reuse the colours
 
 
 def plot_overlap(counts: np.ndarray, stride: int, title: str = "Overlap map") -> Figure:
-    """Bar chart of taps per output sample, coloured by output phase ``n mod stride``."""
+    """Bar chart of taps per output sample, coloured by output phase ``n mod stride``.
+
+    Every sample gets its bar; the legend names the first ``LEGEND_PHASES`` phases.
+    """
     check_int("stride", stride, 1)
     counts = np.asarray(counts)
     if counts.ndim != 1 or len(counts) == 0:
@@ -41,10 +47,10 @@ def plot_overlap(counts: np.ndarray, stride: int, title: str = "Overlap map") ->
     figure = Figure(figsize=FIGURE_SIZE)
     axes = figure.add_subplot()
     positions = np.arange(len(counts))
-    colours = [f"C{phase % 10}" for phase in range(stride)]
-    for phase in range(min(stride, 10)):
+    for phase in range(stride):
         chosen = positions % stride == phase
-        axes.bar(positions[chosen], counts[chosen], color=colours[phase], label=f"phase {phase}")
+        label = f"phase {phase}" if phase < LEGEND_PHASES else None
+        axes.bar(positions[chosen], counts[chosen], color=f"C{phase % COLOUR_CYCLE}", label=label)
     axes.set_title(title)
     axes.set_xlabel("output sample index")
     axes.set_ylabel("kernel taps reaching the sample (count)")
@@ -120,7 +126,7 @@ def plot_spectrogram(
     duration = len(signal) / sample_rate
     image = axes.imshow(power_db, origin="lower", aspect="auto", cmap="magma",
                         extent=(0.0, duration, 0.0, sample_rate / 2),
-                        vmin=power_db.max() - 100, vmax=power_db.max())
+                        vmin=power_db.max() - SPECTROGRAM_RANGE_DB, vmax=power_db.max())
     figure.colorbar(image, ax=axes).set_label("power (dB)")
     tones = () if tone_frequencies is None else tuple(float(f) for f in tone_frequencies)
     for index, frequency in enumerate(tones):
