@@ -57,7 +57,6 @@ UNTRAINED_WARNING = (
 )
 
 
-
 def build_generator(cfg: DictConfig, device: torch.device) -> nn.Module:
     """The configured generator, from a checkpoint when given, weight norm removed, eval mode."""
     if cfg.checkpoint is None:
@@ -173,7 +172,10 @@ def prepare(
 
 def run(cfg: DictConfig) -> dict[str, Any] | None:
     """Vocode every input of ``cfg``; return the summary on rank 0 (None on other ranks)."""
-    ctx = init_process_context(cfg.device)
+    try:
+        ctx = init_process_context(cfg.device)
+    except ValueError as error:  # a bad device is a setup problem: one line, not a traceback
+        raise RecipeError(one_line(error)) from error
     try:
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))

@@ -18,9 +18,6 @@ from recipe_support import REPO, compose_config, load_recipe
 SAMPLE_RATE, HOP, NUM_MELS = 16000, 200, 80  # configs/audio/16k_hop200.yaml
 PCM16_STEP = 2.0**-15  # wavs are written as 16-bit PCM: one quantisation step
 
-
-
-
 vocode = load_recipe("vocode")
 
 
@@ -116,6 +113,8 @@ def test_checkpoint_for_another_model_is_one_clear_error(tmp_path: Path) -> None
     (["input=/no/such/folder"], "/no/such/folder"),
     (["model=hifigan_v2", "model.upsample_initial_channel=16"], "hop_length=256"),
     (["checkpoint=/no/such/g_00000001"], "/no/such/g_00000001"),
+    (["device=gpu"], "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
+    (["device=meta"], "device must be 'cpu', 'cuda' or 'cuda:N', got 'meta'"),
 ])
 def test_setup_problems_are_one_line_errors(
     tmp_path: Path, overrides: list[str], message: str

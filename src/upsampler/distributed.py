@@ -58,12 +58,16 @@ def init_process_context(device: str = "cpu") -> ProcessContext:
     """Join the ``torchrun`` process group if there is one; pick this rank's device.
 
     ``device`` is ``"cpu"``, ``"cuda"`` (each rank takes ``cuda:LOCAL_RANK``) or an explicit
-    ``"cuda:N"`` for single-process runs.
+    ``"cuda:N"`` for single-process runs. Raises ``ValueError`` naming ``device`` for any
+    other value or when CUDA is asked for but not available.
     """
     world_size = int(os.environ.get(WORLD_SIZE_ENV, "1"))
     rank = int(os.environ.get(RANK_ENV, "0"))
     local_rank = int(os.environ.get(LOCAL_RANK_ENV, "0"))
-    chosen = torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except RuntimeError as error:  # torch's message lists every backend, not ours
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from error
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
