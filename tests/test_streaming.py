@@ -369,6 +369,18 @@ def test_generator_needs_transposed_upsamplers() -> None:
         StreamingGenerator(generator)
 
 
+def test_generator_context_names_the_flat_resblock_index() -> None:
+    """Stage 1, branch 0 of a two-branch generator is ``resblocks[2]``, not ``resblocks[0]``."""
+    generator = HiFiGANGenerator(
+        num_mels=4, upsample_rates=[2, 2], upsample_kernel_sizes=[4, 4],
+        upsample_initial_channel=8, resblock_kernel_sizes=[3, 5],
+        resblock_dilation_sizes=[[1], [1]],
+    )
+    generator.resblocks[2] = nn.Identity()
+    with pytest.raises(TypeError, match=r"^resblocks\[2\] has no nn.Conv1d"):
+        generator_context(generator)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_streams_on_cuda(generators: dict[str, HiFiGANGenerator]) -> None:
     """State lives on the chunk's device: layer and generator stream on the GPU."""

@@ -87,9 +87,10 @@ def generator_context(generator: nn.Module) -> tuple[int, int]:
     layers = [_conv_layer(generator.conv_pre, "conv_pre")]
     for i, up in enumerate(generator.ups):
         layers.append(_transposed_layer(up, f"ups[{i}]"))
+        first = i * generator.num_kernels
         branches = [
-            _branch_layer(generator.resblocks[i * generator.num_kernels + j], f"resblocks[{j}]")
-            for j in range(generator.num_kernels)
+            _branch_layer(generator.resblocks[index], f"resblocks[{index}]")
+            for index in range(first, first + generator.num_kernels)
         ]
         layers.append((1, max(b[1] for b in branches), max(b[2] for b in branches)))
     layers.append(_conv_layer(generator.conv_post, "conv_post"))
