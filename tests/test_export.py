@@ -95,6 +95,19 @@ def test_export_rejects_bad_arguments(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_torchscript_save_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def half_write(module: torch.jit.ScriptModule, path: str) -> None:
+        Path(path).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch.jit, "save", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        export_torchscript(make_layer(), tmp_path / "a.pt", torch.randn(2, LAYER_IN, EXPORT_LENGTH))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture
 def onnx_dir(tmp_path: Path) -> Path:
     """A fresh folder, skipping the test when the optional ONNX stack is not installed."""

@@ -77,8 +77,11 @@ def export_torchscript(
         scripted = torch.jit.trace(model, example) if method == "trace" else torch.jit.script(model)
     path = Path(path)
     tmp = _temporary(path)
-    torch.jit.save(scripted, str(tmp))
-    os.replace(tmp, path)
+    try:
+        torch.jit.save(scripted, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
