@@ -16,6 +16,7 @@ from upsampler import ConvTranspose1d
 from upsampler.lengths import (
     exact_padding,
     exact_trim,
+    kernel_sizes_for_rates,
     output_size_range,
     plan_upsample_rates,
     transposed_output_length,
@@ -172,6 +173,7 @@ def test_plan_upsample_rates_rejects_a_large_prime_factor() -> None:
         (lambda: transposed_output_length(0, 3), r"length must be >= 1, got 0"),
         (lambda: plan_upsample_rates(0), r"hop_length must be >= 1, got 0"),
         (lambda: plan_upsample_rates(256, max_rate=1), r"max_rate must be >= 2, got 1"),
+        (lambda: kernel_sizes_for_rates([8, 0]), r"upsample_rates\[1\] must be >= 1, got 0"),
     ],
 )
 def test_bad_arguments_raise(call, pattern: str) -> None:

@@ -263,7 +263,10 @@ def kernel_sizes_for_rates(
     partial overlap): ``[8, 8, 2, 2] -> [16, 16, 4, 4]``, ``[5, 5, 4, 3] -> [10, 10, 8, 6]``.
     """
     check_int("kernel_per_stride", kernel_per_stride, 1)
-    return [kernel_per_stride * check_int("upsample_rates[i]", rate, 1) for rate in upsample_rates]
+    return [
+        kernel_per_stride * check_int(f"upsample_rates[{i}]", rate, 1)
+        for i, rate in enumerate(upsample_rates)
+    ]
 
 
 __all__ = [
