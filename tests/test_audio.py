@@ -55,6 +55,13 @@ def test_mel_other_settings_match_original() -> None:
     assert transform.state_dict() == {}
 
 
+def test_transforms_do_not_share_the_cached_filterbank() -> None:
+    first = MelSpectrogram()
+    expected = first.mel_basis.clone()
+    first.mel_basis.zero_()
+    torch.testing.assert_close(MelSpectrogram().mel_basis, expected)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_mel_runs_on_the_input_device() -> None:
     wav = speech_like(4096).cuda()

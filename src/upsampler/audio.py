@@ -52,7 +52,9 @@ def mel_filterbank(
     ``torchaudio.functional.melscale_fbanks`` (imported only here, on request).
     """
     if backend == "librosa":
-        return torch.from_numpy(_librosa_filterbank(sample_rate, n_fft, num_mels, fmin, fmax))
+        # a copy: the cached array is shared, and a transform's buffer may be written in place
+        cached = _librosa_filterbank(sample_rate, n_fft, num_mels, fmin, fmax)
+        return torch.from_numpy(cached).clone()
     if backend != "torchaudio":
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     try:
