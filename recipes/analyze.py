@@ -30,7 +30,6 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from upsampler import load_hifigan
 from upsampler.analysis import (
     overlap_map,
     phase_overlap,
@@ -40,7 +39,7 @@ from upsampler.analysis import (
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
 from upsampler.batch import RecipeError, one_line, run_or_exit, save_png, write_json
-from upsampler.recipe_config import check_model_matches_audio, generator_fields
+from upsampler.recipe_config import check_model_matches_audio, load_or_init_generator
 
 log = logging.getLogger("analyze")
 
@@ -56,12 +55,7 @@ def finite(value: float) -> float | None:
 
 def build_generator(cfg: DictConfig, seed: int | None) -> nn.Module:
     """The configured generator (seeded random init, or the checkpoint), weight norm folded."""
-    if cfg.checkpoint is None:
-        torch.manual_seed(seed)
-        generator = instantiate(cfg.model)
-    else:
-        config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
-        generator = load_hifigan(cfg.checkpoint, config=config)
+    generator = load_or_init_generator(cfg, seed)
     generator.remove_weight_norm()
     return generator.eval()
 

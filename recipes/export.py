@@ -12,20 +12,17 @@ error against eager PyTorch per format and writes ``export.json``. An error abov
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from upsampler import load_hifigan
+from upsampler.batch import RecipeError, one_line, write_json
 from upsampler.export import (
     export_onnx,
     export_torchscript,
@@ -34,7 +31,7 @@ from upsampler.export import (
     run_onnx,
     run_torchscript,
 )
-from upsampler.recipe_config import generator_fields
+from upsampler.recipe_config import load_or_init_generator
 
 log = logging.getLogger("export")
 
@@ -42,19 +39,20 @@ SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx"}
 SUMMARY_FILE = "export.json"
 
 
-class ExportError(Exception):
+class ExportError(RecipeError):
     """A setup problem or a failed verification; reported as one line."""
 
 
 def build_generator(cfg: DictConfig) -> nn.Module:
-    """The configured generator (from a checkpoint when given) as an inference copy."""
-    if cfg.checkpoint is None:
-        torch.manual_seed(cfg.seed)
-        generator = instantiate(cfg.model)
-    else:
-        config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
-        generator = load_hifigan(cfg.checkpoint, config=config)
-    return exportable(generator)
+    """The configured generator (from a checkpoint when given) as an inference copy.
+
+    Any problem building it (bad model config, missing or mismatched checkpoint) raises
+    ``ExportError`` with a one-line message.
+    """
+    try:
+        return exportable(load_or_init_generator(cfg, cfg.seed))
+    except Exception as error:  # setup problems end the run with one line, not a traceback
+        raise ExportError(one_line(error)) from error
 
 
 def write_file(fmt: str, generator: nn.Module, path: Path, example: Tensor,
@@ -101,9 +99,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                               f"tolerance={cfg.tolerance}")
     summary = {"checkpoint": cfg.checkpoint, "hop_length": int(generator.hop_length),
                "verify_frames": list(cfg.verify_frames), "formats": results}
-    tmp = output_dir / f".{SUMMARY_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, output_dir / SUMMARY_FILE)
+    write_json(output_dir / SUMMARY_FILE, summary)
     return results
 
 

@@ -28,7 +28,6 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from upsampler import load_hifigan
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio, save_audio
 from upsampler.batch import (
     MEL_SUFFIXES,
@@ -44,7 +43,7 @@ from upsampler.batch import (
 )
 from upsampler.distributed import ProcessContext, init_process_context
 from upsampler.lengths import ceil_div
-from upsampler.recipe_config import check_model_matches_audio, generator_fields
+from upsampler.recipe_config import check_model_matches_audio, load_or_init_generator
 
 log = logging.getLogger("vocode")
 
@@ -59,12 +58,7 @@ UNTRAINED_WARNING = (
 
 def build_generator(cfg: DictConfig, device: torch.device) -> nn.Module:
     """The configured generator, from a checkpoint when given, weight norm removed, eval mode."""
-    if cfg.checkpoint is None:
-        torch.manual_seed(cfg.seed)  # every rank draws the same untrained weights
-        generator = instantiate(cfg.model)
-    else:
-        config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
-        generator = load_hifigan(cfg.checkpoint, config=config)
+    generator = load_or_init_generator(cfg, cfg.seed)  # every rank: the same untrained weights
     generator.remove_weight_norm()
     return generator.eval().to(device)
 

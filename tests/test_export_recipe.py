@@ -15,9 +15,6 @@ from upsampler import HiFiGANGenerator
 
 HOP, NUM_MELS = 200, 80  # configs/audio/16k_hop200.yaml
 
-
-
-
 export = load_recipe("export")
 
 
@@ -70,3 +67,16 @@ def test_export_recipe_rejects_bad_settings(tmp_path: Path, override: str, messa
     with pytest.raises(export.ExportError, match=message):
         export.run(make_cfg(tmp_path, override))
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("checkpoint=/no/such/g_1", "/no/such/g_1"),
+     ("model.upsample_initial_channel=0", "upsample_initial_channel")],
+)
+def test_export_recipe_setup_problems_are_one_line_errors(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    with pytest.raises(export.ExportError, match=message) as caught:
+        export.run(make_cfg(tmp_path, override))
+    assert "\n" not in str(caught.value)

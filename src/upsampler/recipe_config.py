@@ -1,7 +1,7 @@
 """Glue between the Hydra configs and the models: consistency checks after instantiation.
 
-The recipes call ``check_model_matches_audio`` and ``generator_fields`` on what Hydra built;
-nothing here reads a config file itself.
+The recipes call ``load_or_init_generator``, ``check_model_matches_audio`` and
+``generator_fields`` on what Hydra composed; nothing here reads a config file itself.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
+
+from upsampler.models import load_hifigan
 
 
 def check_model_matches_audio(generator: nn.Module, mel_transform: nn.Module) -> None:
@@ -58,4 +61,19 @@ def generator_fields(model_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any
     return fields
 
 
-__all__ = ["check_model_matches_audio", "generator_fields"]
+def load_or_init_generator(cfg: DictConfig, seed: int | None) -> nn.Module:
+    """The recipe's generator: ``cfg.checkpoint`` loaded, or ``cfg.model`` at random init.
+
+    Without a checkpoint, ``torch.manual_seed(seed)`` precedes the construction, so every
+    call (and every torchrun rank) with the same seed gets the same untrained weights. A
+    checkpoint is read with ``cfg.model_config`` when given, else with the fields of
+    ``cfg.model`` (:func:`generator_fields`). Weight norm is left as built.
+    """
+    if cfg.checkpoint is None:
+        torch.manual_seed(seed)
+        return instantiate(cfg.model)
+    config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
+    return load_hifigan(cfg.checkpoint, config=config)
+
+
+__all__ = ["check_model_matches_audio", "generator_fields", "load_or_init_generator"]
