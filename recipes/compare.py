@@ -58,17 +58,26 @@ def find_reports(runs: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def comparison_rows(reports: list[tuple[Path, dict[str, Any]]], runs: Path) -> list[dict[str, Any]]:
-    """One row per report: the fields ``plot_comparison`` reads plus the table's columns."""
-    counts = Counter(report["upsampler"] for _, report in reports)
-    rows = []
-    for path, report in reports:
-        run = path.parent.relative_to(runs).as_posix()
-        kind = report["upsampler"]
-        name = kind if counts[kind] == 1 else f"{kind} ({run})"
+    """One row per report: the fields ``plot_comparison`` reads plus the table's columns.
+
+    A report without the fields analyze writes raises ``RecipeError`` naming its path.
+    """
+    rows = [report_row(path, report, runs) for path, report in reports]
+    counts = Counter(row["upsampler"] for row in rows)
+    for row in rows:
+        if counts[row["upsampler"]] > 1:
+            row["name"] = f"{row['upsampler']} ({row['run']})"
+    return rows
+
+
+def report_row(path: Path, report: dict[str, Any], runs: Path) -> dict[str, Any]:
+    """The comparison row of one analyze ``report.json``, named by its upsampler."""
+    try:
         tonal = report["tonal_excess_db"]
-        ratios = [entry["ratio"] for entry in report["overlap"] or [] if entry["ratio"] is not None]
-        rows.append({
-            "name": name,
+        ratios = [entry["ratio"] for entry in report["overlap"] or []
+                  if entry["ratio"] is not None]
+        return {
+            "name": report["upsampler"],
             "upsampler": report["upsampler"],
             "sample_rate": report["sample_rate"],
             "strides": report["strides"],
@@ -81,9 +90,12 @@ def comparison_rows(reports: list[tuple[Path, dict[str, Any]]], runs: Path) -> l
                               for layer in report["phase_gain_imbalance"]],
             "overlap_ratio": max(ratios) if ratios else None,
             "seeds": report["seeds"],
-            "run": run,
-        })
-    return rows
+            "run": path.parent.relative_to(runs).as_posix(),
+        }
+    except (KeyError, TypeError) as error:  # not an analyze report, or an older layout
+        raise RecipeError(
+            f"report {str(path)!r} lacks a field recipes/analyze.py writes: {one_line(error)}"
+        ) from error
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

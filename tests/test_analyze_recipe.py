@@ -18,9 +18,6 @@ from recipe_support import REPO, compose_config, load_recipe
 SAMPLE_RATE, STRIDES, KERNELS = 16000, [5, 5, 4, 2], [10, 10, 8, 4]
 PNG_MAGIC = b"\x89PNG"
 
-
-
-
 analyze, compare = load_recipe("analyze"), load_recipe("compare")
 
 
@@ -87,6 +84,17 @@ def test_analyze_bad_checkpoint_is_one_line_error(tmp_path: Path) -> None:
 def test_compare_without_reports_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(compare.RecipeError, match="no report.json"):
         compare.run(make_cfg("compare", f"runs={tmp_path}", f"output_dir={tmp_path / 'out'}"))
+
+
+@pytest.mark.parametrize("content", ["{}", '{"upsampler": "transposed"}', "[1, 2]"])
+def test_compare_report_without_analyze_fields_is_one_line_error(
+    tmp_path: Path, content: str
+) -> None:
+    (tmp_path / "run0").mkdir()
+    (tmp_path / "run0" / "report.json").write_text(content)
+    with pytest.raises(compare.RecipeError, match="run0/report.json") as caught:
+        compare.run(make_cfg("compare", f"runs={tmp_path}", f"output_dir={tmp_path / 'out'}"))
+    assert "\n" not in str(caught.value)
 
 
 def test_multirun_then_compare_end_to_end(tmp_path: Path) -> None:
