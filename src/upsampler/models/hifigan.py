@@ -28,11 +28,11 @@ from upsampler.layers.resblocks import (
     remove_weight_norm,
 )
 from upsampler.layers.upsample_block import build_upsampler, check_resblock_sizes, fuse_branches
-from upsampler.lengths import check_int, kernel_sizes_for_rates, plan_upsample_rates
+from upsampler.lengths import check_int, kernel_sizes_for_rates, plan_upsample_rates, same_padding
 
 POST_LRELU_SLOPE = 0.01  # the original's last F.leaky_relu(x) uses torch's default slope
 EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post
-EDGE_PADDING = 3
+EDGE_PADDING = same_padding(EDGE_KERNEL_SIZE)  # 3: length-keeping
 
 PRESETS: dict[str, dict[str, Any]] = {
     "v1": dict(
@@ -133,7 +133,8 @@ class HiFiGANGenerator(nn.Module):
         cls, hop_length: int, max_rate: int = 8, **overrides: Any
     ) -> "HiFiGANGenerator":
         """A generator for any hop: rates from ``plan_upsample_rates(hop_length, max_rate)``,
-        kernels ``kernel_sizes_for_rates(rates)`` (HiFi-GAN's ``k = 2u``); ``overrides`` replace other fields.
+        kernels ``kernel_sizes_for_rates(rates)`` (HiFi-GAN's ``k = 2u``); ``overrides``
+        replace other fields.
         """
         rates = plan_upsample_rates(hop_length, max_rate)
         if not rates:

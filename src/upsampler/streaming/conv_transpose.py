@@ -105,7 +105,7 @@ class StreamingConvTranspose1d(nn.Module):
             self.output_padding, layer.dilation[0],
         )
 
-    def _check_chunk(self, chunk: Tensor) -> None:
+    def _check_chunk(self, chunk: Tensor, weight: Tensor) -> None:
         if self.closed:
             raise StreamClosedError("step() after flush(): the stream has ended; call reset()")
         if not isinstance(chunk, Tensor):
@@ -114,7 +114,6 @@ class StreamingConvTranspose1d(nn.Module):
             raise ValueError(
                 f"chunk must have shape (B, {self.layer.in_channels}, T), got {tuple(chunk.shape)}"
             )
-        weight = self.layer.weight
         if chunk.dtype != weight.dtype or chunk.device != weight.device:
             raise TypeError(
                 f"chunk must be {weight.dtype} on {weight.device} like the layer's weight, "
@@ -141,14 +140,15 @@ class StreamingConvTranspose1d(nn.Module):
         ``n`` varies; over a stream the steps and ``flush()`` concatenate to the layer's
         output on the whole input. ``m == 0`` is allowed and returns what is ready.
         """
-        self._check_chunk(chunk)
         layer = self.layer
+        weight = layer.weight  # once: a weight-normed layer recomputes it on every access
+        self._check_chunk(chunk, weight)
         batch, _, length = chunk.shape
         if length == 0:
             return chunk.new_zeros((batch, layer.out_channels, 0))
         # uncropped, unbiased: (B, C_in, m) -> (B, C_out, (m - 1) * stride + span)
         full = conv_transpose1d(
-            chunk, layer.weight, None, self.stride, 0, 0, layer.groups, layer.dilation[0]
+            chunk, weight, None, self.stride, 0, 0, layer.groups, layer.dilation[0]
         )
         start = self.received * self.stride
         received = self.received + length

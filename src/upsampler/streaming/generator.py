@@ -104,9 +104,9 @@ class StreamingGenerator(nn.Module):
     ``cache`` picks the per-layer cached graph (default) or left-context recomputation.
     Attributes: ``left_context`` / ``right_context`` (samples), ``look_ahead_frames``,
     ``latency_ms`` (look-ahead at ``sample_rate``). For speed, fold weight norm first
-    (``generator.remove_weight_norm()``): a parametrized weight is recomputed per call. A chunk with the wrong shape, dtype,
-    device or non-finite values raises before the state changes; after ``flush()`` the
-    stream is closed until ``reset()``.
+    (``generator.remove_weight_norm()``): a parametrized weight is recomputed per call.
+    A chunk with the wrong shape, dtype, device or non-finite values raises before the
+    state changes; after ``flush()`` the stream is closed until ``reset()``.
     """
 
     def __init__(
