@@ -13,7 +13,8 @@ Phase gains (``phase``)
     phase_imbalance(gains) -> PhaseImbalance(max_min_ratio, coefficient_of_variation,
                                              .median_ratio, .median_cv)
 Linearised response (``response``)
-    stack_response(module, sample_rate=22050.0, strides=None, in_channels=None) -> StackResponse
+    stack_response(module, sample_rate=22050.0, strides=None, in_channels=None,
+                   max_input_channels=None) -> StackResponse
         (.impulse_response, .lag_zero, .phase_gains, .periodic_component, .frequencies,
          .frequency_response, .strides, .sample_rate, .total_stride, .imbalance)
 Spectra and tones (``spectrum``, ``tonal``)
@@ -21,7 +22,7 @@ Spectra and tones (``spectrum``, ``tonal``)
     expected_tone_frequencies(strides, sample_rate) -> list[ToneFrequency(layer, multiple, frequency)]
     tone_excess_db(spectrum, tone_bins, period_bins, reference=None, halfwidth=32, guard=1) -> ndarray
     tonal_artifacts(module, sample_rate=22050.0, strides=None, in_channels=None, num_frames=None,
-                    n_fft=None, edge_frames=16, noise_batch=2, noise_std=1.0,
+                    n_fft=None, edge_frames=16, noise_batch=1, noise_std=1.0,
                     constant_value=1.0, seed=0, dtype=None) -> TonalReport
         (.summary_db, .noise_summary_db, .period_summary_db, .period_excess_db,
          .tones: tuple[ToneExcess(layer, multiple, frequency, noise_excess_db,
