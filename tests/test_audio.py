@@ -67,6 +67,8 @@ def test_mel_runs_on_the_input_device() -> None:
     wav = speech_like(4096).cuda()
     mel = mel_spectrogram(wav)
     assert mel.device == wav.device
+    # cuFFT and the CPU FFT round float32 differently, and the log magnifies the difference
+    # in quiet bins near the 1e-5 clamp: 1e-4 as for the torchaudio filterbank comparison
     torch.testing.assert_close(mel.cpu(), mel_spectrogram(wav.cpu()), atol=1e-4, rtol=1e-4)
 
 
