@@ -93,6 +93,16 @@ def test_find_inputs_errors_name_the_path(tmp_path: Path) -> None:
         find_inputs(empty)
 
 
+def test_output_names_of_a_home_relative_input_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "clips" / "sub").mkdir(parents=True)
+    for name in ("a.wav", "sub/b.npy"):
+        (tmp_path / "clips" / name).touch()
+    assert output_names(find_inputs("~/clips"), "~/clips") == ["a.wav", "sub/b.wav"]
+
+
 def test_output_names_reject_collisions(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a.wav"):
         output_names([tmp_path / "a.npy", tmp_path / "a.pt"], tmp_path)

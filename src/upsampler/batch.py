@@ -80,10 +80,11 @@ def find_inputs(
 def output_names(inputs: Sequence[Path], root: str | os.PathLike[str]) -> list[str]:
     """One relative ``.wav`` name per input (its path under ``root``), all distinct.
 
-    ``root`` is the input folder (or the input file itself). Two inputs that would write the
-    same wav (``a.npy`` and ``a.pt``) raise ``ValueError`` naming both.
+    ``root`` is the input folder (or the input file itself), ``~`` expanded as
+    :func:`find_inputs` does. Two inputs that would write the same wav (``a.npy`` and
+    ``a.pt``) raise ``ValueError`` naming both.
     """
-    base = Path(root)
+    base = Path(root).expanduser()
     base = base.parent if base.is_file() else base
     names: dict[str, Path] = {}
     for source in inputs:
@@ -198,11 +199,13 @@ __all__ = [
     "AUDIO_SUFFIXES",
     "INPUT_SUFFIXES",
     "MEL_SUFFIXES",
+    "RecipeError",
     "RunRecords",
     "atomic_write_text",
     "find_inputs",
     "one_line",
     "output_names",
+    "run_or_exit",
     "save_png",
     "shard",
     "write_json",
