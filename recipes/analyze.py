@@ -126,9 +126,12 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def layer_entries(
-    generator: nn.Module, imbalances: list[list[Any]], probed: int
+    generator: nn.Module, imbalances: list[list[Any]], probed: list[int]
 ) -> list[dict[str, Any]]:
-    """Per upsampling layer: median phase-gain imbalance over channel pairs, mean over seeds."""
+    """Per upsampling layer: median phase-gain imbalance over channel pairs, mean over seeds.
+
+    ``probed[i]`` is how many input channels of layer ``i`` the phase gains were measured on.
+    """
     entries = []
     for index, stride in enumerate(generator.upsample_rates):
         ratios = [seed[index].median_ratio for seed in imbalances]
@@ -136,7 +139,7 @@ def layer_entries(
         entries.append({
             "layer": index, "stride": int(stride),
             "kernel_size": int(generator.upsample_kernel_sizes[index]),
-            "probed_input_channels": probed,
+            "probed_input_channels": probed[index],
             "median_max_min_ratio": finite(statistics.fmean(ratios)),
             "median_coefficient_of_variation": statistics.fmean(cvs),
         })
@@ -195,8 +198,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "n_fft": tonal.n_fft,
         },
         "tones": [tone._asdict() for tone in tonal.tones],
-        "phase_gain_imbalance": layer_entries(generator, found["imbalances"],
-                                              int(responses[0].phase_gains.shape[0])),
+        "phase_gain_imbalance": layer_entries(
+            generator, found["imbalances"],
+            [int(response.phase_gains.shape[0]) for response in responses],  # (C_in probed, ...)
+        ),
         "overlap": overlap_entries(generator),
         "figures": [],
     }

@@ -16,6 +16,7 @@ from recipe_support import REPO, compose_config, load_recipe
 # audio=16k_hop200 (the bundled speech's own rate: no resampling); REFERENCE.md plans
 # hop 200 as strides [5, 5, 4, 2], and the debug model pairs each stride with k = 2s.
 SAMPLE_RATE, STRIDES, KERNELS = 16000, [5, 5, 4, 2], [10, 10, 8, 4]
+LAYER_IN_CHANNELS = [16, 8, 4, 2]  # configs/model/debug.yaml: 16 channels, halved per stage
 PNG_MAGIC = b"\x89PNG"
 
 analyze, compare = load_recipe("analyze"), load_recipe("compare")
@@ -60,6 +61,9 @@ def test_icnr_subpixel_report_has_even_phase_gains_and_no_overlap(tmp_path: Path
     # ICNR makes the layer nearest-neighbour resize + conv at init (Aitken et al. 2017)
     for layer in report["phase_gain_imbalance"]:
         assert layer["median_coefficient_of_variation"] == pytest.approx(0.0, abs=1e-9)
+    # max_input_channels=16 probes every channel of each stage: the count is per layer
+    probed = [layer["probed_input_channels"] for layer in report["phase_gain_imbalance"]]
+    assert probed == LAYER_IN_CHANNELS
 
 
 def test_analyze_measures_checkpoint_weights_once(tmp_path: Path) -> None:
