@@ -125,6 +125,7 @@ def step(layer: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], object]:
 
 def bench_layer(shape: LayerShape, frames: int, batch: int, mode: str,
                 cfg: DictConfig) -> dict[str, Any]:
+    """One table row: ours vs torch's layer of ``shape`` on the same weights and input."""
     args = (shape.in_channels, shape.out_channels, shape.kernel_size, shape.stride, shape.padding)
     kwargs = {"groups": shape.groups, "device": cfg.device, "dtype": torch.float32}
     ours = ConvTranspose1d(*args, **kwargs)
@@ -179,10 +180,12 @@ def bench_generator(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 def geometric_mean(values: list[float]) -> float | None:
+    """Geometric mean of positive ``values``; None for an empty list."""
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV text, one column per key of the first row."""
     stream = io.StringIO()
     writer = csv.DictWriter(stream, fieldnames=list(rows[0]) if rows else [])
     writer.writeheader()
@@ -191,6 +194,8 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Right-aligned plain-text table of ``columns`` (floats to three significant digits)."""
+
     def cell(value: Any) -> str:
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -244,6 +249,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(config_path="../configs", config_name="benchmark", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    """Command-line entry point."""
     run(cfg)
 
 

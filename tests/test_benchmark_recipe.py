@@ -19,9 +19,6 @@ V3_LAYERS = 3  # HiFi-GAN V3 upsamples in three stages (8, 8, 4)
 EXTRA_LAYERS = 2  # k3_s2 and depthwise in configs/benchmark.yaml
 MODES = 2  # forward, forward_backward
 
-
-
-
 benchmark = load_recipe("benchmark")
 
 

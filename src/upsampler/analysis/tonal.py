@@ -137,8 +137,9 @@ def tonal_artifacts(
     defaults to ``2 * edge_frames`` plus room for 16 segments; ``n_fft`` to
     :func:`default_fft_size`. ``dtype`` (e.g. ``torch.float64``) runs a converted copy of
     the module instead of the module itself: use it when the input's contribution at the
-    output falls below float32 rounding (tiny untrained models). Raises ``ValueError`` for a module that is not an
-    upsampler, a stride < 1, ``sample_rate <= 0``, or a probe with no samples left.
+    output falls below float32 rounding (tiny untrained models). Raises ``ValueError`` for
+    a module that is not an upsampler, a stride < 1, ``sample_rate <= 0``, or a probe with
+    no samples left.
     """
     if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
         raise ValueError(f"sample_rate must be a number > 0 Hz, got {sample_rate!r}")
