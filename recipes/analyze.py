@@ -93,8 +93,26 @@ def save_figure(figure: Any, path: Path) -> str:
 
 def write_figures(cfg: DictConfig, generator: nn.Module, tonal: Any, responses: list[Any],
                   mel_transform: nn.Module, output_dir: Path) -> list[str]:
-    """Every artifact figure for one generator; returns the PNG names."""
+    """Every artifact figure for one generator; returns the PNG names.
+
+    The spectrogram is drawn first: a ``speech_seconds`` too short for the mel front end
+    or the STFT raises ``RecipeError`` naming it before any file is written.
+    """
     kind, names = generator.upsampler, []
+    sample_rate = int(mel_transform.sample_rate)
+    speech = load_audio(BUNDLED_SPEECH, sample_rate)[: int(cfg.speech_seconds * sample_rate)]
+    try:
+        with torch.inference_mode():
+            wav = copy_synthesis(generator, mel_transform, speech)
+        spectrogram = plots.plot_spectrogram(
+            wav, sample_rate, int(mel_transform.n_fft), int(mel_transform.hop_length),
+            tonal.tone_frequencies, f"Generator output for bundled speech ({kind})",
+        )
+    except ValueError as error:
+        raise RecipeError(
+            f"speech_seconds={cfg.speech_seconds} is too short for the spectrogram figure: "
+            f"{one_line(error)}"
+        ) from error
     if kind == "transposed":
         for index, (layer, stride) in enumerate(zip(generator.ups, generator.upsample_rates)):
             counts = overlap_map(layer.kernel_size[0], stride, OVERLAP_INPUT_FRAMES,
@@ -108,15 +126,7 @@ def write_figures(cfg: DictConfig, generator: nn.Module, tonal: Any, responses: 
                                  output_dir / f"phase_gains_layer{index}.png"))
     names.append(save_figure(plots.plot_tonal_spectrum(tonal, f"Averaged power spectrum ({kind})"),
                              output_dir / "tonal_spectrum.png"))
-    sample_rate = int(mel_transform.sample_rate)
-    speech = load_audio(BUNDLED_SPEECH, sample_rate)[: int(cfg.speech_seconds * sample_rate)]
-    with torch.inference_mode():
-        wav = copy_synthesis(generator, mel_transform, speech)
-    figure = plots.plot_spectrogram(
-        wav, sample_rate, int(mel_transform.n_fft), int(mel_transform.hop_length),
-        tonal.tone_frequencies, f"Generator output for bundled speech ({kind})",
-    )
-    names.append(save_figure(figure, output_dir / "spectrogram.png"))
+    names.append(save_figure(spectrogram, output_dir / "spectrogram.png"))
     return names
 
 

@@ -85,6 +85,14 @@ def test_analyze_bad_checkpoint_is_one_line_error(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("seconds", [0.01, 0.05])  # too short for the mel; for the STFT
+def test_analyze_too_short_speech_is_one_line_error(tmp_path: Path, seconds: float) -> None:
+    with pytest.raises(analyze.RecipeError, match=f"speech_seconds={seconds}") as caught:
+        analyze.run(analyze_cfg(tmp_path, f"speech_seconds={seconds}"))
+    assert "\n" not in str(caught.value)
+    assert not list(tmp_path.glob("*.png"))
+
+
 def test_compare_without_reports_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(compare.RecipeError, match="no report.json"):
         compare.run(make_cfg("compare", f"runs={tmp_path}", f"output_dir={tmp_path / 'out'}"))
