@@ -101,7 +101,10 @@ def mel_figure(
 
 def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.Module,
                cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, Any]:
-    """Vocode one input file, write its wav (and figure), return its summary record."""
+    """Vocode one input file, write its wav (and figure), return its summary record.
+
+    An output too short for the mel front end gets no figure (``"figure": None``, a warning).
+    """
     sample_rate, hop = int(mel_transform.sample_rate), int(mel_transform.hop_length)
     is_mel = source.suffix.lower() in MEL_SUFFIXES
     with torch.inference_mode():
@@ -121,18 +124,20 @@ def vocode_one(source: Path, name: str, generator: nn.Module, mel_transform: nn.
         if ctx.device.type == "cuda":
             torch.cuda.synchronize(ctx.device)  # kernels run asynchronously: wait before timing
         compute_seconds = time.perf_counter() - started
-        if not is_mel and cfg.figures:
-            input_mel = mel_transform(audio)
         if wav.shape[-1] != expected:
             raise RuntimeError(f"generator returned {wav.shape[-1]} samples, expected {expected}")
         (output_dir / name).parent.mkdir(parents=True, exist_ok=True)
         save_audio(output_dir / name, wav.cpu(), sample_rate)
         figure_name = None
         if cfg.figures:
-            figure_name = f"{FIGURES_DIR}/{Path(name).with_suffix('.png').as_posix()}"
-            title = f"{source.name} -> {name}"
-            figure = mel_figure(input_mel, mel_transform(wav), sample_rate, hop, title)
-            save_png(figure, output_dir / figure_name)
+            try:  # a mel of a few frames vocodes fine but is too short for the front end
+                mels = (input_mel if is_mel else mel_transform(audio), mel_transform(wav))
+            except ValueError as error:
+                log.warning("no figure for %s: %s", source, one_line(error))
+            else:
+                figure_name = f"{FIGURES_DIR}/{Path(name).with_suffix('.png').as_posix()}"
+                title = f"{source.name} -> {name}"
+                save_png(mel_figure(*mels, sample_rate, hop, title), output_dir / figure_name)
     seconds = expected / sample_rate
     return {
         "input": str(source), "output": name, "figure": figure_name, "frames": int(frames),

@@ -82,6 +82,16 @@ def test_rerun_skips_finished_files_and_redoes_missing_ones(inputs: Path) -> Non
     assert len(summary["files"]) == 3 and len(summary["failures"]) == 3
 
 
+def test_one_frame_mel_is_vocoded_without_a_figure(tmp_path: Path) -> None:
+    # 1 frame -> HOP samples: too few for the mel front end's reflect padding, so no figure
+    np.save(tmp_path / "short.npy", np.zeros((NUM_MELS, 1), dtype=np.float32))
+    summary = vocode.run(make_cfg(tmp_path / "out", f"input={tmp_path / 'short.npy'}"))
+    assert summary["failures"] == []
+    (record,) = summary["files"]
+    assert (record["frames"], record["samples"], record["figure"]) == (1, HOP, None)
+    assert sf.info(tmp_path / "out" / "short.wav").frames == HOP
+
+
 def test_checkpoint_weights_are_used(tmp_path: Path) -> None:
     from hydra.utils import instantiate
 
