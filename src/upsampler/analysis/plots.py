@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from upsampler.analysis.spectrum import FLOOR_DB
+from upsampler.analysis.spectrum import FLOOR_DB, check_sample_rate
 from upsampler.lengths import check_int
 
 POWER_EPS = 1e-30  # keeps log10 finite on exactly-zero bins
@@ -111,8 +111,7 @@ def plot_spectrogram(
     title: str = "Spectrogram",
 ) -> Figure:
     """Log-power STFT spectrogram of a 1-D waveform (e.g. a generator's ``out[0, 0]``)."""
-    if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
-        raise ValueError(f"sample_rate must be a number > 0 Hz, got {sample_rate!r}")
+    check_sample_rate(sample_rate)
     check_int("n_fft", n_fft, 2)
     check_int("hop_length", hop_length, 1)
     signal = torch.as_tensor(np.asarray(waveform, dtype=np.float64)).flatten()

@@ -39,14 +39,15 @@ class ToneFrequency(NamedTuple):
     frequency: float
 
 
-def _check_rate(sample_rate: float) -> None:
+def check_sample_rate(sample_rate: float) -> None:
+    """Raise ``ValueError`` unless ``sample_rate`` is a number > 0 (Hz)."""
     if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
         raise ValueError(f"sample_rate must be a number > 0 Hz, got {sample_rate!r}")
 
 
 def expected_tone_frequencies(strides: Sequence[int], sample_rate: float) -> list[ToneFrequency]:
     """Tone frequencies of every layer of a stack (module docstring), in layer order."""
-    _check_rate(sample_rate)
+    check_sample_rate(sample_rate)
     if len(strides) == 0:
         raise ValueError("strides must name at least one layer, got an empty sequence")
     for stride in strides:

@@ -54,6 +54,7 @@ from upsampler.analysis.probe import (
 from upsampler.analysis.spectrum import (
     FLOOR_DB,
     averaged_power_spectrum,
+    check_sample_rate,
     expected_tone_frequencies,
     tone_excess_db,
 )
@@ -141,8 +142,7 @@ def tonal_artifacts(
     a module that is not an upsampler, a stride < 1, ``sample_rate <= 0``, or a probe with
     no samples left.
     """
-    if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
-        raise ValueError(f"sample_rate must be a number > 0 Hz, got {sample_rate!r}")
+    check_sample_rate(sample_rate)
     found = upsampler_strides(module, strides)
     channels = input_channels(module, in_channels)
     hop = math.prod(found)

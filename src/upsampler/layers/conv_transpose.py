@@ -116,6 +116,7 @@ class ConvTranspose1d(nn.Module):
                 f"output_size must have 1 or {input.dim()} elements (got {len(output_size)})"
             )
         requested = output_size[-1]
+        # lengths.output_size_range's rule, inlined: TorchScript compiles this method
         shortest = (
             (input.shape[-1] - 1) * self.stride[0] - 2 * self.padding[0]
             + self.dilation[0] * (self.kernel_size[0] - 1) + 1
