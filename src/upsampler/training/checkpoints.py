@@ -1,0 +1,191 @@
+"""HiFi-GAN's checkpoint layout, written atomically, with exact-resume state.
+
+A run folder holds pairs written at the same step ``N``::
+
+    g_0000N      {"generator": state_dict}   (weight norm as weight_g / weight_v)
+    do_0000N     {"mpd", "msd", "optim_g", "optim_d", "steps", "epoch", ...resume state}
+    config.json  the generator and audio fields under HiFi-GAN's names
+
+Each file goes to a hidden temporary name and is renamed into place; ``g`` is written
+first and ``do`` last, so a pair counts as complete once its ``do`` file exists. A run
+killed mid-write leaves at most a temporary file (removed on the next save) or a lone
+``g``, and :func:`latest_checkpoint` returns the last complete pair.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from upsampler.models.checkpoint import key_problems, normalise_keys
+
+GENERATOR_PREFIX, STATE_PREFIX = "g_", "do_"
+STEP_DIGITS = 8
+_PAIR_NAME = re.compile(rf"^({GENERATOR_PREFIX}|{STATE_PREFIX})(\d{{{STEP_DIGITS}}})$")
+# torch's parametrization keys -> the names torch.nn.utils.weight_norm gives (the original's)
+_WEIGHT_NORM_KEYS = {"parametrizations.weight.original0": "weight_g",
+                     "parametrizations.weight.original1": "weight_v"}
+TEMP_SUFFIX = ".tmp"
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` wrapper (the module itself otherwise)."""
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def generator_state_dict(generator: nn.Module) -> dict[str, Tensor]:
+    """The generator's tensors in the original HiFi-GAN key layout (``weight_g`` / ``weight_v``).
+
+    Every generator checkpoint goes through this one function, so a change of the
+    module tree only needs a matching key mapping here.
+    """
+    exported: dict[str, Tensor] = {}
+    for key, tensor in unwrap(generator).state_dict().items():
+        for suffix, original in _WEIGHT_NORM_KEYS.items():
+            if key.endswith(suffix):
+                key = f"{key[: -len(suffix)]}{original}"
+                break
+        exported[key] = tensor.detach().clone()
+    return exported
+
+
+def load_generator_state(generator: nn.Module, state_dict: Mapping[str, Tensor],
+                         source: str) -> None:
+    """Load a checkpoint's generator tensors; another architecture is a one-line ``ValueError``."""
+    model = unwrap(generator)
+    expected = model.state_dict()
+    renamed, origin = normalise_keys(state_dict, expected)
+    problems = key_problems(renamed, origin, expected)
+    if problems:
+        raise ValueError(
+            f"checkpoint {source!r} was trained with another generator architecture than the "
+            f"configured one ({len(problems)} key problems, first: {problems[0]}); "
+            f"use its model settings or start a new run folder"
+        )
+    model.load_state_dict(renamed, strict=True)
+
+
+def load_module_state(module: nn.Module, state_dict: Mapping[str, Tensor], name: str,
+                      source: str) -> None:
+    """``load_state_dict`` whose mismatch error is one line naming the file and the part."""
+    try:
+        unwrap(module).load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        first = " ".join(str(error).split())[:200]
+        raise ValueError(
+            f"checkpoint {source!r}: {name} does not fit the configured {name} ({first})"
+        ) from error
+
+
+def hifigan_config(generator_fields: Mapping[str, Any], mel_transform: nn.Module,
+                   **training: Any) -> dict[str, Any]:
+    """A run's ``config.json``: generator and audio fields under HiFi-GAN's names.
+
+    ``load_hifigan(g, config)`` reads the generator fields; the audio fields are
+    ``sampling_rate``, ``n_fft``, ``hop_size``, ``win_size``, ``num_mels``, ``fmin`` and
+    ``fmax`` of ``mel_transform`` (``fmax_for_loss`` is None: the loss mel has no upper
+    limit). ``training`` adds fields such as ``batch_size`` or ``learning_rate``.
+    """
+    config = dict(generator_fields)
+    config.update(
+        sampling_rate=int(mel_transform.sample_rate), n_fft=int(mel_transform.n_fft),
+        hop_size=int(mel_transform.hop_length), win_size=int(mel_transform.win_length),
+        num_mels=int(mel_transform.num_mels), fmin=float(mel_transform.fmin),
+        fmax=None if mel_transform.fmax is None else float(mel_transform.fmax),
+        fmax_for_loss=None,
+    )
+    config.update(training)
+    return config
+
+
+def checkpoint_name(prefix: str, step: int) -> str:
+    """``g_00001000`` for ``prefix="g_"``, ``step=1000``."""
+    return f"{prefix}{step:0{STEP_DIGITS}d}"
+
+
+def atomic_save(obj: Any, path: Path) -> Path:
+    """``torch.save`` to a hidden temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    os.close(handle)
+    try:
+        torch.save(obj, temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def complete_steps(directory: Path) -> list[int]:
+    """Steps with both ``g_N`` and ``do_N`` present, ascending."""
+    if not directory.is_dir():
+        return []
+    found: dict[str, set[int]] = {GENERATOR_PREFIX: set(), STATE_PREFIX: set()}
+    for path in directory.iterdir():
+        match = _PAIR_NAME.match(path.name)
+        if match and path.is_file():
+            found[match.group(1)].add(int(match.group(2)))
+    return sorted(found[GENERATOR_PREFIX] & found[STATE_PREFIX])
+
+
+def latest_checkpoint(directory: Path) -> int | None:
+    """The step of the last complete pair in ``directory``, or None."""
+    steps = complete_steps(directory)
+    return steps[-1] if steps else None
+
+
+def save_pair(directory: Path, step: int, generator_state: Mapping[str, Tensor],
+              training_state: Mapping[str, Any], keep_last: int | None) -> tuple[Path, Path]:
+    """Write ``g_N`` then ``do_N`` atomically; then prune to the last ``keep_last`` pairs.
+
+    Pruning removes older pairs, lone ``g`` files and temporary files of killed writes.
+    """
+    generator_path = atomic_save({"generator": dict(generator_state)},
+                                 directory / checkpoint_name(GENERATOR_PREFIX, step))
+    state_path = atomic_save(dict(training_state), directory / checkpoint_name(STATE_PREFIX, step))
+    prune(directory, keep_last)
+    return generator_path, state_path
+
+
+def prune(directory: Path, keep_last: int | None) -> None:
+    """Keep the last ``keep_last`` complete pairs (all when None); drop stale partial files."""
+    steps = complete_steps(directory)
+    kept = set(steps if keep_last is None else steps[len(steps) - keep_last:])
+    for path in directory.iterdir():
+        match = _PAIR_NAME.match(path.name)
+        stale_temp = path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and any(
+            path.name.startswith(f".{prefix}") for prefix in (GENERATOR_PREFIX, STATE_PREFIX)
+        )
+        if stale_temp or (match and int(match.group(2)) not in kept):
+            path.unlink(missing_ok=True)
+
+
+def read_pair(directory: Path, step: int) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The generator state_dict and the training state of the pair at ``step``."""
+    generator_path = directory / checkpoint_name(GENERATOR_PREFIX, step)
+    state_path = directory / checkpoint_name(STATE_PREFIX, step)
+    try:
+        generator = torch.load(generator_path, map_location="cpu", weights_only=True)
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several unrelated types for damaged files
+        message = " ".join(str(error).split())[:200]
+        raise ValueError(f"checkpoint pair at step {step} in {str(directory)!r} is not "
+                         f"readable: {message}") from error
+    if not isinstance(generator, Mapping) or "generator" not in generator:
+        raise ValueError(f"{str(generator_path)!r} holds no 'generator' state_dict")
+    return dict(generator["generator"]), dict(state)
+
+
+__all__ = [
+    "atomic_save", "checkpoint_name", "hifigan_config", "complete_steps", "generator_state_dict",
+    "latest_checkpoint", "load_generator_state", "load_module_state", "prune", "read_pair",
+    "save_pair", "unwrap",
+]
