@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ from upsampler.training.checkpoints import (
     load_generator_state,
     read_pair,
     save_pair,
+    unwrap,
 )
 from upsampler.training.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from upsampler.training.loop import LossWeights, NonFiniteLossError, Trainer
@@ -56,6 +58,7 @@ from upsampler.training.validation import validate
 log = logging.getLogger("train")
 SECONDS_PER_MINUTE = 60.0
 CUBLAS_DETERMINISTIC = ":4096:8"  # cuBLAS workspace setting deterministic algorithms need
+UNTIL_THE_CLOCK = sys.maxsize  # warm-up step count while warmup_minutes decides
 EXAMPLE_FIGURE_SIZE = (8.0, 5.0)  # inches: reference over generated mel
 
 
@@ -103,6 +106,11 @@ def build_datasets(cfg: DictConfig, mel_transform: nn.Module) -> tuple[Dataset, 
     return train_set, training_data.UtteranceDataset(held_out, mel_transform)
 
 
+def warmup_steps(cfg: DictConfig) -> int:
+    """``cfg.warmup_steps``; with ``warmup_minutes`` set, no step count ends the warm-up."""
+    return UNTIL_THE_CLOCK if cfg.warmup_minutes is not None else int(cfg.warmup_steps)
+
+
 def build(cfg: DictConfig, ctx: ProcessContext) -> tuple[Trainer, MelSpectrogram, Dataset,
                                                           Dataset | None]:
     """Models (same initial weights on every rank), trainer and datasets; one-line errors."""
@@ -112,7 +120,7 @@ def build(cfg: DictConfig, ctx: ProcessContext) -> tuple[Trainer, MelSpectrogram
         check_model_matches_audio(generator, mel_transform)
         disc = cfg.discriminator
         mpd = MultiPeriodDiscriminator(list(disc.periods), list(disc.period_channels))
-        msd = MultiScaleDiscriminator(list(disc.scale_channels))
+        msd = MultiScaleDiscriminator(list(disc.scale_channels), list(disc.scale_groups))
         loss_mel = MelSpectrogram(mel_transform.sample_rate, mel_transform.n_fft,
                                   mel_transform.hop_length, mel_transform.win_length,
                                   mel_transform.num_mels, mel_transform.fmin, fmax=None)
@@ -123,7 +131,7 @@ def build(cfg: DictConfig, ctx: ProcessContext) -> tuple[Trainer, MelSpectrogram
             module.to(ctx.device)
         trainer = Trainer(generator, mpd, msd, loss_mel, float(opt.learning_rate),
                           tuple(opt.betas), float(opt.lr_decay), float(opt.weight_decay),
-                          int(cfg.warmup_steps), weights).to(ctx.device)
+                          warmup_steps(cfg), weights).to(ctx.device)
         train_set, validation_set = build_datasets(cfg, mel_transform)
     except Exception as error:  # setup problems end the run with one line, not a traceback
         raise RecipeError(one_line(error)) from error
@@ -148,6 +156,8 @@ def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Posi
         trainer.load_state_dict(state, source.replace("/g_", "/do_"))
     except ValueError as error:
         raise RecipeError(one_line(error)) from error
+    if cfg.warmup_minutes is not None and "warmup_steps" in state:
+        trainer.warmup_steps = int(state["warmup_steps"])  # the step the time warm-up ended
     log.info("resumed from step %d (epoch %d) in %s", step, state.get("epoch", 0), output_dir)
     return Position(int(state.get("epoch", 0)), int(state.get("batch_in_epoch", 0)),
                     float(state.get("train_seconds", 0.0)))
@@ -175,7 +185,7 @@ def mel_figure(reference: torch.Tensor, generated: torch.Tensor, title: str) -> 
 def run_validation(trainer: Trainer, validation_set: Dataset, mel_transform: MelSpectrogram,
                    runlog: RunLog, device: torch.device) -> dict[str, Any]:
     """Validate on rank 0; log the metrics, two example waveforms and their mels."""
-    result = validate(trainer.generator, validation_set, trainer.loss_mel,
+    result = validate(unwrap(trainer.generator), validation_set, trainer.loss_mel,
                       int(mel_transform.sample_rate), device)
     runlog.write("validation", trainer.step, result.metrics)
     if runlog.writer is not None:
@@ -215,16 +225,19 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
                                 adam_b1=cfg.optimiser.betas[0], adam_b2=cfg.optimiser.betas[1],
                                 lr_decay=cfg.optimiser.lr_decay, seed=cfg.seed,
                                 segment_size=int(cfg.data.segment_length),
-                                num_gpus=ctx.world_size, warmup_steps=cfg.warmup_steps)
+                                num_gpus=ctx.world_size)
         write_json(output_dir / "config.json", config)
     max_steps = cfg.max_steps if cfg.max_steps is not None else float("inf")
     max_seconds = (float(cfg.max_minutes) * SECONDS_PER_MINUTE if cfg.max_minutes is not None
                    else float("inf"))
+    warmup_seconds = (float(cfg.warmup_minutes) * SECONDS_PER_MINUTE
+                      if cfg.warmup_minutes is not None else float("inf"))
     log.info("rank %d/%d: %d training files, %d steps per epoch, writing to %s", ctx.rank,
              ctx.world_size, len(train_set), steps_per_epoch, output_dir)
     bar = tqdm(total=None if cfg.max_steps is None else int(cfg.max_steps), initial=trainer.step,
                unit="step", disable=not (cfg.progress and ctx.is_main), dynamic_ncols=True)
     started, resumed_seconds = time.perf_counter(), position.seconds
+    rate_step, rate_clock = trainer.step, started  # steps per second between two log lines
     last_losses: dict[str, float] = {}
     metrics: dict[str, Any] = {}
     saved_step = validated_step = trainer.step
@@ -241,14 +254,20 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
                 step = trainer.step
                 bar.update(1)
                 if runlog is not None and step % cfg.log_every == 0:
-                    rate = bar.format_dict.get("rate")
+                    now = time.perf_counter()
+                    rate = (step - rate_step) / (now - rate_clock)
+                    rate_step, rate_clock = step, now
                     runlog.write("train", step, {**last_losses, "lr": trainer.learning_rate,
                                                  "epoch": position.epoch, "steps_per_second": rate,
                                                  "minutes": position.seconds / 60})
                     bar.set_postfix(mel=f"{last_losses['mel']:.3f}",
                                     g=f"{last_losses['generator']:.2f}",
                                     d=f"{last_losses.get('discriminator', 0.0):.2f}")
-                stop = ctx.broadcast(step >= max_steps or position.seconds >= max_seconds)
+                stop, join = ctx.broadcast((step >= max_steps or position.seconds >= max_seconds,
+                                            position.seconds >= warmup_seconds))
+                if join and not trainer.adversarial:  # a time warm-up ends at this step
+                    trainer.warmup_steps = step
+                    log.info("step %d: warm-up over, the discriminators join", step)
                 if ctx.is_main and (step % cfg.checkpoint_every == 0 or stop):
                     save(cfg, trainer, position, output_dir)
                     saved_step = step

@@ -158,7 +158,7 @@ def save_pair(directory: Path, step: int, generator_state: Mapping[str, Tensor],
 def prune(directory: Path, keep_last: int | None) -> None:
     """Keep the last ``keep_last`` complete pairs (all when None); drop stale partial files."""
     steps = complete_steps(directory)
-    kept = set(steps if keep_last is None else steps[len(steps) - keep_last:])
+    kept = set(steps if keep_last is None else steps[max(0, len(steps) - keep_last):])
     for path in directory.iterdir():
         match = _PAIR_NAME.match(path.name)
         stale_temp = path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and any(

@@ -32,9 +32,9 @@ PERIOD_KERNEL_SIZE, PERIOD_STRIDE, PROJECTION_KERNEL_SIZE = 5, 3, 3
 FULL_PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)
 SMALL_PERIOD_CHANNELS = (8, 16, 32, 64, 64)
 
-# DiscriminatorS: (kernel, stride, groups) of its seven convolutions, then the projection
-SCALE_LAYOUT = ((15, 1, 1), (41, 2, 4), (41, 2, 16), (41, 4, 16), (41, 4, 16), (41, 1, 16),
-                (5, 1, 1))
+# DiscriminatorS: (kernel, stride) of its seven convolutions, then the projection; HiFi-GAN groups
+SCALE_LAYOUT = ((15, 1), (41, 2), (41, 2), (41, 4), (41, 4), (41, 1), (5, 1))
+FULL_SCALE_GROUPS = (1, 4, 16, 16, 16, 16, 1)
 FULL_SCALE_CHANNELS = (128, 128, 256, 512, 1024, 1024, 1024)
 SMALL_SCALE_CHANNELS = (16, 16, 32, 64, 128, 128, 128)
 NUM_SCALES = 3
@@ -132,25 +132,27 @@ class MultiPeriodDiscriminator(nn.Module):
 class ScaleDiscriminator(nn.Module):
     """One scale of the multi-scale discriminator: ``(B, 1, L) -> (B, N)`` score.
 
-    Seven grouped 1-D convolutions (kernel, stride, groups from ``SCALE_LAYOUT``), then a
-    kernel-3 projection; feature maps are ``(B, C_i, T_i)``. Every ``groups`` must divide
-    its layer's input and output channels.
+    Seven grouped 1-D convolutions (kernel and stride from ``SCALE_LAYOUT``, ``groups``),
+    then a kernel-3 projection; feature maps are ``(B, C_i, T_i)``. Every ``groups[i]``
+    must divide layer ``i``'s input and output channels.
     """
 
     def __init__(self, channels: Sequence[int] = FULL_SCALE_CHANNELS,
-                 spectral: bool = False) -> None:
+                 groups: Sequence[int] = FULL_SCALE_GROUPS, spectral: bool = False) -> None:
         super().__init__()
         widths = _check_channels("channels", channels, len(SCALE_LAYOUT))
+        group_counts = _check_channels("groups", groups, len(SCALE_LAYOUT))
         self.convs = nn.ModuleList()
         in_channels = 1
-        for i, ((kernel, stride, groups), out_channels) in enumerate(zip(SCALE_LAYOUT, widths)):
-            groups = min(groups, in_channels)
-            if in_channels % groups or out_channels % groups:
+        for i, ((kernel, stride), out_channels, groups_i) in enumerate(
+            zip(SCALE_LAYOUT, widths, group_counts)
+        ):
+            if in_channels % groups_i or out_channels % groups_i:
                 raise ValueError(
                     f"channels[{i}]={out_channels} (input {in_channels}) must be a multiple of "
-                    f"the layer's groups={groups}"
+                    f"groups[{i}]={groups_i}"
                 )
-            conv = nn.Conv1d(in_channels, out_channels, kernel, stride, groups=groups,
+            conv = nn.Conv1d(in_channels, out_channels, kernel, stride, groups=groups_i,
                              padding=same_padding(kernel))
             self.convs.append(_norm(conv, spectral))
             in_channels = out_channels
@@ -178,11 +180,11 @@ class MultiScaleDiscriminator(nn.Module):
     """
 
     def __init__(self, channels: Sequence[int] = FULL_SCALE_CHANNELS,
-                 num_scales: int = NUM_SCALES) -> None:
+                 groups: Sequence[int] = FULL_SCALE_GROUPS, num_scales: int = NUM_SCALES) -> None:
         super().__init__()
         check_int("num_scales", num_scales, 1)
         self.discriminators = nn.ModuleList(
-            ScaleDiscriminator(channels, spectral=(i == 0)) for i in range(num_scales)
+            ScaleDiscriminator(channels, groups, spectral=(i == 0)) for i in range(num_scales)
         )
         self.pool = nn.AvgPool1d(POOL_KERNEL_SIZE, POOL_STRIDE, padding=POOL_PADDING)
 
@@ -200,7 +202,7 @@ class MultiScaleDiscriminator(nn.Module):
 
 
 __all__ = [
-    "FULL_PERIOD_CHANNELS", "FULL_SCALE_CHANNELS", "PERIODS", "SMALL_PERIOD_CHANNELS",
+    "FULL_PERIOD_CHANNELS", "FULL_SCALE_CHANNELS", "FULL_SCALE_GROUPS", "PERIODS", "SMALL_PERIOD_CHANNELS",
     "SMALL_SCALE_CHANNELS", "MultiPeriodDiscriminator", "MultiScaleDiscriminator",
     "PeriodDiscriminator", "ScaleDiscriminator",
 ]

@@ -148,9 +148,8 @@ class Trainer:
         total.backward(inputs=list(self.generator.parameters()))
         self.optim_g.step()
         self.scheduler_g.step()
-        self.scheduler_d.step()
         self.step += 1
-        logged.update({name: float(value) for name, value in losses.items()})
+        logged.update({name: float(value.detach()) for name, value in losses.items()})
         return logged
 
     def _discriminator_step(self, wav: Tensor, fake: Tensor) -> dict[str, float]:
@@ -164,7 +163,8 @@ class Trainer:
         self.optim_d.zero_grad(set_to_none=True)
         losses["discriminator"].backward()
         self.optim_d.step()
-        return {name: float(value) for name, value in losses.items()}
+        self.scheduler_d.step()  # the discriminators' rate decays from the step they join
+        return {name: float(value.detach()) for name, value in losses.items()}
 
     def state_dict(self) -> dict[str, Any]:
         """HiFi-GAN's ``do_*`` keys plus schedulers, step and random generator states."""
@@ -173,7 +173,7 @@ class Trainer:
             "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
             "scheduler_g": self.scheduler_g.state_dict(),
             "scheduler_d": self.scheduler_d.state_dict(),
-            "steps": self.step, "torch_rng": torch.get_rng_state(),
+            "steps": self.step, "warmup_steps": self.warmup_steps, "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
         }
 

@@ -37,7 +37,7 @@ def intelligibility_metrics() -> dict[str, Metric | None]:
     try:
         from upsampler.training import metrics
     except ImportError as error:
-        log.warning("STOI / PESQ not computed: %s (pip install \"upsampler[metrics]\")", error)
+        log.warning("STOI / PESQ not computed: %s", error)
         return found
     found["stoi"], found["pesq"] = metrics.stoi, metrics.pesq_wb
     return found
