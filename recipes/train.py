@@ -50,6 +50,7 @@ from upsampler.training.checkpoints import (
     unwrap,
 )
 from upsampler.training.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from upsampler.training.losses import MultiResolutionSTFTLoss
 from upsampler.training.loop import LossWeights, NonFiniteLossError, Trainer
 from upsampler.training.monitor import RunLog
 from upsampler.training.sampling import ResumableSampler
@@ -127,6 +128,10 @@ def build(cfg: DictConfig, ctx: ProcessContext) -> tuple[Trainer, MelSpectrogram
         opt = cfg.optimiser
         weights = LossWeights(cfg.loss.mel_weight, cfg.loss.stft_weight,
                               cfg.loss.adversarial_weight)
+        shortest = MultiResolutionSTFTLoss().shortest
+        if int(cfg.data.segment_length) < shortest:
+            raise ValueError(f"data.segment_length must be at least {shortest} samples for the "
+                             f"STFT loss, got {cfg.data.segment_length}")
         for module in (generator, mpd, msd):
             module.to(ctx.device)
         trainer = Trainer(generator, mpd, msd, loss_mel, float(opt.learning_rate),

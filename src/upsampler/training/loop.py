@@ -109,7 +109,7 @@ class Trainer:
         if bad:
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.step + 1}: "
-                + ", ".join(f"{name}={float(losses[name])}" for name in bad)
+                + ", ".join(f"{name}={float(losses[name].detach())}" for name in bad)
             )
 
     def train_step(self, mel: Tensor, wav: Tensor) -> dict[str, float]:

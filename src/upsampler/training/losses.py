@@ -106,6 +106,8 @@ class MultiResolutionSTFTLoss(nn.Module):
                 raise ValueError(f"resolutions[{i}]: win_length={win} must be <= n_fft={n_fft}")
             self.resolutions.append((n_fft, hop, win))
             self.register_buffer(f"window{i}", torch.hann_window(win), persistent=False)
+        # a centered STFT reflect-pads n_fft // 2 on each side: the input must be longer
+        self.shortest = max(n_fft for n_fft, _, _ in self.resolutions) // 2 + 1
 
     def forward(self, fake: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, [1,] L)`` twice -> (spectral convergence, log-magnitude L1), both scalars."""
@@ -116,6 +118,9 @@ class MultiResolutionSTFTLoss(nn.Module):
             )
         if fake.dim() == 3:
             fake, real = fake.squeeze(1), real.squeeze(1)  # (B, 1, L) -> (B, L)
+        if fake.shape[-1] < self.shortest:
+            raise ValueError(f"waveforms must have at least {self.shortest} samples for the STFT "
+                             f"resolutions {self.resolutions}, got {fake.shape[-1]}")
         convergence = fake.new_zeros(())
         log_magnitude = fake.new_zeros(())
         for i, (n_fft, hop, _) in enumerate(self.resolutions):
