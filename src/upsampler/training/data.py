@@ -221,7 +221,11 @@ class SegmentDataset(Dataset):
         return len(self.wavs)
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw this epoch's offsets: item ``i`` depends on ``(seed, epoch, i)`` only."""
+        """Draw this epoch's offsets: item ``i`` depends on ``(seed, epoch, i)`` only.
+
+        Call it before ``iter(loader)``: DataLoader worker processes copy the dataset when
+        the iterator starts, so ``persistent_workers=True`` would keep the first epoch's value.
+        """
         self.epoch = check_int("epoch", epoch, 0)
 
     def segment_start(self, index: int) -> int:
