@@ -7,14 +7,14 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench analyze clean
+.PHONY: install test demo bench analyze data clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,onnx,joblib]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,onnx,joblib,metrics,data]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -25,6 +25,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) recipes/benchmark.py generator.enabled=true
+
+# The Allison corpus (CC-BY-SA-3.0, Allison Smith) -> data/allison/; needs apt-get or the
+# two .deb files in data/cache/ (see configs/prepare_data.yaml). A rerun skips finished work.
+data: $(STAMP)
+	$(PY) recipes/prepare_data.py
 
 REPORT := multirun/analyze/report
 analyze: $(STAMP)

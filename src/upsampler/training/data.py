@@ -4,8 +4,8 @@ Any corpus works, given either a folder of wavs (:func:`find_wavs`) or HiFi-GAN'
 (:func:`read_file_list`: ``training.txt`` / ``validation.txt`` lines ``name|text`` naming
 ``<wav_dir>/<name>.wav``, LJSpeech's layout). Every file is decoded once, when the dataset is
 built, with the package's loader (mono float32, resampled with librosa to the mel front end's
-rate, one log line per foreign rate) and kept in memory (4 bytes a sample: about 93 MB for
-24 minutes at 16 kHz), so an unreadable file stops the run before the first step, naming it.
+rate, one log line per foreign rate) and kept in memory (4 bytes a sample: about 90 MB for
+the 23 minutes of the Allison corpus), so an unreadable file stops the run before the first step, naming it.
 
 A training item is one segment per file per epoch, HiFi-GAN's scheme::
 
@@ -221,7 +221,11 @@ class SegmentDataset(Dataset):
         return len(self.wavs)
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw this epoch's offsets: item ``i`` depends on ``(seed, epoch, i)`` only."""
+        """Draw this epoch's offsets: item ``i`` depends on ``(seed, epoch, i)`` only.
+
+        Call it before ``iter(loader)``: DataLoader worker processes copy the dataset when
+        the iterator starts, so ``persistent_workers=True`` would keep the first epoch's value.
+        """
         self.epoch = check_int("epoch", epoch, 0)
 
     def segment_start(self, index: int) -> int:

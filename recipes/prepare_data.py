@@ -1,0 +1,51 @@
+"""Fetch and prepare the Allison corpus for vocoder training (Hydra recipe, ``make data``).
+
+    python recipes/prepare_data.py                                    # -> data/allison/
+    python recipes/prepare_data.py output_dir=/data/allison cache_dir=/data/cache
+    python recipes/prepare_data.py trim_top_db=50 output_dir=data/allison_db50
+
+Downloads ``asterisk-core-sounds-en-g722`` and ``asterisk-core-sounds-en`` with
+``apt-get download`` into ``cache_dir`` (where ``apt-get`` is missing, put the two ``.deb``
+files there by hand), unpacks them, decodes the 568 G.722 prompts, drops silence and the
+non-speech prompts and writes 16 kHz PCM16 wavs plus HiFi-GAN's ``training.txt`` /
+``validation.txt`` under ``output_dir``. A rerun skips what is done. Recordings: Allison
+Smith, Copyright 2003-2010, CC-BY-SA-3.0 (Digium's Asterisk core sounds).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from upsampler.batch import RecipeError, one_line, run_or_exit
+from upsampler.training.corpus import CorpusSettings, fetch_allison, prepare_corpus
+from upsampler.training.debian import PackageError
+
+log = logging.getLogger("prepare_data")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Fetch both packages, then prepare ``cfg.output_dir``; return the corpus summary."""
+    try:
+        settings = CorpusSettings(
+            sample_rate=cfg.sample_rate, bitrate=cfg.bitrate, trim_top_db=cfg.trim_top_db,
+            trim_margin_seconds=cfg.trim_margin_seconds, holdout_every=cfg.holdout_every,
+            holdout_min_seconds=cfg.holdout_min_seconds,
+        )
+        paths = fetch_allison(cfg.cache_dir)
+        return prepare_corpus(output_dir=cfg.output_dir, settings=settings, **paths)
+    except (PackageError, ValueError, ImportError) as error:
+        raise RecipeError(one_line(error)) from error
+
+
+@hydra.main(config_path="../configs", config_name="prepare_data", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point: a setup problem exits with status 1 and one log line."""
+    run_or_exit(run, cfg, log)
+
+
+if __name__ == "__main__":
+    main()
