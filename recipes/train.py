@@ -59,6 +59,7 @@ from upsampler.training.validation import validate
 log = logging.getLogger("train")
 SECONDS_PER_MINUTE = 60.0
 CUBLAS_DETERMINISTIC = ":4096:8"  # cuBLAS workspace setting deterministic algorithms need
+WAV_FOLDER = "wavs"  # where HiFi-GAN's layout keeps the files a list names
 UNTIL_THE_CLOCK = sys.maxsize  # warm-up step count while warmup_minutes decides
 EXAMPLE_FIGURE_SIZE = (8.0, 5.0)  # inches: reference over generated mel
 
@@ -83,6 +84,12 @@ def configure(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
 
 
+def default_wav_dir(list_path: Path) -> Path:
+    """HiFi-GAN's layout: ``wavs/`` beside the list when it exists, else the list's folder."""
+    beside = list_path.expanduser().parent / WAV_FOLDER
+    return beside if beside.is_dir() else list_path.expanduser().parent
+
+
 def build_datasets(cfg: DictConfig, mel_transform: nn.Module) -> tuple[Dataset, Dataset | None]:
     """Training segments and held-out utterances (None without ``data.validation_list``)."""
     data = cfg.data
@@ -93,7 +100,7 @@ def build_datasets(cfg: DictConfig, mel_transform: nn.Module) -> tuple[Dataset, 
                 raise ValueError("set data.train_list (HiFi-GAN's training.txt) or data.wav_dir "
                                  "(a folder of wavs); both are null")
             return training_data.find_wavs(Path(data.wav_dir).expanduser())
-        wav_dir = data.wav_dir if data.wav_dir is not None else Path(list_path).parent
+        wav_dir = data.wav_dir if data.wav_dir is not None else default_wav_dir(Path(list_path))
         return training_data.read_file_list(Path(list_path).expanduser(),
                                             Path(wav_dir).expanduser())
 

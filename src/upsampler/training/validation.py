@@ -3,8 +3,9 @@
 Per utterance the generator vocodes the reference's mel; the generated waveform is
 compared with the reference: mel L1 (on the loss mel), the multi-resolution STFT distance
 (spectral convergence + log-magnitude L1), STOI and wideband PESQ. STOI and PESQ come
-from ``upsampler.training.metrics`` (``pystoi`` / ``pesq``); a metric whose package is
-missing is reported as None once, with a warning naming the package.
+from ``upsampler.training.metrics`` (``pystoi`` / ``pesq``, the ``metrics`` extra); a metric
+whose package is missing is reported as None, with one warning naming the package, and an
+utterance a metric cannot score (PESQ finding no speech) is left out of that metric's mean.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def intelligibility_metrics() -> dict[str, Metric | None]:
     except ImportError as error:
         log.warning("STOI / PESQ not computed: %s", error)
         return found
-    found["stoi"], found["pesq"] = metrics.stoi, metrics.pesq_wb
+    found["stoi"], found["pesq"] = metrics.stoi, metrics.wideband_pesq
     return found
 
 
@@ -53,7 +54,7 @@ def validate(
 
     The generator is put in eval mode and back in train mode afterwards.
     """
-    metrics = intelligibility_metrics() if metrics is None else metrics
+    metrics = dict(intelligibility_metrics() if metrics is None else metrics)
     stft_loss = MultiResolutionSTFTLoss().to(device)
     values: dict[str, list[float]] = {"mel_l1": [], "stft": [], "stoi": [], "pesq": []}
     examples: list[tuple[str, Tensor, Tensor]] = []
@@ -69,8 +70,15 @@ def validate(
             reference, generated = wav[0].cpu(), fake[0].cpu()
             for key in ("stoi", "pesq"):
                 metric = metrics.get(key)
-                if metric is not None:
+                if metric is None:
+                    continue
+                try:
                     values[key].append(float(metric(reference, generated, sample_rate)))
+                except ImportError as error:  # the package is missing: stop asking
+                    log.warning("%s not computed: %s", key, error)
+                    metrics[key] = None
+                except ValueError as error:  # e.g. PESQ finds no speech in this pair
+                    log.warning("%s of %s not computed: %s", key, name, error)
             if len(examples) < keep_examples:
                 examples.append((name, reference, generated))
     finally:
