@@ -5,6 +5,11 @@ discriminator's activations for real and generated audio), mel L1 on a loss mel 
 upper frequency limit, and the multi-resolution STFT loss: per resolution, spectral
 convergence ``||S_real| - |S_gen||_F / ||S_real||_F`` plus the L1 between log magnitudes,
 each averaged over the resolutions (Yamamoto et al. 2020, Parallel WaveGAN).
+
+Every loss is a mean over the batch (spectral convergence is taken per utterance, then
+averaged, where Parallel WaveGAN's code takes one norm over the whole batch), so data
+parallel training, which averages the gradients of the ranks' halves, equals one process
+on the whole batch.
 """
 
 from __future__ import annotations
@@ -127,8 +132,10 @@ class MultiResolutionSTFTLoss(nn.Module):
             window = getattr(self, f"window{i}")
             fake_mag = stft_magnitude(fake, n_fft, hop, window)
             real_mag = stft_magnitude(real, n_fft, hop, window)
-            convergence = convergence + (torch.linalg.norm(real_mag - fake_mag)
-                                         / torch.linalg.norm(real_mag))
+            # per utterance ||real - fake||_F / ||real||_F over (F, frames), then the batch mean
+            difference = torch.linalg.vector_norm(real_mag - fake_mag, dim=(1, 2))
+            convergence = convergence + (difference
+                                         / torch.linalg.vector_norm(real_mag, dim=(1, 2))).mean()
             log_magnitude = log_magnitude + F.l1_loss(torch.log(fake_mag), torch.log(real_mag))
         count = len(self.resolutions)
         return convergence / count, log_magnitude / count
