@@ -280,8 +280,9 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
                 if join and not trainer.adversarial:  # a time warm-up ends at this step
                     trainer.warmup_steps = step
                     log.info("step %d: warm-up over, the discriminators join", step)
-                if ctx.is_main and (step % cfg.checkpoint_every == 0 or stop):
-                    save(cfg, trainer, position, output_dir)
+                if step % cfg.checkpoint_every == 0 or stop:
+                    if ctx.is_main:
+                        save(cfg, trainer, position, output_dir)
                     saved_step = step
                 if (validation_set is not None and cfg.validation_every
                         and (step % cfg.validation_every == 0 or stop)):
