@@ -3,6 +3,7 @@
     python recipes/benchmark.py                          # full table, 2 threads
     python recipes/benchmark.py quick=true               # smoke run
     python recipes/benchmark.py num_threads=1 generator.enabled=true
+    python recipes/benchmark.py training.enabled=true      # one training step of the demo model
 
 Both layers hold the same weights and see the same input; calls alternate between them
 (ours first on even reps, native first on odd ones) and each time is the median of the
@@ -11,7 +12,7 @@ Forward runs under ``torch.no_grad()``; forward+backward computes every gradient
 Prints ratios ours / native (below 1: ours is faster), their geometric mean over the
 HiFi-GAN shapes, and our column buffer ``B * C_out * K * T`` floats, the extra memory our
 op holds beyond the output. Writes ``benchmark.json`` and ``benchmark.csv`` (plus
-``generator.csv`` when the whole-generator section is enabled) into ``output_dir``.
+``generator.csv`` / ``training.csv`` when those sections are enabled) into ``output_dir``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator
 from upsampler.batch import atomic_write_text, write_json
+from upsampler.layers.resblocks import apply_weight_norm
 from upsampler.lengths import exact_padding
 from upsampler.models.hifigan import PRESETS
 
@@ -179,6 +181,41 @@ def bench_generator(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def with_native_upsamplers_trainable(generator: HiFiGANGenerator) -> nn.Module:
+    """A copy of a weight-normed ``generator`` whose ``ups[i]`` are weight-normed torch layers."""
+    native = copy.deepcopy(generator)
+    for i, up in enumerate(generator.ups):
+        if not isinstance(up, ConvTranspose1d):
+            raise TypeError(f"generator.ups[{i}] must be upsampler.ConvTranspose1d, got "
+                            f"{type(up).__name__}")
+        swap = apply_weight_norm(nn.ConvTranspose1d(
+            up.in_channels, up.out_channels, up.kernel_size, up.stride, up.padding,
+            up.output_padding, up.groups, up.bias is not None, up.dilation,
+            device=up.weight.device, dtype=up.weight.dtype,
+        ))
+        swap.load_state_dict(up.state_dict())  # the same weight-norm keys g, v and the bias
+        native.ups[i] = swap
+    return native
+
+
+def bench_training(cfg: DictConfig) -> list[dict[str, Any]]:
+    """One training step (forward + backward, weight norm kept), ours vs torch's ``ups``."""
+    train_cfg = cfg.training
+    ours = HiFiGANGenerator(**OmegaConf.to_container(train_cfg.model)).to(cfg.device).train()
+    native = with_native_upsamplers_trainable(ours).train()
+    rows = []
+    for frames in tqdm(list(train_cfg.mel_frames), desc="training", disable=not cfg.progress):
+        mel = torch.randn(train_cfg.batch_size, ours.num_mels, frames, device=cfg.device)
+        with torch.no_grad():
+            diff = (ours(mel) - native(mel)).abs().max().item()
+        timings = interleaved_times(step(ours, mel, "forward_backward"),
+                                    step(native, mel, "forward_backward"), train_cfg)
+        rows.append({"hop": ours.hop_length, "mel_frames": frames, "batch": train_cfg.batch_size,
+                     "parameters": sum(p.numel() for p in ours.parameters()), **timings,
+                     "max_abs_diff": diff})
+    return rows
+
+
 def geometric_mean(values: list[float]) -> float | None:
     """Geometric mean of positive ``values``; None for an empty list."""
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
@@ -220,6 +257,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         rows = [bench_layer(*case, cfg) for case in
                 tqdm(cases, desc="layers", disable=not cfg.progress)]
         generator_rows = bench_generator(cfg) if cfg.generator.enabled else []
+        training_rows = bench_training(cfg) if cfg.training.enabled else []
     finally:
         torch.set_num_threads(threads_before)
     geomean = {mode: geometric_mean([r["ratio"] for r in rows if r["hifigan"] and r["mode"] == mode])
@@ -232,6 +270,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "geometric_mean_ratio": geomean,
         "layers": rows,
         "generator": generator_rows,
+        "training": training_rows,
     }
     columns = ["name", "mel_frames", "input_length", "batch", "mode", "reps", "native_ms",
                "ours_ms", "ratio", "ratio_of_minima", "column_buffer_mib"]
@@ -241,6 +280,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if generator_rows:
         print(format_table(generator_rows, list(generator_rows[0])))
         atomic_write_text(output_dir / "generator.csv", to_csv(generator_rows))
+    if training_rows:
+        print(format_table(training_rows, list(training_rows[0])))
+        atomic_write_text(output_dir / "training.csv", to_csv(training_rows))
     write_json(output_dir / "benchmark.json", results)
     atomic_write_text(output_dir / "benchmark.csv", to_csv(rows))
     log.info("wrote %s", output_dir)

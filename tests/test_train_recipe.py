@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig
 
 from recipe_support import REPO, compose_config, load_recipe
+from training_support import one_thread  # noqa: F401 (a fixture)
 from upsampler import load_hifigan
 from upsampler.batch import RecipeError
 
@@ -28,6 +29,7 @@ TRAIN_FILES, HELD_OUT_FILES = 6, 2
 BATCH = 2  # 6 files / 2 = 3 steps per epoch: the runs below cross epoch boundaries
 
 train = load_recipe("train")
+pytestmark = pytest.mark.usefixtures("one_thread")  # the recipe sets the thread count
 # the subprocesses import this checkout's package, wherever the test runs from
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -60,7 +62,7 @@ def tiny_overrides(corpus: Path, output_dir: Path) -> list[str]:
         f"data.train_list={corpus / 'training.txt'}", f"data.wav_dir={corpus / 'wavs'}",
         "data.segment_length=1200", f"data.batch_size={BATCH}", "warmup_steps=2",
         "validation_every=null", "checkpoint_every=2", "keep_checkpoints=null", "log_every=1",
-        "deterministic=true", "progress=false", "tensorboard=false", f"output_dir={output_dir}",
+        "deterministic=true", "num_threads=1", "progress=false", "tensorboard=false", f"output_dir={output_dir}",
     ]
 
 

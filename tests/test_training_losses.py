@@ -7,10 +7,8 @@ import math
 import pytest
 import torch
 
-from upsampler import HiFiGANGenerator
-from upsampler.audio import MelSpectrogram
-from upsampler.training.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
-from upsampler.training.loop import LossWeights, NonFiniteLossError, Trainer
+from training_support import fixed_batch, one_thread, tiny_trainer  # noqa: F401 (one_thread: a fixture)
+from upsampler.training.loop import LossWeights, NonFiniteLossError
 from upsampler.training.losses import (
     MultiResolutionSTFTLoss,
     discriminator_loss,
@@ -20,9 +18,6 @@ from upsampler.training.losses import (
     stft_magnitude,
 )
 
-SAMPLE_RATE, HOP = 16000, 200
-
-
 def test_discriminator_loss_hand_worked() -> None:
     real, fake = [torch.tensor([1.0, 0.0])], [torch.tensor([0.0, 1.0])]
     # mean((1 - [1, 0])^2) = 0.5, mean([0, 1]^2) = 0.5
@@ -30,6 +25,8 @@ def test_discriminator_loss_hand_worked() -> None:
     # a second discriminator adds its own: (1 - 0.5)^2 + 0.5^2 = 0.5
     both = discriminator_loss(real + [torch.tensor([0.5])], fake + [torch.tensor([0.5])])
     assert both.item() == pytest.approx(1.5)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_generator_losses_hand_worked() -> None:
@@ -80,24 +77,6 @@ def test_multi_resolution_stft_hand_worked() -> None:
     convergence, magnitude = loss(2 * real, real)
     assert convergence.item() == pytest.approx(1.0, rel=1e-5)
     assert magnitude.item() == pytest.approx(math.log(2), rel=1e-6)
-
-
-def tiny_trainer(**kwargs) -> Trainer:
-    torch.manual_seed(0)
-    generator = HiFiGANGenerator(upsample_rates=[5, 5, 4, 2], upsample_kernel_sizes=[10, 10, 8, 4],
-                                 upsample_initial_channel=16, resblock="2",
-                                 resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]])
-    mpd = MultiPeriodDiscriminator([2, 3], channels=[2, 2, 2, 2, 2])
-    msd = MultiScaleDiscriminator([2] * 7, groups=[1] * 7)
-    loss_mel = MelSpectrogram(SAMPLE_RATE, 1024, HOP, 800, 80, 0, None)
-    return Trainer(generator, mpd, msd, loss_mel, **kwargs)
-
-
-def fixed_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    t = torch.arange(2400) / SAMPLE_RATE
-    wav = torch.stack([0.4 * torch.sin(2 * math.pi * 220 * t), 0.3 * torch.sin(2 * math.pi * 330 * t)])
-    mel = MelSpectrogram(SAMPLE_RATE, 1024, HOP, 800, 80, 0, 8000)(wav)
-    return mel, wav.unsqueeze(1)  # (B, L) -> (B, 1, L)
 
 
 def test_losses_finite_and_decreasing_on_a_fixed_batch() -> None:
