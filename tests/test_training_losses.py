@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -108,7 +109,11 @@ def test_trainer_state_round_trip_gives_identical_next_steps() -> None:
     first = tiny_trainer(warmup_steps=1)
     first.train_step(mel, wav)
     first.train_step(mel, wav)
-    state, weights = first.state_dict(), first.generator.state_dict()
+    # through a file, as a checkpoint does (a live state_dict shares the optimiser's tensors)
+    buffer = io.BytesIO()
+    torch.save((first.state_dict(), first.generator.state_dict()), buffer)
+    buffer.seek(0)
+    state, weights = torch.load(buffer, weights_only=True)
     second = tiny_trainer(warmup_steps=1)
     second.generator.load_state_dict(weights)
     second.load_state_dict(state, "memory")

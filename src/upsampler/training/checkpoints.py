@@ -174,7 +174,7 @@ def read_pair(directory: Path, step: int) -> tuple[dict[str, Tensor], dict[str, 
     state_path = directory / checkpoint_name(STATE_PREFIX, step)
     try:
         generator = torch.load(generator_path, map_location="cpu", weights_only=True)
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several unrelated types for damaged files
         message = " ".join(str(error).split())[:200]
         raise ValueError(f"checkpoint pair at step {step} in {str(directory)!r} is not "
