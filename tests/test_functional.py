@@ -254,7 +254,11 @@ def _good() -> dict[str, object]:
         ({"input": torch.randn(2, 4, 0)}, ValueError, r"at least one time step.*\(2, 4, 0\)"),
         ({"bias": torch.randn(4)}, ValueError, r"bias must have shape \(3,\), got \(4,\)"),
         ({"bias": torch.randn(3).double()}, TypeError, r"share a dtype.*bias torch\.float64"),
-        ({"padding": 9}, ValueError, r"padding=9 removes every output sample"),
+        ({"padding": 9}, ValueError, r"input of 5 time steps is too short.*padding=9.*shortest allowed is 17"),
+        ({"weight": torch.randn(4, 3, 3, device="meta"), "bias": None}, ValueError,
+         r"one device, got input on cpu, weight on meta"),
+        ({"stride": True}, TypeError, r"stride must be an int, got True"),
+        ({"dilation": torch.tensor(1.0)}, TypeError, r"dilation must be an int, got tensor\(1\.\)"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
