@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from upsampler.capture import is_capturing
+from upsampler.index_scatter import index_gather, index_scatter, use_index_scatter
 from upsampler.plan import Block, compute_tap_blocks, frame_layout, tap_blocks
 
 # Fold the batch into the matrix product's columns ((C_in, B * T) instead of B products
@@ -53,6 +54,8 @@ def columns(x: Tensor, weight: Tensor, groups: int, fold: bool) -> Tensor:
         return x.unsqueeze(2) * weight.reshape(1, out_channels, kernel_size, 1)
     # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K) -> (G, C_out / G * K, C_in / G)
     taps = weight.reshape(groups, group_in, group_out * kernel_size).transpose(1, 2)
+    if groups == 1 and batch == 1:  # one plain mm: a batched matmul costs ~3x the call overhead
+        return torch.mm(taps[0], x[0]).view(1, out_channels, kernel_size, length)
     if fold:
         # (B, C_in, T) -> (C_in, B, T) -> (G, C_in / G, B * T)
         flat = x.transpose(0, 1).reshape(groups, group_in, batch * length)
@@ -82,6 +85,10 @@ def scatter(
 ) -> Tensor:
     """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
     batch, channels, kernel_size, length = cols.shape
+    if not torch.jit.is_scripting():
+        if not is_capturing() and use_index_scatter(kernel_size, length) and cols.is_contiguous():
+            out = index_scatter(cols, stride, padding, output_padding, dilation)
+            return out if bias is None else out.add_(bias.view(1, channels, 1))
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     out = cols.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
     frames, tail = split_frames(out, length, extra_frames, stride)
@@ -135,6 +142,9 @@ def gather(
 
     With ``fold`` the columns are stored as ``(C, K, B, T)`` (a permuted view is returned).
     """
+    if not torch.jit.is_scripting():
+        if not fold and not is_capturing() and use_index_scatter(kernel_size, length):
+            return index_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
     grad_output = grad_output.contiguous()
     batch, channels, _ = grad_output.shape
     extra_frames, _ = frame_layout(kernel_size, stride, padding, output_padding, dilation)
@@ -179,13 +189,19 @@ def column_backward(
     _, group_out, kernel_size = weight.shape
     group_in = in_channels // groups
     per_group = group_out * kernel_size
-    fold = fold_batch(batch, length, groups * per_group)
+    fold = fold_batch(batch, length, groups * per_group) and not use_index_scatter(kernel_size, length)
     cols = gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation, fold)
     # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K)
     taps = weight.reshape(groups, group_in, per_group)
     grad_input: Optional[Tensor] = None
     grad_weight: Optional[Tensor] = None
-    if fold:
+    if groups == 1 and batch == 1:  # plain mms (cheaper calls than batched matmuls)
+        flat = cols.reshape(per_group, length)
+        if need_input:
+            grad_input = torch.mm(taps[0], flat).view(1, in_channels, length)
+        if need_weight:
+            grad_weight = torch.mm(x[0], flat.t()).view(1, in_channels, per_group)
+    elif fold:
         # (B, C_out, K, T) -> (C_out, K, B, T) (its storage order) -> (G, C_out / G * K, B * T)
         flat = cols.permute(1, 2, 0, 3).reshape(groups, per_group, batch * length)
         if need_input:

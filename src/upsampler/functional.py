@@ -20,7 +20,9 @@ from torch import Tensor
 
 from upsampler.capture import is_capturing
 from upsampler.columns import column_backward, columns, fold_batch, scatter
+from upsampler.index_scatter import use_index_scatter
 from upsampler.lengths import ceil_div, check_int
+from upsampler.long_kernel import use_windows, windows_backward, windows_forward
 from upsampler.overlap_add import dense_column_backward, dense_conv_transpose1d, functorch_active
 
 
@@ -166,8 +168,16 @@ def conv_transpose1d_unchecked(
                 x, weight, bias, stride, padding, output_padding, groups, dilation
             )
     batch, _, length = x.shape
+    kernel_size = weight.shape[2]
+    if not torch.jit.is_scripting():
+        if not is_capturing() and use_windows(kernel_size, stride, dilation):
+            return windows_forward(x, weight, bias, stride, padding, output_padding, groups, dilation)
     # graph capture keeps one layout for every length (no guard on the symbolic length)
-    fold = not is_capturing() and fold_batch(batch, length, weight.shape[1] * groups * weight.shape[2])
+    fold = False
+    if not torch.jit.is_scripting():
+        if not is_capturing():
+            fold = fold_batch(batch, length, weight.shape[1] * groups * kernel_size)
+            fold = fold and not use_index_scatter(kernel_size, length)
     cols = columns(x, weight, groups, fold)
     return scatter(cols, bias, stride, padding, output_padding, dilation)
 
@@ -201,7 +211,11 @@ class _ConvTranspose1dFunction(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding, output_padding, groups, dilation = ctx.conv_args
         need_input, need_weight, need_bias = ctx.needs_input_grad[:3]
-        backward = dense_column_backward if functorch_active() else column_backward
+        backward = column_backward
+        if functorch_active():
+            backward = dense_column_backward
+        elif use_windows(weight.shape[2], stride, dilation):
+            backward = windows_backward
         grad_input, grad_weight = backward(
             grad_output, x, weight, stride, padding, output_padding, groups, dilation,
             need_input, need_weight,
@@ -242,6 +256,13 @@ def _apply_function(
     )
 
 
+def _needs_grad(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
+    """Whether autograd records this call (else the Function's bookkeeping is skipped)."""
+    if not torch.is_grad_enabled():
+        return False
+    return x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+
+
 def run_checked(
     input: Tensor,
     weight: Tensor,
@@ -255,7 +276,7 @@ def run_checked(
     """The op on checked arguments, batched ``(B, C_in, T)`` or unbatched ``(C_in, T)``."""
     batched = input.dim() == 3
     x = input if batched else input.unsqueeze(0)
-    if torch.jit.is_scripting() or is_capturing():
+    if torch.jit.is_scripting() or is_capturing() or not _needs_grad(x, weight, bias):
         out = conv_transpose1d_unchecked(
             x, weight, bias, stride, padding, output_padding, groups, dilation
         )
