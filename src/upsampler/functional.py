@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from upsampler.capture import is_capturing
+from upsampler.capture import is_capturing, is_compiling
 from upsampler.columns import column_backward, columns, fold_batch, scatter
 from upsampler.index_scatter import use_index_scatter
 from upsampler.lengths import ceil_div, check_int
@@ -159,11 +159,14 @@ def conv_transpose1d_unchecked(
     """Columns then scatter on a batched ``(B, C_in, T)`` input, no argument checks.
 
     Differentiable through autograd's own rules; TorchScript and tracing use it. Under a
-    ``torch.func`` transform the overlap-add is the out-of-place one of
-    :mod:`upsampler.overlap_add` (a transform cannot write batched values into a buffer).
+    ``torch.func`` transform, ``torch.compile`` and ``torch.export`` (hence the ONNX export)
+    the overlap-add is the out-of-place one of :mod:`upsampler.overlap_add`: a transform
+    cannot write batched values into a buffer, the compiler fuses pads and adds better than
+    strided in-place writes, and an exported graph of pads and adds has no index scatter.
     """
     if not torch.jit.is_scripting():
-        if functorch_active():
+        # compiling first: dynamo never traces the functorch query
+        if is_compiling() or functorch_active():
             return dense_conv_transpose1d(
                 x, weight, bias, stride, padding, output_padding, groups, dilation
             )

@@ -24,13 +24,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from upsampler.columns import columns
-from upsampler.plan import frame_layout, tap_runs
+from upsampler.capture import is_compiling
+from upsampler.plan import Run, compute_tap_runs, frame_layout, tap_runs
 
 
 @torch.jit.unused
 def functorch_active() -> bool:
     """Whether a ``torch.func`` transform (vmap, grad, jvp, ...) wraps the current call."""
     return bool(torch._C._are_functorch_transforms_active())
+
+
+def _runs(kernel_size: int, stride: int, padding: int, dilation: int) -> List[Run]:
+    """The tap runs, from the cache in eager calls (the compiler traces the plain function)."""
+    if is_compiling():
+        return compute_tap_runs(kernel_size, stride, padding, dilation)
+    return tap_runs(kernel_size, stride, padding, dilation)
 
 
 def _shift_frames(frames: Tensor, shift: int, total: int) -> Tensor:
@@ -66,7 +74,7 @@ def dense_scatter(
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     total = length + extra_frames + 1  # whole frames and the partial last one
     out = None
-    for k0, m, a, r0 in tap_runs(kernel_size, stride, padding, dilation):
+    for k0, m, a, r0 in _runs(kernel_size, stride, padding, dilation):
         taps = cols[:, :, k0 : k0 + m].transpose(2, 3)
         frames = _shift_frames(_spread_phases(taps, r0, dilation, stride), a, total)
         out = frames if out is None else out + frames
@@ -90,7 +98,7 @@ def dense_gather(
     total = length + extra_frames + 1
     frames = F.pad(grad_output, (0, stride - remainder)).reshape(batch, channels, total, stride)
     runs: List[Tensor] = []
-    for k0, m, a, r0 in tap_runs(kernel_size, stride, padding, dilation):
+    for k0, m, a, r0 in _runs(kernel_size, stride, padding, dilation):
         # frames t + a for t in [0, T): the inverse shift
         window = _shift_frames(frames, -a, length)
         phases = window[..., r0 : r0 + (m - 1) * dilation + 1 : dilation]  # (B, C, T, m)
