@@ -206,14 +206,17 @@ def bench_overhead(cfg: DictConfig) -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def forced(formulation: str) -> Iterator[None]:
     """Force one overlap-add formulation for every shape while active."""
-    saved = index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO
+    saved = (index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO,
+             long_kernel.WINDOWS_MIN_COLUMNS)
     never = 2**62
     index_scatter.INDEX_SCATTER_MAX_COLUMNS = never if formulation == "index" else 0
     long_kernel.WINDOWS_MIN_SPAN_RATIO = 0 if formulation == "windows" else never
+    long_kernel.WINDOWS_MIN_COLUMNS = 0
     try:
         yield
     finally:
-        index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO = saved
+        (index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO,
+         long_kernel.WINDOWS_MIN_COLUMNS) = saved
 
 
 def bench_crossover(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -235,9 +238,10 @@ def bench_crossover(cfg: DictConfig) -> list[dict[str, Any]]:
                 return run_forced
 
             timings = interleaved_times(under(first), under(second), cross.timing)
-            rows.append({"pair": f"{first}/{second}", "kernel_size": spec.kernel_size,
+            rows.append({"pair": f"{first}/{second}", "channels": spec.channels,
+                         "kernel_size": spec.kernel_size,
                          "stride": spec.stride, "input_length": spec.length, "mode": mode,
-                         "columns_per_channel": spec.kernel_size * spec.length,
+                         "column_values": spec.channels * spec.kernel_size * spec.length,
                          "span_in_strides": spec.kernel_size / spec.stride,
                          "ratio": timings["ratio"]})
     return rows

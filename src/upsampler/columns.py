@@ -86,7 +86,7 @@ def scatter(
     """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
     batch, channels, kernel_size, length = cols.shape
     if not torch.jit.is_scripting():
-        if not is_capturing() and use_index_scatter(kernel_size, length) and cols.is_contiguous():
+        if not is_capturing() and use_index_scatter(batch, channels, kernel_size, length) and cols.is_contiguous():
             out = index_scatter(cols, stride, padding, output_padding, dilation)
             return out if bias is None else out.add_(bias.view(1, channels, 1))
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
@@ -103,7 +103,10 @@ def scatter(
             out.copy_(bias.view(1, channels, 1).expand_as(out))
     for i, (k0, m, a, r0, t0, t1, mt, t_tail) in enumerate(blocks):
         phases = r0 + (m - 1) * dilation + 1
-        if t1 > t0:
+        if t1 > t0 and m == 1:
+            # one tap: a (B, C, t) add (a size-1 phase axis sends the add down a slow loop)
+            place(frames[:, :, t0 + a : t1 + a, r0], cols[:, :, k0, t0:t1], bias, i == cover, 3)
+        elif t1 > t0:
             # (B, C, m, t) -> (B, C, t, m): taps become phases of frames t + a
             src = cols[:, :, k0 : k0 + m, t0:t1].transpose(2, 3)
             dst = frames[:, :, t0 + a : t1 + a, r0:phases:dilation]
@@ -142,11 +145,11 @@ def gather(
 
     With ``fold`` the columns are stored as ``(C, K, B, T)`` (a permuted view is returned).
     """
+    batch, channels, _ = grad_output.shape
     if not torch.jit.is_scripting():
-        if not fold and not is_capturing() and use_index_scatter(kernel_size, length):
+        if not fold and not is_capturing() and use_index_scatter(batch, channels, kernel_size, length):
             return index_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
     grad_output = grad_output.contiguous()
-    batch, channels, _ = grad_output.shape
     extra_frames, _ = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     frames, tail = split_frames(grad_output, length, extra_frames, stride)
     if fold:
@@ -162,7 +165,9 @@ def gather(
         taps = cols[:, :, k0 : k0 + m]
         taps[..., :t0].zero_()
         taps[..., t1:].zero_()
-        if t1 > t0:
+        if t1 > t0 and m == 1:
+            cols[:, :, k0, t0:t1].copy_(frames[:, :, t0 + a : t1 + a, r0])
+        elif t1 > t0:
             # (B, C, t, m) -> (B, C, m, t): phases of frames t + a back to taps
             phases = r0 + (m - 1) * dilation + 1
             taps[..., t0:t1].copy_(frames[:, :, t0 + a : t1 + a, r0:phases:dilation].transpose(2, 3))
@@ -189,7 +194,9 @@ def column_backward(
     _, group_out, kernel_size = weight.shape
     group_in = in_channels // groups
     per_group = group_out * kernel_size
-    fold = fold_batch(batch, length, groups * per_group) and not use_index_scatter(kernel_size, length)
+    out_channels = groups * group_out
+    fold = fold_batch(batch, length, groups * per_group)
+    fold = fold and not use_index_scatter(batch, out_channels, kernel_size, length)
     cols = gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation, fold)
     # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K)
     taps = weight.reshape(groups, group_in, per_group)

@@ -173,14 +173,15 @@ def conv_transpose1d_unchecked(
     batch, _, length = x.shape
     kernel_size = weight.shape[2]
     if not torch.jit.is_scripting():
-        if not is_capturing() and use_windows(kernel_size, stride, dilation):
+        columns_total = batch * weight.shape[1] * groups * kernel_size * length
+        if not is_capturing() and use_windows(kernel_size, stride, dilation, columns_total):
             return windows_forward(x, weight, bias, stride, padding, output_padding, groups, dilation)
     # graph capture keeps one layout for every length (no guard on the symbolic length)
     fold = False
     if not torch.jit.is_scripting():
         if not is_capturing():
             fold = fold_batch(batch, length, weight.shape[1] * groups * kernel_size)
-            fold = fold and not use_index_scatter(kernel_size, length)
+            fold = fold and not use_index_scatter(batch, weight.shape[1] * groups, kernel_size, length)
     cols = columns(x, weight, groups, fold)
     return scatter(cols, bias, stride, padding, output_padding, dilation)
 
@@ -217,7 +218,8 @@ class _ConvTranspose1dFunction(torch.autograd.Function):
         backward = column_backward
         if functorch_active():
             backward = dense_column_backward
-        elif use_windows(weight.shape[2], stride, dilation):
+        elif use_windows(weight.shape[2], stride, dilation,
+                         x.shape[0] * grad_output.shape[1] * weight.shape[2] * x.shape[2]):
             backward = windows_backward
         grad_input, grad_weight = backward(
             grad_output, x, weight, stride, padding, output_padding, groups, dilation,

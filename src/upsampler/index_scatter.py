@@ -18,15 +18,16 @@ from torch import Tensor
 
 from upsampler.plan import PLAN_CACHE_SIZE, frame_layout
 
-# Inputs with at most this many columns per channel (K * T) take the indexed add: measured
-# crossover with the strided-block scatter on 2 CPU threads (recipes/benchmark.py, section
-# "crossover"); beyond it the indexed add's per-element cost loses to strided adds.
-INDEX_SCATTER_MAX_COLUMNS = 512
+# Calls with at most this many column values (B * C_out * K * T) take the indexed add: the
+# measured crossover with the strided-block scatter on 2 CPU threads (recipes/benchmark.py,
+# section "crossover": 0.8-0.9x at 4-16 k values, 1.0-1.1x at 32 k, 2x at 64 k); beyond it
+# the indexed add's per-element cost loses to the strided adds.
+INDEX_SCATTER_MAX_COLUMNS = 16384
 
 
-def use_index_scatter(kernel_size: int, length: int) -> bool:
-    """Whether ``K * T`` columns per channel are few enough for the indexed add."""
-    return kernel_size * length <= INDEX_SCATTER_MAX_COLUMNS
+def use_index_scatter(batch: int, channels: int, kernel_size: int, length: int) -> bool:
+    """Whether ``B * C_out * K * T`` column values are few enough for the indexed add."""
+    return batch * channels * kernel_size * length <= INDEX_SCATTER_MAX_COLUMNS
 
 
 @lru_cache(maxsize=PLAN_CACHE_SIZE)

@@ -27,16 +27,21 @@ from torch import Tensor
 
 from upsampler.plan import frame_layout
 
-# Use this formulation when a kernel spans at least this many strides (K * dilation / stride):
-# the measured crossover on 2 CPU threads (recipes/benchmark.py, section "crossover").
+# Use this formulation when a kernel spans at least this many strides (K * dilation / stride)
+# and the column buffer would hold at least WINDOWS_MIN_COLUMNS values (64 MiB of float32).
+# Measured on 2 CPU threads (recipes/benchmark.py, section "crossover"): below ~16 M column
+# values the strided blocks are faster (0.3-0.5x the windows' time at 4-8 M), at 67 M the
+# windows are as fast or faster and hold a bounded buffer instead of the columns.
 WINDOWS_MIN_SPAN_RATIO = 32
+WINDOWS_MIN_COLUMNS = 2**24
 # Elements of one chunk's window buffer (float32: 64 MiB).
 WINDOW_BUFFER_ELEMENTS = 2**24
 
 
-def use_windows(kernel_size: int, stride: int, dilation: int) -> bool:
-    """Whether the kernel is long enough against the stride for the window formulation."""
-    return kernel_size * dilation >= WINDOWS_MIN_SPAN_RATIO * stride
+def use_windows(kernel_size: int, stride: int, dilation: int, columns_total: int) -> bool:
+    """Whether the kernel is long against the stride and its column buffer large."""
+    long = kernel_size * dilation >= WINDOWS_MIN_SPAN_RATIO * stride
+    return long and columns_total >= WINDOWS_MIN_COLUMNS
 
 
 def _phase_taps(kernel_size: int, stride: int, padding: int, dilation: int, phase: int) -> List[int]:
