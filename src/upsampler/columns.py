@@ -54,7 +54,9 @@ def columns(x: Tensor, weight: Tensor, groups: int, fold: bool) -> Tensor:
         return x.unsqueeze(2) * weight.reshape(1, out_channels, kernel_size, 1)
     # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K) -> (G, C_out / G * K, C_in / G)
     taps = weight.reshape(groups, group_in, group_out * kernel_size).transpose(1, 2)
-    if groups == 1 and batch == 1:  # one plain mm: a batched matmul costs ~3x the call overhead
+    # one plain mm: a batched matmul costs ~3x the call overhead (not under capture: a trace
+    # would fix the batch at 1)
+    if groups == 1 and batch == 1 and not is_capturing():
         return torch.mm(taps[0], x[0]).view(1, out_channels, kernel_size, length)
     if fold:
         # (B, C_in, T) -> (C_in, B, T) -> (G, C_in / G, B * T)
