@@ -20,56 +20,22 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from upsampler.lengths import ceil_div
+from upsampler.capture import is_capturing
+from upsampler.index_scatter import index_gather, index_scatter, use_index_scatter
+from upsampler.plan import Block, compute_tap_blocks, frame_layout, tap_blocks
 
 # Fold the batch into the matrix product's columns ((C_in, B * T) instead of B products
 # of (C_in, T)) when a sample has fewer time steps than FOLD_RATIO times its columns per
 # step: a short input then repacks the large weight matrix once instead of B times.
 FOLD_RATIO = 4
 
-# One block of the scatter/gather: (first tap, taps, frame offset a, phase, t0, t1,
-# taps reaching the partial last frame, input step that reaches it).
-Block = Tuple[int, int, int, int, int, int, int, int]
 
-
-def frame_layout(
-    kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int
-) -> Tuple[int, int]:
-    """``L_out - T * stride`` as ``(whole frames, remaining samples)``; independent of ``T``."""
-    excess = dilation * (kernel_size - 1) + 1 + output_padding - 2 * padding - stride
-    return excess // stride, excess % stride
-
-
-def tap_blocks(
+@torch.jit.unused
+def cached_blocks(
     kernel_size: int, length: int, stride: int, padding: int, output_padding: int, dilation: int
 ) -> Tuple[List[Block], int]:
-    """Runs of taps as strided blocks, and the index of one covering the whole output (or -1).
-
-    Run taps ``k0 .. k0 + m - 1`` share frame offset ``a``: input step ``t`` in
-    ``[t0, t1)`` lands in full frame ``t + a`` at phases ``r0, r0 + dilation, ...``; the
-    first ``mt`` of them reach the partial last frame from input step ``t_tail``.
-    """
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    blocks: List[Block] = []
-    cover = -1
-    k0 = 0
-    while k0 < kernel_size:
-        a, r0 = divmod(k0 * dilation - padding, stride)
-        m = 1
-        while k0 + m < kernel_size and (k0 + m) * dilation - padding < (a + 1) * stride:
-            m += 1
-        t0 = max(0, -a)
-        t1 = max(length + min(extra_frames, a) - a, t0)
-        t_tail = length + extra_frames - a
-        mt = 0
-        if remainder > 0 and r0 < remainder and 0 <= t_tail < length:
-            mt = min(m, ceil_div(remainder - r0, dilation))
-        covers_frames = a <= 0 and extra_frames <= a and m == stride and dilation == 1
-        if cover < 0 and covers_frames and (remainder == 0 or mt == remainder):
-            cover = len(blocks)
-        blocks.append((k0, m, a, r0, t0, t1, mt, t_tail))
-        k0 += m
-    return blocks, cover
+    """``plan.tap_blocks`` for eager calls (capture may see symbolic sizes the cache cannot key)."""
+    return tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
 
 
 def fold_batch(batch: int, length: int, columns_per_step: int, ratio: int = FOLD_RATIO) -> bool:
@@ -88,6 +54,10 @@ def columns(x: Tensor, weight: Tensor, groups: int, fold: bool) -> Tensor:
         return x.unsqueeze(2) * weight.reshape(1, out_channels, kernel_size, 1)
     # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K) -> (G, C_out / G * K, C_in / G)
     taps = weight.reshape(groups, group_in, group_out * kernel_size).transpose(1, 2)
+    # one plain mm: a batched matmul costs ~3x the call overhead (not under capture: a trace
+    # would fix the batch at 1)
+    if groups == 1 and batch == 1 and not is_capturing():
+        return torch.mm(taps[0], x[0]).view(1, out_channels, kernel_size, length)
     if fold:
         # (B, C_in, T) -> (C_in, B, T) -> (G, C_in / G, B * T)
         flat = x.transpose(0, 1).reshape(groups, group_in, batch * length)
@@ -117,21 +87,28 @@ def scatter(
 ) -> Tensor:
     """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
     batch, channels, kernel_size, length = cols.shape
+    if not torch.jit.is_scripting():
+        if not is_capturing() and use_index_scatter(batch, channels, kernel_size, length) and cols.is_contiguous():
+            out = index_scatter(cols, stride, padding, output_padding, dilation)
+            return out if bias is None else out.add_(bias.view(1, channels, 1))
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     out = cols.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
     frames, tail = split_frames(out, length, extra_frames, stride)
-    blocks, cover = tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    if torch.jit.is_scripting() or is_capturing():
+        blocks, cover = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    else:
+        blocks, cover = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
     if cover < 0:
         if bias is None:
             out.zero_()
         else:
             out.copy_(bias.view(1, channels, 1).expand_as(out))
-    if cover > 0:  # the covering block initialises the output: place it first
-        blocks.insert(0, blocks.pop(cover))
-        cover = 0
     for i, (k0, m, a, r0, t0, t1, mt, t_tail) in enumerate(blocks):
         phases = r0 + (m - 1) * dilation + 1
-        if t1 > t0:
+        if t1 > t0 and m == 1:
+            # one tap: a (B, C, t) add (a size-1 phase axis sends the add down a slow loop)
+            place(frames[:, :, t0 + a : t1 + a, r0], cols[:, :, k0, t0:t1], bias, i == cover, 3)
+        elif t1 > t0:
             # (B, C, m, t) -> (B, C, t, m): taps become phases of frames t + a
             src = cols[:, :, k0 : k0 + m, t0:t1].transpose(2, 3)
             dst = frames[:, :, t0 + a : t1 + a, r0:phases:dilation]
@@ -170,8 +147,11 @@ def gather(
 
     With ``fold`` the columns are stored as ``(C, K, B, T)`` (a permuted view is returned).
     """
-    grad_output = grad_output.contiguous()
     batch, channels, _ = grad_output.shape
+    if not torch.jit.is_scripting():
+        if not fold and not is_capturing() and use_index_scatter(batch, channels, kernel_size, length):
+            return index_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
+    grad_output = grad_output.contiguous()
     extra_frames, _ = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     frames, tail = split_frames(grad_output, length, extra_frames, stride)
     if fold:
@@ -179,12 +159,17 @@ def gather(
         cols = store.permute(2, 0, 1, 3)  # (C, K, B, T) -> (B, C, K, T)
     else:
         cols = grad_output.new_empty((batch, channels, kernel_size, length))
-    blocks, _ = tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    if torch.jit.is_scripting() or is_capturing():
+        blocks, _ = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    else:
+        blocks, _ = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
     for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
         taps = cols[:, :, k0 : k0 + m]
         taps[..., :t0].zero_()
         taps[..., t1:].zero_()
-        if t1 > t0:
+        if t1 > t0 and m == 1:
+            cols[:, :, k0, t0:t1].copy_(frames[:, :, t0 + a : t1 + a, r0])
+        elif t1 > t0:
             # (B, C, t, m) -> (B, C, m, t): phases of frames t + a back to taps
             phases = r0 + (m - 1) * dilation + 1
             taps[..., t0:t1].copy_(frames[:, :, t0 + a : t1 + a, r0:phases:dilation].transpose(2, 3))
@@ -211,13 +196,21 @@ def column_backward(
     _, group_out, kernel_size = weight.shape
     group_in = in_channels // groups
     per_group = group_out * kernel_size
+    out_channels = groups * group_out
     fold = fold_batch(batch, length, groups * per_group)
+    fold = fold and not use_index_scatter(batch, out_channels, kernel_size, length)
     cols = gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation, fold)
     # (C_in, C_out / G, K) -> (G, C_in / G, C_out / G * K)
     taps = weight.reshape(groups, group_in, per_group)
     grad_input: Optional[Tensor] = None
     grad_weight: Optional[Tensor] = None
-    if fold:
+    if groups == 1 and batch == 1:  # plain mms (cheaper calls than batched matmuls)
+        flat = cols.reshape(per_group, length)
+        if need_input:
+            grad_input = torch.mm(taps[0], flat).view(1, in_channels, length)
+        if need_weight:
+            grad_weight = torch.mm(x[0], flat.t()).view(1, in_channels, per_group)
+    elif fold:
         # (B, C_out, K, T) -> (C_out, K, B, T) (its storage order) -> (G, C_out / G * K, B * T)
         flat = cols.permute(1, 2, 0, 3).reshape(groups, per_group, batch * length)
         if need_input:
@@ -236,7 +229,10 @@ def column_backward(
         if need_weight:
             # sum over the batch of (G, C_in / G, T) @ (G, T, C_out / G * K)
             xg = x.reshape(batch, groups, group_in, length)
-            grad_weight = torch.bmm(xg[0], flat[0].transpose(1, 2))
+            if batch == 0:  # an empty batch contributes nothing
+                grad_weight = x.new_zeros((groups, group_in, per_group))
+            else:
+                grad_weight = torch.bmm(xg[0], flat[0].transpose(1, 2))
             for b in range(1, batch):
                 grad_weight.baddbmm_(xg[b], flat[b].transpose(1, 2))
     if grad_input is not None:
@@ -247,4 +243,4 @@ def column_backward(
     return grad_input, grad_weight
 
 
-__all__ = ["columns", "column_backward", "fold_batch", "gather", "scatter", "tap_blocks"]
+__all__ = ["columns", "column_backward", "fold_batch", "gather", "scatter"]

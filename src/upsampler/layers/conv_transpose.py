@@ -8,22 +8,24 @@ from typing import List, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.functional import conv_transpose1d
-from upsampler.lengths import check_int, transposed_output_length
+from upsampler.capture import is_capturing
+from upsampler.functional import as_int, check_input, run_checked
+from upsampler.lengths import exact_trim
 
 IntOr1Tuple = Union[int, tuple[int]]
 KAIMING_SLOPE = math.sqrt(5)  # torch's default init for convolution weights
 
 
-def _single(name: str, value: IntOr1Tuple) -> int:
-    """Accept ``n`` or ``(n,)`` as torch does; return the int."""
-    if isinstance(value, (tuple, list)):
+def _single(name: str, value: IntOr1Tuple, minimum: int) -> int:
+    """Accept ``n`` or ``(n,)`` as torch does (``n`` an int, numpy int or integer tensor)."""
+    if isinstance(value, (tuple, list)) or (isinstance(value, Tensor) and value.dim() == 1):
         if len(value) != 1:
             raise ValueError(f"{name} must be an int or a 1-tuple, got {value!r}")
         (value,) = value
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or a 1-tuple of int, got {value!r}")
-    return value
+    try:
+        return as_int(name, value, minimum)
+    except TypeError as error:
+        raise TypeError(f"{name} must be an int or a 1-tuple of int, got {value!r}") from error
 
 
 class ConvTranspose1d(nn.Module):
@@ -33,7 +35,9 @@ class ConvTranspose1d(nn.Module):
     ``(in_channels, out_channels // groups, kernel_size)``), default initialisation,
     ``forward(input, output_size=None)`` and ``extra_repr``, so ``load_state_dict``
     works both ways with torch's module. Bad arguments that torch only rejects in
-    ``forward`` are rejected here at construction.
+    ``forward`` (``output_padding`` too large, channels not divisible by ``groups``, zero
+    channels) are rejected here at construction; a padding that leaves short inputs no
+    output sample is allowed, and such an input is rejected in ``forward`` as torch does.
     """
 
     __constants__ = [
@@ -62,14 +66,15 @@ class ConvTranspose1d(nn.Module):
                 f'Only "zeros" padding mode is supported for ConvTranspose1d, '
                 f"got padding_mode={padding_mode!r}"
             )
-        check_int("in_channels", in_channels, 1)
-        check_int("out_channels", out_channels, 1)
-        check_int("groups", groups, 1)
-        kernel_size = check_int("kernel_size", _single("kernel_size", kernel_size), 1)
-        stride = check_int("stride", _single("stride", stride), 1)
-        padding = check_int("padding", _single("padding", padding), 0)
-        output_padding = check_int("output_padding", _single("output_padding", output_padding), 0)
-        dilation = check_int("dilation", _single("dilation", dilation), 1)
+        # zero channels: torch builds an empty module that fails unreadably in forward
+        in_channels = _single("in_channels", in_channels, 1)
+        out_channels = _single("out_channels", out_channels, 1)
+        groups = _single("groups", groups, 1)
+        kernel_size = _single("kernel_size", kernel_size, 1)
+        stride = _single("stride", stride, 1)
+        padding = _single("padding", padding, 0)
+        output_padding = _single("output_padding", output_padding, 0)
+        dilation = _single("dilation", dilation, 1)
         for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
             if channels % groups != 0:
                 raise ValueError(f"{name}={channels} must be divisible by groups={groups}")
@@ -78,8 +83,6 @@ class ConvTranspose1d(nn.Module):
                 f"output padding must be smaller than either stride or dilation, got "
                 f"output_padding={output_padding} with stride={stride}, dilation={dilation}"
             )
-        # the shortest input must still give at least one output sample
-        transposed_output_length(1, kernel_size, stride, padding, output_padding, dilation)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = (kernel_size,)
@@ -136,9 +139,13 @@ class ConvTranspose1d(nn.Module):
         + output_padding + 1``; with padding from ``lengths.exact_padding`` that is
         ``T * stride``. ``output_size`` picks ``L_out`` within ``stride - 1`` of the shortest.
         """
-        return conv_transpose1d(
-            input, self.weight, self.bias, self.stride[0], self.padding[0],
-            self._output_padding(input, output_size), self.groups, self.dilation[0],
+        output_padding = self._output_padding(input, output_size)
+        stride, padding, dilation = self.stride[0], self.padding[0], self.dilation[0]
+        # the constructor checked every argument: only the input is checked per call
+        if not torch.jit.is_scripting() and not is_capturing():
+            check_input(input, self.weight, self.bias, stride, padding, output_padding, dilation)
+        return run_checked(
+            input, self.weight, self.bias, stride, padding, output_padding, self.groups, dilation
         )
 
     def extra_repr(self) -> str:
@@ -157,3 +164,23 @@ class ConvTranspose1d(nn.Module):
         if self.bias is None:
             s += ", bias=False"
         return s
+
+
+class TrimmedConvTranspose1d(ConvTranspose1d):
+    """``padding=0`` transposed conv whose overhang is cut explicitly by ``lengths.exact_trim``.
+
+    For the kernels where no ``(padding, output_padding)`` pair gives ``T * stride`` (an even
+    kernel at stride 1); same parameters and state_dict keys as ``ConvTranspose1d``::
+
+        full output  [ left | T * stride samples | right ]    left + right = k - stride
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+        self.trim = exact_trim(kernel_size, stride)
+
+    def forward(self, input: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
+        """``(B, C_in, T) -> (B, C_out, T * stride)``."""
+        full = super().forward(input, output_size)
+        left, right = self.trim
+        return full[..., left : full.shape[-1] - right]

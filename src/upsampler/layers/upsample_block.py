@@ -11,7 +11,7 @@ output_padding from ``lengths.exact_padding`` by default), so the length is exac
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,9 +23,9 @@ from upsampler.layers.resblocks import (
     make_resblock,
     remove_weight_norm,
 )
-from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.layers.conv_transpose import TrimmedConvTranspose1d
 from upsampler.layers.upsamplers import make_upsampler
-from upsampler.lengths import exact_padding, exact_trim
+from upsampler.lengths import exact_padding
 
 DEFAULT_KERNEL_SIZES = (3, 7, 11)  # HiFi-GAN V1/V2
 DEFAULT_DILATION_SIZES = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
@@ -91,26 +91,6 @@ class MRF(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``."""
         return fuse_branches(self.resblocks, x)
-
-
-class TrimmedConvTranspose1d(ConvTranspose1d):
-    """``padding=0`` transposed conv whose overhang is cut explicitly by ``lengths.exact_trim``.
-
-    For the kernels where no ``(padding, output_padding)`` pair gives ``T * stride`` (an even
-    kernel at stride 1); same parameters and state_dict keys as ``ConvTranspose1d``::
-
-        full output  [ left | T * stride samples | right ]    left + right = k - stride
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int, kernel_size: int) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride)
-        self.trim = exact_trim(kernel_size, stride)
-
-    def forward(self, input: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
-        """``(B, C_in, T) -> (B, C_out, T * stride)``."""
-        full = super().forward(input, output_size)
-        left, right = self.trim
-        return full[..., left : full.shape[-1] - right]
 
 
 def build_upsampler(
