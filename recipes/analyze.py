@@ -38,8 +38,9 @@ from upsampler.analysis import (
     tonal_artifacts,
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
-from upsampler.batch import RecipeError, one_line, run_or_exit, save_png, write_json
-from upsampler.recipe_config import check_model_matches_audio, load_or_init_generator
+from upsampler.recipe_support.build import build_generator, check_model_matches_audio
+from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.files import save_png, write_json
 
 log = logging.getLogger("analyze")
 
@@ -51,13 +52,6 @@ def finite(value: float) -> float | None:
     """``value`` as a float, or None when it is inf/NaN (JSON has no infinity)."""
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def build_generator(cfg: DictConfig, seed: int | None) -> nn.Module:
-    """The configured generator (seeded random init, or the checkpoint), weight norm folded."""
-    generator = load_or_init_generator(cfg, seed)
-    generator.remove_weight_norm()
-    return generator.eval()
 
 
 def layer_rates(strides: list[int], sample_rate: int) -> list[float]:
@@ -162,7 +156,7 @@ def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) 
     found: dict[str, Any] = {"per_seed": [], "imbalances": []}
     bar = tqdm(seeds, desc=f"analyze {cfg.upsampler.kind}", unit="seed", disable=not cfg.progress)
     for seed in bar:
-        generator = build_generator(cfg, seed)
+        generator = build_generator(cfg, seed=seed)
         check_model_matches_audio(generator, mel_transform)
         with torch.inference_mode():
             tonal = tonal_artifacts(generator, sample_rate=sample_rate, seed=seed or 0)

@@ -35,7 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator
-from upsampler.batch import atomic_write_text, write_json
+from upsampler.recipe_support.files import atomic_write_text, write_json
 from upsampler.lengths import exact_padding
 from upsampler.models.hifigan import PRESETS
 

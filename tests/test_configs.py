@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recipe_support import CONFIGS, compose_config
 from upsampler.lengths import kernel_sizes_for_rates
-from upsampler.recipe_config import check_model_matches_audio
+from upsampler.recipe_support.build import check_model_matches_audio
 
 GROUPS = ("model", "upsampler", "audio")
 TOP_LEVEL = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
@@ -94,7 +94,7 @@ def test_debug_model_matches_every_audio_config(audio: str) -> None:
 
 @pytest.mark.parametrize("audio", sorted(AUDIO_SETTINGS))
 def test_any_hop_model_plans_rates_for_the_audio_hop(audio: str) -> None:
-    from upsampler.recipe_config import generator_fields
+    from upsampler.recipe_support.build import generator_fields
 
     fields = generator_fields(compose_vocode("model=hifigan_any_hop", f"audio={audio}").model)
     _, hop, mels = AUDIO_SETTINGS[audio]
