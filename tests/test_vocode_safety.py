@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -206,3 +207,65 @@ def test_input_dot_skips_hidden_folders_and_earlier_runs(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "outputs" / "new" / "summary.json").read_text())
     assert [record["output"] for record in summary["files"]] == ["clip.wav"]
+
+
+# In-process checks of single inputs (faster than a subprocess each; same code path).
+
+def run_in_process(tmp_path: Path, source: Path) -> dict:
+    from recipe_support import compose_config, load_recipe
+
+    cfg = compose_config("vocode", [*BASE, f"input={source}", f"output_dir={tmp_path / 'out'}"])
+    return load_recipe("vocode").run(cfg)
+
+
+def test_one_sample_wav_error_names_its_real_length(tmp_path: Path) -> None:
+    summary = run_in_process(tmp_path, write_wav(tmp_path / "one.wav", 1))
+    (failure,) = summary["failures"]
+    assert "wav has 1 samples at 16000 Hz" in failure["error"]
+    # n_fft 1024, hop 200: reflect padding of 412 needs 413 samples, i.e. 600 after padding
+    # to the hop, which any wav of at least 401 samples reaches
+    assert "needs at least 401" in failure["error"]
+
+
+def test_other_sample_rate_is_resampled_with_a_log_line(
+    tmp_path: Path, caplog: "pytest.LogCaptureFixture"
+) -> None:
+    import logging
+
+    source = write_wav(tmp_path / "low.wav", 8000, rate=8000)  # 1 s at 8 kHz
+    with caplog.at_level(logging.INFO, logger="vocode"):
+        summary = run_in_process(tmp_path, source)
+    assert f"resampling {source} from 8000 Hz to 16000 Hz" in caplog.text
+    assert sf.info(tmp_path / "out" / "low.wav").frames == 16000 == summary["files"][0]["samples"]
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.int16, np.bool_])
+def test_non_real_float_mels_are_refused(tmp_path: Path, dtype: np.dtype) -> None:
+    path = tmp_path / "m.npy"
+    np.save(path, np.ones((NUM_MELS, 4), dtype=dtype))
+    (failure,) = run_in_process(tmp_path, path)["failures"]
+    assert "expected real floating-point values" in failure["error"]
+    assert not (tmp_path / "out" / "m.wav").exists()
+
+
+def test_export_num_threads_0_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "export.py"), "model=debug", "num_threads=0",
+         "formats=[torchscript]", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "num_threads must be a positive integer or null, got 0" in (
+        tmp_path / "export.log").read_text()
+
+
+def test_copy_synthesis_error_names_the_callers_length() -> None:
+    from upsampler import HiFiGANGenerator
+    from upsampler.audio import MelSpectrogram, copy_synthesis
+
+    generator = HiFiGANGenerator.from_hop_length(HOP, upsample_initial_channel=16).eval()
+    transform = MelSpectrogram(SAMPLE_RATE, 1024, HOP, 1024, NUM_MELS)
+    with pytest.raises(ValueError, match="at least 401 samples .* got 1$"):
+        copy_synthesis(generator, transform, torch.zeros(1))
+    assert copy_synthesis(generator, transform, torch.zeros(401)).shape == (401,)
