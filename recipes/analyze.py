@@ -41,6 +41,7 @@ from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
 from upsampler.recipe_support.build import build_generator, check_model_matches_audio
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.files import save_png, write_json
+from upsampler.recipe_support.options import check_options
 
 log = logging.getLogger("analyze")
 
@@ -174,10 +175,16 @@ def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Measure, plot and write ``report.json`` for the configured model and upsampler."""
     started = time.perf_counter()
+    check_options(cfg, booleans=("figures", "progress"), integers=("max_input_channels",),
+                  positive_or_null=("num_threads",))
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
     output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RecipeError(f"output_dir {str(output_dir)!r} cannot be created: "
+                          f"{one_line(error)}") from error
     seeds = [None] if cfg.checkpoint is not None else [int(seed) for seed in cfg.seeds]
     if not seeds:
         raise RecipeError("seeds must list at least one seed, got []")
