@@ -17,6 +17,7 @@ and the spectrogram of the generator's output for the bundled speech recording.
 from __future__ import annotations
 
 import logging
+import sys
 import math
 import statistics
 import time
@@ -39,7 +40,12 @@ from upsampler.analysis import (
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
 from upsampler.recipe_support.build import build_generator, check_model_matches_audio
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
 from upsampler.recipe_support.files import save_png, write_json
 from upsampler.recipe_support.options import check_options
 
@@ -236,4 +242,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +32,12 @@ from upsampler.export import (
     run_torchscript,
 )
 from upsampler.recipe_support.build import build_generator
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
 from upsampler.recipe_support.files import write_json
 from upsampler.recipe_support.options import check_options
 
@@ -148,4 +154,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

@@ -36,7 +36,13 @@ from torch import nn
 from tqdm import tqdm
 
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context
-from upsampler.recipe_support.errors import EXIT_FAILURE, RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    EXIT_FAILURE,
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
 from upsampler.recipe_support.files import remove_stale_temporaries, write_json
 from upsampler.recipe_support.lock import RunLock
 from upsampler.recipe_support.options import check_options
@@ -177,4 +183,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

@@ -269,3 +269,11 @@ def test_copy_synthesis_error_names_the_callers_length() -> None:
     with pytest.raises(ValueError, match="at least 401 samples .* got 1$"):
         copy_synthesis(generator, transform, torch.zeros(1))
     assert copy_synthesis(generator, transform, torch.zeros(401)).shape == (401,)
+
+
+def test_uncreatable_hydra_run_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    result = vocode(f"input={write_mel(tmp_path / 'm.npy', 3)}", f"hydra.run.dir={blocker / 'x'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith(f"hydra.run.dir='{blocker / 'x'}'")
