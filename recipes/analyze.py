@@ -17,6 +17,7 @@ and the spectrogram of the generator's output for the bundled speech recording.
 from __future__ import annotations
 
 import logging
+import sys
 import math
 import statistics
 import time
@@ -38,8 +39,15 @@ from upsampler.analysis import (
     tonal_artifacts,
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
-from upsampler.batch import RecipeError, one_line, run_or_exit, save_png, write_json
-from upsampler.recipe_config import check_model_matches_audio, load_or_init_generator
+from upsampler.recipe_support.build import build_generator, check_model_matches_audio
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
+from upsampler.files import save_png, write_json
+from upsampler.recipe_support.options import check_options
 
 log = logging.getLogger("analyze")
 
@@ -51,13 +59,6 @@ def finite(value: float) -> float | None:
     """``value`` as a float, or None when it is inf/NaN (JSON has no infinity)."""
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def build_generator(cfg: DictConfig, seed: int | None) -> nn.Module:
-    """The configured generator (seeded random init, or the checkpoint), weight norm folded."""
-    generator = load_or_init_generator(cfg, seed)
-    generator.remove_weight_norm()
-    return generator.eval()
 
 
 def layer_rates(strides: list[int], sample_rate: int) -> list[float]:
@@ -162,7 +163,7 @@ def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) 
     found: dict[str, Any] = {"per_seed": [], "imbalances": []}
     bar = tqdm(seeds, desc=f"analyze {cfg.upsampler.kind}", unit="seed", disable=not cfg.progress)
     for seed in bar:
-        generator = build_generator(cfg, seed)
+        generator = build_generator(cfg, seed=seed)
         check_model_matches_audio(generator, mel_transform)
         with torch.inference_mode():
             tonal = tonal_artifacts(generator, sample_rate=sample_rate, seed=seed or 0)
@@ -180,10 +181,16 @@ def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Measure, plot and write ``report.json`` for the configured model and upsampler."""
     started = time.perf_counter()
+    check_options(cfg, booleans=("figures", "progress"), integers=("max_input_channels",),
+                  positive_or_null=("num_threads",))
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
     output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RecipeError(f"output_dir {str(output_dir)!r} cannot be created: "
+                          f"{one_line(error)}") from error
     seeds = [None] if cfg.checkpoint is not None else [int(seed) for seed in cfg.seeds]
     if not seeds:
         raise RecipeError("seeds must list at least one seed, got []")
@@ -235,4 +242,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

@@ -41,8 +41,8 @@ from torch import nn
 from tqdm import tqdm
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator, index_scatter, long_kernel
-from upsampler.batch import atomic_write_text, write_json
 from upsampler.layers.resblocks import apply_weight_norm
+from upsampler.files import atomic_write_text, write_json
 from upsampler.lengths import exact_padding
 from upsampler.models.hifigan import PRESETS
 

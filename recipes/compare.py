@@ -22,14 +22,8 @@ import hydra
 from omegaconf import DictConfig
 
 from upsampler.analysis.plots import plot_comparison
-from upsampler.batch import (
-    RecipeError,
-    atomic_write_text,
-    one_line,
-    run_or_exit,
-    save_png,
-    write_json,
-)
+from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.files import atomic_write_text, save_png, write_json
 
 log = logging.getLogger("compare")
 

@@ -12,6 +12,7 @@ error against eager PyTorch per format and writes ``export.json``. An error abov
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -22,7 +23,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from upsampler.batch import RecipeError, one_line, write_json
 from upsampler.export import (
     export_onnx,
     export_torchscript,
@@ -31,7 +31,15 @@ from upsampler.export import (
     run_onnx,
     run_torchscript,
 )
-from upsampler.recipe_config import load_or_init_generator
+from upsampler.recipe_support.build import build_generator
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
+from upsampler.files import write_json
+from upsampler.recipe_support.options import check_options
 
 log = logging.getLogger("export")
 
@@ -43,14 +51,14 @@ class ExportError(RecipeError):
     """A setup problem or a failed verification; reported as one line."""
 
 
-def build_generator(cfg: DictConfig) -> nn.Module:
+def inference_generator(cfg: DictConfig) -> nn.Module:
     """The configured generator (from a checkpoint when given) as an inference copy.
 
     Any problem building it (bad model config, missing or mismatched checkpoint) raises
     ``ExportError`` with a one-line message.
     """
     try:
-        return exportable(load_or_init_generator(cfg, cfg.seed))
+        return exportable(build_generator(cfg))
     except Exception as error:  # setup problems end the run with one line, not a traceback
         raise ExportError(one_line(error)) from error
 
@@ -67,6 +75,8 @@ def write_file(fmt: str, generator: nn.Module, path: Path, example: Tensor,
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Export every format of ``cfg.formats``; return ``{format: {path, max_abs_error}}``."""
+    check_options(cfg, integers=("seed", "batch_size", "example_frames"),
+                  positive_or_null=("num_threads",))
     unknown = sorted(set(cfg.formats) - set(SUFFIXES))
     if unknown:
         raise ExportError(f"formats must be among {sorted(SUFFIXES)}, got {unknown}")
@@ -77,9 +87,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
-    generator = build_generator(cfg)
+    generator = inference_generator(cfg)
     output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"output_dir {str(output_dir)!r} cannot be created: "
+                          f"{one_line(error)}") from error
     rng = torch.Generator().manual_seed(cfg.seed)
     num_mels = int(generator.num_mels)
     example = torch.randn(cfg.batch_size, num_mels, cfg.example_frames, generator=rng)
@@ -88,9 +102,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     with torch.no_grad():
         expected = [generator(mel) for mel in mels]
     results: dict[str, Any] = {}
-    for fmt in cfg.formats:
-        path = output_dir / f"{cfg.name}{SUFFIXES[fmt]}"
-        runner = write_file(fmt, generator, path, example, cfg.torchscript_method)
+    paths = {fmt: output_dir / f"{cfg.name}{SUFFIXES[fmt]}" for fmt in cfg.formats}
+    refuse_foreign_files(output_dir, list(paths.values()))
+    for fmt, path in paths.items():
+        try:
+            runner = write_file(fmt, generator, path, example, cfg.torchscript_method)
+        except OSError as error:  # a read-only or full output folder
+            raise ExportError(f"cannot write {str(path)!r}: {one_line(error)}") from error
         error = max(max_abs_error(runner(mel), ref) for mel, ref in zip(mels, expected))
         results[fmt] = {"path": str(path), "max_abs_error": error}
         print(f"{fmt}: {path} max abs error {error:.3g} over {list(cfg.verify_frames)} frames")
@@ -99,20 +117,42 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                               f"tolerance={cfg.tolerance}")
     summary = {"checkpoint": cfg.checkpoint, "hop_length": int(generator.hop_length),
                "verify_frames": list(cfg.verify_frames), "formats": results}
-    write_json(output_dir / SUMMARY_FILE, summary)
+    try:
+        write_json(output_dir / SUMMARY_FILE, summary)
+    except OSError as error:
+        raise ExportError(f"cannot write {str(output_dir / SUMMARY_FILE)!r}: "
+                          f"{one_line(error)}") from error
     return results
+
+
+def refuse_foreign_files(output_dir: Path, paths: list[Path]) -> None:
+    """Raise ``ExportError`` if a path exists that no earlier export into the folder wrote.
+
+    An earlier export lists its files in ``export.json``; anything else is the user's.
+    """
+    summary = output_dir / SUMMARY_FILE
+    owned: set[str] = set()
+    if summary.is_file():
+        try:
+            formats = json.loads(summary.read_text(encoding="utf-8")).get("formats", {})
+            owned = {str(Path(entry["path"]).resolve()) for entry in formats.values()}
+        except (ValueError, KeyError, AttributeError, TypeError):
+            owned = set()
+    for path in paths:
+        if path.exists() and str(path.resolve()) not in owned:
+            raise ExportError(
+                f"{str(path)!r} exists and was not written by an export into {str(output_dir)!r}"
+                f" (not listed in its {SUMMARY_FILE}); choose another name= or output_dir"
+            )
 
 
 @hydra.main(config_path="../configs", config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point: a setup or verification problem exits with status 1."""
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
-    try:
-        run(cfg)
-    except (ExportError, ValueError, FileNotFoundError) as error:
-        log.error("%s", error)
-        sys.exit(1)
+    run_or_exit(run, cfg, log)
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

@@ -20,7 +20,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from upsampler.batch import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.training.corpus import CorpusSettings, fetch_allison, prepare_corpus
 from upsampler.training.debian import PackageError
 

@@ -36,9 +36,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from upsampler.audio import MelSpectrogram
-from upsampler.batch import RecipeError, one_line, run_or_exit, write_json
-from upsampler.distributed import ProcessContext, init_process_context
-from upsampler.recipe_config import check_model_matches_audio, generator_fields
+from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.files import write_json
+from upsampler.recipe_support.distributed import ProcessContext, init_process_context
+from upsampler.recipe_support.build import check_model_matches_audio, generator_fields
 from upsampler.training import data as training_data
 from upsampler.training.checkpoints import (
     generator_state_dict,

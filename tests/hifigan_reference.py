@@ -1,4 +1,5 @@
-"""Parity oracle: the original HiFi-GAN generator and mel recipe, written from REFERENCE.md 2.
+"""Parity oracle: the original HiFi-GAN generator and mel recipe, as jik876/hifi-gan's
+``models.py`` and ``meldataset.py`` define them.
 
 Independent of ``upsampler``: torch's own ``nn.Conv1d`` / ``nn.ConvTranspose1d`` with padding
 ``(k - u) // 2``, the legacy ``torch.nn.utils.weight_norm`` (keys ``weight_g`` / ``weight_v``),

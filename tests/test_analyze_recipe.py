@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 
 from recipe_support import REPO, compose_config, load_recipe
 
-# audio=16k_hop200 (the bundled speech's own rate: no resampling); REFERENCE.md plans
-# hop 200 as strides [5, 5, 4, 2], and the debug model pairs each stride with k = 2s.
+# audio=16k_hop200 (the bundled speech's own rate: no resampling); plan_upsample_rates
+# gives hop 200 = 5 * 5 * 4 * 2 as strides [5, 5, 4, 2], and the debug model pairs each stride with k = 2s.
 SAMPLE_RATE, STRIDES, KERNELS = 16000, [5, 5, 4, 2], [10, 10, 8, 4]
 LAYER_IN_CHANNELS = [16, 8, 4, 2]  # configs/model/debug.yaml: 16 channels, halved per stage
 PNG_MAGIC = b"\x89PNG"

@@ -18,7 +18,7 @@ from upsampler.audio import (
 
 SAMPLE_RATE = 22050
 ISSUE_33_LENGTH = 71334  # jik876/hifi-gan issue 33: came back as 71168 samples
-TORCHAUDIO_TOLERANCE = 1e-4  # the issue's bound: two filterbank implementations, float32
+TORCHAUDIO_TOLERANCE = 1e-4  # two filterbank implementations, float32: rounding only
 
 
 def speech_like(length: int, seed: int = 0) -> torch.Tensor:

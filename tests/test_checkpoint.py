@@ -110,7 +110,7 @@ def test_wrong_preset_names_mismatched_keys_and_shapes(tmp_path: Path) -> None:
         load_hifigan(path, "v1")
     message = str(info.value)
     assert "conv_pre.weight_v: checkpoint (128, 80, 7) vs model (512, 80, 7)" in message
-    assert "shape mismatch: ups.3.weight_g: checkpoint (16, 1, 1) vs model (64, 1, 1)" in message
+    assert message.count("shape mismatch:") == 12  # the first dozen, then a count
 
 
 def test_missing_and_unexpected_keys_are_all_listed(tmp_path: Path) -> None:

@@ -10,16 +10,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from recipe_support import CONFIGS, compose_config
+from upsampler.layers import make_upsampler
 from upsampler.lengths import kernel_sizes_for_rates
-from upsampler.recipe_config import check_model_matches_audio
+from upsampler.recipe_support.build import check_model_matches_audio
 
 GROUPS = ("model", "upsampler", "audio")
 TOP_LEVEL = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
 OPTIONS = {group: sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
            for group in GROUPS}
-# Parameter counts with weight norm folded, from the HiFi-GAN paper / REFERENCE.md table.
+# Parameter counts with weight norm folded, of the published HiFi-GAN generator checkpoints.
 PUBLISHED_PARAMETERS = {"hifigan_v1": 13_926_017, "hifigan_v2": 925_985, "hifigan_v3": 1_462_273}
-# (sample rate, hop, mels) each audio config must state: the recipe families in the issue.
+# (sample rate, hop, mels) each audio config must state: LJSpeech, LibriTTS-style, 24 kHz.
 AUDIO_SETTINGS = {"22k_hop256": (22050, 256, 80), "16k_hop200": (16000, 200, 80),
                   "24k_hop300": (24000, 300, 100)}
 MEL_FRAMES = 5
@@ -29,7 +30,7 @@ def compose_vocode(*overrides: str) -> DictConfig:
     return compose_config("vocode", overrides)
 
 
-def test_the_issue_s_options_exist() -> None:
+def test_the_documented_options_exist() -> None:
     assert {"hifigan_v1", "hifigan_v2", "hifigan_v3", "debug"} <= set(OPTIONS["model"])
     assert set(OPTIONS["upsampler"]) == {"transposed", "nearest_conv", "linear_conv", "subpixel",
                                          "subpixel_icnr"}
@@ -67,7 +68,8 @@ def test_audio_config_instantiates_a_mel_front_end(name: str) -> None:
 @pytest.mark.parametrize("name", OPTIONS["upsampler"])
 def test_upsampler_config_builds_an_exact_length_layer(name: str) -> None:
     cfg = compose_vocode(f"upsampler={name}", "model=debug")
-    layer = instantiate(cfg.upsampler)(in_channels=4, out_channels=2, stride=3, kernel_size=6)
+    layer = make_upsampler(cfg.upsampler.kind, in_channels=4, out_channels=2, stride=3,
+                           kernel_size=6)
     x = torch.randn(1, 4, 5, generator=torch.Generator().manual_seed(0))
     assert layer(x).shape == (1, 2, 15)
     assert instantiate(cfg.model).upsampler == name
@@ -94,7 +96,7 @@ def test_debug_model_matches_every_audio_config(audio: str) -> None:
 
 @pytest.mark.parametrize("audio", sorted(AUDIO_SETTINGS))
 def test_any_hop_model_plans_rates_for_the_audio_hop(audio: str) -> None:
-    from upsampler.recipe_config import generator_fields
+    from upsampler.recipe_support.build import generator_fields
 
     fields = generator_fields(compose_vocode("model=hifigan_any_hop", f"audio={audio}").model)
     _, hop, mels = AUDIO_SETTINGS[audio]
@@ -104,7 +106,7 @@ def test_any_hop_model_plans_rates_for_the_audio_hop(audio: str) -> None:
 
 def test_any_hop_model_instantiates() -> None:
     generator = instantiate(compose_vocode("model=hifigan_any_hop", "audio=24k_hop300").model)
-    assert list(generator.upsample_rates) == [5, 5, 4, 3]  # REFERENCE.md: 300 -> [5, 5, 4, 3]
+    assert list(generator.upsample_rates) == [5, 5, 4, 3]  # 300 = 5 * 5 * 4 * 3
 
 
 def test_preset_with_another_hop_is_rejected_with_the_fix() -> None:

@@ -12,16 +12,9 @@ import numpy as np
 import pytest
 
 from recipe_support import REPO
-from upsampler.batch import (
-    RunRecords,
-    atomic_write_text,
-    find_inputs,
-    one_line,
-    output_names,
-    save_png,
-    shard,
-    write_json,
-)
+from upsampler.recipe_support.errors import one_line
+from upsampler.files import atomic_write_text, save_png, write_json
+from upsampler.recipe_support.records import RunRecords, find_inputs, output_names, shard
 
 NUM_MELS = 80
 HOP = 256
@@ -118,7 +111,8 @@ def test_records_resume_and_summary(tmp_path: Path) -> None:
     summary = records.summary(["a.wav", "b.wav", "c.wav"])
     assert summary == {
         "files": [{"output": "a.wav", "samples": 3}],
-        "failures": [{"input": "in/b.npy", "output": "b.wav", "error": "ValueError: bad shape"}],
+        "failures": [{"input": "in/b.npy", "output": "b.wav", "error": "ValueError: bad shape",
+                      "wrote": []}],
         "missing": ["c.wav"],
     }
     (tmp_path / "b.wav").write_bytes(b"RIFF")
@@ -158,7 +152,8 @@ def test_torchrun_two_ranks_vocode_every_file_once(tmp_path: Path) -> None:
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode != 0, result.stderr[-2000:]  # zbad.npy failed
+    assert "1 of 6 files failed" in (out / "vocode_rank0.log").read_text()
     summary = json.loads((out / "summary.json").read_text())
     written = sorted(record["output"] for record in summary["files"])
     assert written == sorted(f"{stem}.wav" for stem in frames)
@@ -168,5 +163,5 @@ def test_torchrun_two_ranks_vocode_every_file_once(tmp_path: Path) -> None:
     assert [failure["output"] for failure in summary["failures"]] == ["zbad.wav"]
     assert "(num_mels=80, T)" in summary["failures"][0]["error"]
     assert summary["world_size"] == 2 and summary["missing"] == []
-    assert not list(out.rglob("*.tmp"))
+    assert not [p for p in out.rglob(".*") if p.name != ".run.lock" and p.is_file()]
     assert (out / "vocode_rank0.log").is_file() and (out / "vocode_rank1.log").is_file()

@@ -21,7 +21,7 @@ from upsampler.export import (
 EXPORT_LENGTH = 9  # the example length; every check below runs at other lengths
 CHECK_LENGTHS = [1, 4, 23, 50]
 CHECK_BATCH = 3  # the example has batch 2: the batch axis is dynamic too
-# The bound for another runtime: onnxruntime's kernels sum in their own order
+# Bound for another runtime: onnxruntime's kernels sum in their own order
 EXPORT_ATOL = 1e-4
 NUM_MELS = 80
 LAYER_IN, LAYER_OUT = 4, 6

@@ -1,8 +1,8 @@
 """``upsampler.functional.conv_transpose1d`` against torch's own ``conv_transpose1d``.
 
 The grid is drawn with a seeded RNG (the full product would take minutes) on top of
-hand-picked corner cases; ``test_grid_covers_the_issue`` fails if the drawn grid ever
-stops covering what issue 2 asks for (every stride 1..9, dilation 1..4, ...).
+hand-picked corner cases; ``test_grid_covers_the_required_ranges`` fails if the drawn grid
+ever stops covering every stride 1..9, dilation 1..4, ...
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def _conv_args(case: Case) -> dict[str, int]:
     }
 
 
-def test_grid_covers_the_issue() -> None:
+def test_grid_covers_the_required_ranges() -> None:
     assert {c.stride for c in GRID} == set(range(1, MAX_STRIDE + 1))
     assert {c.dilation for c in GRID} == set(range(1, MAX_DILATION + 1))
     kernels = {c.kernel_size for c in GRID}

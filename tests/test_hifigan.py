@@ -11,7 +11,7 @@ import torch
 from upsampler import HiFiGANGenerator
 from upsampler.layers import ConvTranspose1d
 
-# REFERENCE.md 2: parameters with weight norm folded, state_dict keys of the original files
+# The published generators: parameters with weight norm folded, state_dict keys of the files
 PUBLISHED_PARAMETERS = {"v1": 13_926_017, "v2": 925_985, "v3": 1_462_273}
 PUBLISHED_KEYS = {"v1": 234, "v2": 234, "v3": 69}
 FRAMES = 8

@@ -9,7 +9,7 @@ from torch import nn
 from upsampler import HiFiGANGenerator
 from upsampler.layers import UPSAMPLERS
 
-# (hop, max_rate): the common hops of REFERENCE.md 3; 275 = 11 * 5 * 5 needs rate 11
+# (hop, max_rate): hops of common TTS front ends; 275 = 11 * 5 * 5 needs rate 11
 HOPS = [(200, 8), (240, 8), (275, 11), (300, 8), (320, 8), (441, 8), (512, 8)]
 MEL_LENGTHS = [1, 2, 37, 800]
 # small channels and one short resblock branch: 800 frames at hop 512 stay fast

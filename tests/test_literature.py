@@ -1,6 +1,6 @@
 """The literature's qualitative findings, reproduced on HiFi-GAN V1's upsampling stack.
 
-Odena et al. 2016, Pons et al. 2021, Aitken et al. 2017 (REFERENCE section 4): at random
+Odena et al. 2016, Pons et al. 2021, Aitken et al. 2017: at random
 initialisation, transposed and plain subpixel upsamplers are tonal at multiples of
 ``fs_out / s`` on a constant input; nearest/linear resize-convolution and ICNR subpixel are
 not; ``k`` not a multiple of ``s`` overlaps unevenly, ``k = 2s`` does not.

@@ -12,7 +12,7 @@ from fake_corpus import make_allison_debs
 from recipe_support import compose_config, load_recipe
 
 from upsampler.audio import MelSpectrogram
-from upsampler.batch import RecipeError
+from upsampler.recipe_support.errors import RecipeError
 from upsampler.training import debian
 from upsampler.training.data import SegmentDataset, read_file_list
 

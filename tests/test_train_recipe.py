@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from recipe_support import REPO, compose_config, load_recipe
 from training_support import one_thread  # noqa: F401 (a fixture)
 from upsampler import load_hifigan
-from upsampler.batch import RecipeError
+from upsampler.recipe_support.errors import RecipeError
 
 SAMPLE_RATE, HOP = 16000, 200  # configs/audio/16k_hop200.yaml
 TRAIN_FILES, HELD_OUT_FILES = 6, 2
@@ -105,11 +105,11 @@ def test_killed_while_writing_resumes_from_last_complete_pair(corpus: Path,
     train.run(make_cfg(corpus, whole, "max_steps=6"))
     train.run(make_cfg(corpus, killed, "max_steps=4"))
     # the pair at step 4 was being written: its g is in place, its do still a temporary file
-    (killed / "do_00000004").rename(killed / ".do_00000004.abc123.tmp")
+    (killed / "do_00000004").rename(killed / ".do_00000004.partial-1-abc123")
     result = train.run(make_cfg(corpus, killed, "max_steps=6", "resume=true"))
     assert result["step"] == 6
     assert_same_weights(whole / "g_00000006", killed / "g_00000006")
-    assert not list(killed.glob(".*.tmp"))  # the next save removed the stale temporary file
+    assert not list(killed.glob(".*.partial-*"))  # the next save removed the stale temporary file
     assert sorted(p.name for p in killed.glob("g_*")) == ["g_00000002", "g_00000004",
                                                           "g_00000006"]
 
@@ -188,7 +188,7 @@ def test_non_finite_loss_names_step_and_keeps_last_checkpoint(
         train.run(make_cfg(corpus, tmp_path, "max_steps=5"))
     assert "last good checkpoint pair is step 2" in str(info.value)
     assert sorted(p.name for p in tmp_path.glob("[gd]*_*")) == ["do_00000002", "g_00000002"]
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.partial-*"))
 
 
 @pytest.mark.parametrize("problem", ["missing", "empty", "no_wav", "corrupt"])

@@ -102,7 +102,7 @@ def test_pairs_complete_only_with_do_and_keep_last(tmp_path: Path) -> None:
         checkpoints.save_pair(tmp_path, step, {"w": torch.ones(1)}, {"steps": step}, keep_last=2)
     assert checkpoints.complete_steps(tmp_path) == [2, 3]
     (tmp_path / "g_00000004").write_bytes(b"")  # killed before its do_ was written
-    (tmp_path / ".do_00000004.x.tmp").write_bytes(b"half")  # killed inside torch.save
+    (tmp_path / ".do_00000004.partial-1-x").write_bytes(b"half")  # killed inside torch.save
     assert checkpoints.latest_checkpoint(tmp_path) == 3
     checkpoints.save_pair(tmp_path, 5, {"w": torch.ones(1)}, {"steps": 5}, keep_last=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [

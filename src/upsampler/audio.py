@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
-import librosa
 import numpy as np
 import soundfile as sf
 import torch
@@ -27,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upsampler.lengths import ceil_div, check_int
+from upsampler.files import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
 MAGNITUDE_EPS = 1e-9  # inside the sqrt of the magnitude, as the original
@@ -39,6 +38,8 @@ BUNDLED_SPEECH = Path(__file__).parent / "data" / "arctic_a0007.wav"
 def _librosa_filterbank(
     sample_rate: int, n_fft: int, num_mels: int, fmin: float, fmax: Optional[float]
 ) -> np.ndarray:
+    import librosa  # imported on first use: ``import upsampler`` stays free of it
+
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=num_mels, fmin=fmin, fmax=fmax)
 
 
@@ -191,6 +192,15 @@ def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) 
         found = tuple(wav.shape) if isinstance(wav, Tensor) else type(wav).__name__
         raise ValueError(f"wav must be a (L,) or (B, L) tensor, got {found}")
     length = wav.shape[-1]
+    n_fft = getattr(mel_transform, "n_fft", None)
+    if n_fft is not None:  # name the caller's length, not the hop-padded one check_wav sees
+        shortest_padded = max(hop, (n_fft - hop) // 2 + 1)
+        shortest = (ceil_div(shortest_padded, hop) - 1) * hop + 1
+        if length < shortest:
+            raise ValueError(
+                f"wav must have at least {shortest} samples for n_fft={n_fft}, "
+                f"hop_length={hop}, got {length}"
+            )
     padded = F.pad(wav, (0, ceil_div(length, hop) * hop - length))
     mel = mel_transform(padded)
     if mel.dim() == 2:
@@ -217,6 +227,8 @@ def load_audio(path: PathLike, sample_rate: int) -> Tensor:
         raise ValueError(f"audio file {str(path)!r} holds no samples")
     mono = data.mean(axis=1)  # (L, channels) -> (L,)
     if file_rate != sample_rate:
+        import librosa  # imported on first use: ``import upsampler`` stays free of it
+
         mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate)
     return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
 
@@ -231,12 +243,12 @@ def save_audio(path: PathLike, wav: Tensor, sample_rate: int) -> None:
         raise ValueError("wav contains NaN or Inf values; it must be finite")
     data = wav.detach().float().cpu()
     data = data.t() if data.dim() == 2 else data  # (C, L) -> (L, C), soundfile's layout
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    atomic_write(path, lambda temp: sf.write(temp, data.numpy(), sample_rate))
+
+
+def file_sample_rate(path: PathLike) -> int:
+    """The sample rate an audio file's header states (``ValueError`` if unreadable)."""
     try:
-        sf.write(tmp, data.numpy(), sample_rate)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return int(sf.info(str(path)).samplerate)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise ValueError(f"audio file {str(path)!r} is not readable audio: {err}") from err

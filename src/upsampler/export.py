@@ -8,7 +8,8 @@ both capture methods follow (see :mod:`upsampler.capture`).
 ONNX goes through ``torch.onnx.export(..., dynamo=True)`` with a dynamic batch and time
 axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it exports our
 in-place strided adds of the scatter without writing them back, and its graph is wrong.
-Files are written to a temporary name in the target folder and renamed into place.
+Files are written to a temporary name in the target folder and renamed into place
+(:func:`upsampler.files.atomic_write`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.layers.resblocks import remove_weight_norm
+from upsampler.files import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
 TORCHSCRIPT_METHODS = ("trace", "script")
@@ -57,11 +59,6 @@ def _check_example(example: Tensor) -> None:
         )
 
 
-def _temporary(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def export_torchscript(
     module: nn.Module, path: PathLike, example: Tensor, method: str = "trace"
 ) -> Path:
@@ -75,14 +72,7 @@ def export_torchscript(
     model = exportable(module)
     with torch.no_grad():
         scripted = torch.jit.trace(model, example) if method == "trace" else torch.jit.script(model)
-    path = Path(path)
-    tmp = _temporary(path)
-    try:
-        torch.jit.save(scripted, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda temp: torch.jit.save(scripted, str(temp)))
 
 
 def export_onnx(module: nn.Module, path: PathLike, example: Tensor, **onnx_kwargs: Any) -> Path:
@@ -97,18 +87,11 @@ def export_onnx(module: nn.Module, path: PathLike, example: Tensor, **onnx_kwarg
         BATCH_AXIS: torch.export.Dim("batch"),
         TIME_AXIS: torch.export.Dim("time", min=MIN_EXPORT_LENGTH),
     }
-    path = Path(path)
-    tmp = _temporary(path).with_suffix(".onnx")
-    try:
-        torch.onnx.export(
-            model, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamo=True, dynamic_shapes=(dims,), external_data=False, verbose=False,
-            **onnx_kwargs,
-        )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda temp: torch.onnx.export(
+        model, (example,), str(temp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        dynamo=True, dynamic_shapes=(dims,), external_data=False, verbose=False,
+        **onnx_kwargs,
+    ))
 
 
 def run_onnx(path: PathLike, input: Tensor) -> Tensor:

@@ -65,21 +65,6 @@ def transposed_output_length(
     return out
 
 
-def conv_output_length(
-    length: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
-) -> int:
-    """Output length of an ordinary 1-D convolution (torch's ``Conv1d`` formula)."""
-    check_int("length", length, 1)
-    check_int("stride", stride, 1)
-    check_int("padding", padding, 0)
-    span = effective_kernel_size(kernel_size, dilation)
-    if length + 2 * padding < span:
-        raise ValueError(
-            f"length {length} with padding {padding} is shorter than the kernel span {span}"
-        )
-    return (length + 2 * padding - span) // stride + 1
-
-
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
     """Padding that keeps a stride-1 convolution's length: ``(k * d - d) // 2`` (odd spans)."""
     return (effective_kernel_size(kernel_size, dilation) - 1) // 2
@@ -273,7 +258,6 @@ __all__ = [
     "check_int",
     "effective_kernel_size",
     "transposed_output_length",
-    "conv_output_length",
     "same_padding",
     "output_size_range",
     "exact_padding",

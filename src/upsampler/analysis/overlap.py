@@ -1,8 +1,8 @@
 """Overlap maps: how many kernel taps reach each output sample of a transposed convolution.
 
 Input sample ``t`` and tap ``k`` land on output ``t * stride + k * dilation - padding``
-(REFERENCE section 1). Feeding all-ones through all-ones kernels therefore counts, for
-every output sample, the (input, tap) pairs that reach it: the seed blog's picture::
+(torch's ``conv_transpose1d`` definition). Feeding all-ones through all-ones kernels
+therefore counts, for every output sample, the (input, tap) pairs that reach it::
 
     kernel [1, 1, 1], input [1, 1, 1, 1], stride 1:  [1, 2, 3, 3, 2, 1]
     kernel [1, 1, 1], input [1, 1, 1, 1], stride 2:  [1, 1, 2, 1, 2, 1, 2, 1, 1]

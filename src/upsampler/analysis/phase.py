@@ -6,7 +6,7 @@ kernel from input channel ``i`` to output channel ``o`` feeds output phase
 phase ``r`` of channel ``o`` the value ``c * G[i, o, r]`` (plus bias) away from the edges,
 with ``G[i, o, r]`` the sum of the taps landing on phase ``r``. Equal phase gains mean a
 constant input gives a constant output; unequal ones give a period-``s`` pattern, i.e.
-tones at ``m * fs_out / s`` (REFERENCE section 4). Kernel ``[1, 1, 1]`` at stride 2 has
+tones at ``m * fs_out / s`` (Pons et al. 2021). Kernel ``[1, 1, 1]`` at stride 2 has
 gains ``[2, 1]``: ratio 2, coefficient of variation 1/3.
 """
 

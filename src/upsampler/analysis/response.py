@@ -11,7 +11,7 @@ shifts the output by ``S``, so for input channel ``i`` and output channel ``o``:
 all-zero input (which removes the biases). It then reports
 
 * ``phase_gains[i, o, r] = sum_j h[i, o, r + j * S]``: the output a constant 1 gives on
-  phase ``r`` (the polyphase sums of REFERENCE section 4);
+  phase ``r`` (the polyphase sums: tap ``k`` lands on phase ``(k * d - p) mod S``);
 * ``periodic_component = phase_gains - mean_r(phase_gains)``: the period-``S`` pattern a
   constant input leaves on top of its mean; zero for a tone-free stack;
 * ``frequency_response = rfft(h)`` at the output rate. Its value at ``m * fs_out / S`` is

@@ -32,6 +32,7 @@ GAIN, DIRECTION = "parametrizations.weight.original0", "parametrizations.weight.
 LEGACY_SUFFIXES = {"weight_g": GAIN, "weight_v": DIRECTION}
 DATA_PARALLEL_PREFIX = "module."
 GENERATOR_KEY = "generator"
+MAX_PROBLEMS_SHOWN = 12  # the mismatch error lists this many, then a count of the rest
 _GENERATOR_FIELDS = tuple(inspect.signature(HiFiGANGenerator.__init__).parameters)[1:]
 
 
@@ -78,6 +79,13 @@ def read_state_dict(checkpoint_path: PathLike) -> dict[str, Tensor]:
             f"checkpoint_path {str(path)!r} holds neither a state_dict nor a dict with key "
             f"{GENERATOR_KEY!r}; found {found}"
         )
+    for key, tensor in raw.items():  # refuse broken weights here, not as every output's NaN
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ValueError(
+                f"checkpoint_path {str(path)!r}: tensor {key!r} {tuple(tensor.shape)} has {bad} "
+                f"NaN or Inf value(s); the checkpoint is damaged (first bad tensor named)"
+            )
     return dict(raw)
 
 
@@ -154,7 +162,25 @@ def load_hifigan(checkpoint_path: PathLike, config: Config = None) -> HiFiGANGen
         reports.append((len(problems), kwargs, problems))
     _, kwargs, problems = min(reports, key=lambda report: report[0])
     hint = "" if config is not None else " (closest preset shown; pass config= for others)"
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    lines = shown + ([f"... and {more} more"] if more else [])
+    fitting = [] if config is None else _fitting_presets(state_dict)
+    advice = (f"\nhint: the checkpoint fits preset {fitting[0]!r}: pass config={fitting[0]!r} "
+              f"(recipes: model_config={fitting[0]})" if fitting else "")
     raise ValueError(
         f"checkpoint {str(checkpoint_path)!r} does not fit HiFiGANGenerator({_describe(kwargs)})"
-        f"{hint}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+        f"{hint}: {len(problems)} problem(s):\n  " + "\n  ".join(lines) + advice
     )
+
+
+def _fitting_presets(state_dict: Mapping[str, Tensor]) -> list[str]:
+    """Names of the presets whose keys and shapes the checkpoint fits exactly."""
+    fitting = []
+    for name, kwargs in PRESETS.items():
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            expected = HiFiGANGenerator(**kwargs).state_dict()
+        renamed, origin = normalise_keys(state_dict, expected)
+        if not key_problems(renamed, origin, expected):
+            fitting.append(name)
+    return fitting

@@ -43,7 +43,7 @@ from upsampler.lengths import (
 from upsampler.streaming.cached import generator_stream
 from upsampler.streaming.conv_transpose import StreamClosedError, crop_padding
 
-HIFIGAN_SAMPLE_RATE = 22050  # every HiFi-GAN config (REFERENCE.md section 2)
+HIFIGAN_SAMPLE_RATE = 22050  # sampling_rate of HiFi-GAN's config_v1/v2/v3.json (LJSpeech)
 MS_PER_SECOND = 1000.0
 
 Layer = tuple[int, int, int]  # (stride, left, right), see lengths.chain_context

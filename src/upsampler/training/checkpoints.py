@@ -14,9 +14,7 @@ killed mid-write leaves at most a temporary file (removed on the next save) or a
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from upsampler.files import atomic_write, is_temporary
 from upsampler.models.checkpoint import key_problems, normalise_keys
 
 GENERATOR_PREFIX, STATE_PREFIX = "g_", "do_"
@@ -32,7 +31,6 @@ _PAIR_NAME = re.compile(rf"^({GENERATOR_PREFIX}|{STATE_PREFIX})(\d{{{STEP_DIGITS
 # torch's parametrization keys -> the names torch.nn.utils.weight_norm gives (the original's)
 _WEIGHT_NORM_KEYS = {"parametrizations.weight.original0": "weight_g",
                      "parametrizations.weight.original1": "weight_v"}
-TEMP_SUFFIX = ".tmp"
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -112,16 +110,7 @@ def checkpoint_name(prefix: str, step: int) -> str:
 
 def atomic_save(obj: Any, path: Path) -> Path:
     """``torch.save`` to a hidden temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    os.close(handle)
-    try:
-        torch.save(obj, temp)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda temp: torch.save(obj, temp))
 
 
 def complete_steps(directory: Path) -> list[int]:
@@ -161,7 +150,7 @@ def prune(directory: Path, keep_last: int | None) -> None:
     kept = set(steps if keep_last is None else steps[max(0, len(steps) - keep_last):])
     for path in directory.iterdir():
         match = _PAIR_NAME.match(path.name)
-        stale_temp = path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and any(
+        stale_temp = is_temporary(path) and any(
             path.name.startswith(f".{prefix}") for prefix in (GENERATOR_PREFIX, STATE_PREFIX)
         )
         if stale_temp or (match and int(match.group(2)) not in kept):

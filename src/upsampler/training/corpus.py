@@ -22,7 +22,6 @@ import gzip
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from upsampler.batch import atomic_write_text, write_json
+from upsampler.files import atomic_write, atomic_write_text, write_json
 from upsampler.training.debian import download_deb, unpack_deb
 
 log = logging.getLogger(__name__)
@@ -135,15 +134,7 @@ def trim_silence(pcm: np.ndarray, sample_rate: int, top_db: float,
 
 def write_pcm16(path: Path, pcm: np.ndarray, sample_rate: int) -> None:
     """Write int16 ``pcm`` as a PCM16 wav: a hidden temporary file beside ``path``, renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav", dir=path.parent)
-    os.close(handle)
-    try:
-        sf.write(temp, pcm, sample_rate, subtype="PCM_16")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda temp: sf.write(temp, pcm, sample_rate, format="WAV", subtype="PCM_16"))
 
 
 def split_names(durations: Mapping[str, float], every: int,

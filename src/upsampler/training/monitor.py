@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import Tensor
 
-from upsampler.batch import atomic_write_text
+from upsampler.files import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

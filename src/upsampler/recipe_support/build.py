@@ -1,0 +1,149 @@
+"""Glue between the Hydra configs and the models: the one generator builder of the recipes.
+
+``build_generator`` is what every recipe calls; ``check_model_matches_audio`` and
+``generator_fields`` check and read what Hydra composed; ``settings_fingerprint`` names
+everything that decides a vocoded file, so a rerun can tell whether old outputs still hold.
+Nothing here reads a config file itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from upsampler.models import load_hifigan
+from upsampler.models.checkpoint import generator_kwargs
+
+HASH_BLOCK_BYTES = 1 << 20  # checkpoint hashing reads 1 MiB at a time
+
+
+def check_model_matches_audio(generator: nn.Module, mel_transform: nn.Module) -> None:
+    """Raise ``ValueError`` unless the generator's hop and mel count equal the front end's.
+
+    A generator with hop ``h`` turns ``T`` frames into ``T * h`` samples; if the mel
+    front end steps by a different hop the audio plays at the wrong speed and length.
+    """
+    model_hop, audio_hop = int(generator.hop_length), int(mel_transform.hop_length)
+    if model_hop != audio_hop:
+        raise ValueError(
+            f"model hop_length={model_hop} (prod of upsample_rates "
+            f"{list(generator.upsample_rates)}) does not match audio hop_length={audio_hop}; "
+            f"choose an audio config with hop {model_hop} (e.g. audio=22k_hop256 for the "
+            f"HiFi-GAN presets) or a model planned from the hop (model=hifigan_any_hop or "
+            f"model=debug)"
+        )
+    model_mels, audio_mels = int(generator.num_mels), int(mel_transform.num_mels)
+    if model_mels != audio_mels:
+        raise ValueError(
+            f"model num_mels={model_mels} does not match audio num_mels={audio_mels}; "
+            f"set audio.num_mels={model_mels} or use a checkpoint trained on {audio_mels} mels"
+        )
+
+
+def generator_fields(model_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments a model config describes, as plain Python values.
+
+    Nested ``_target_`` nodes (e.g. ``upsample_rates`` planned from the hop) are built, so
+    the result can be handed to ``load_hifigan(config=...)`` like HiFi-GAN's ``config.json``.
+    """
+    if not isinstance(model_cfg, DictConfig):
+        model_cfg = OmegaConf.create(dict(model_cfg))
+    fields: dict[str, Any] = {}
+    for key in model_cfg:
+        if str(key).startswith("_"):
+            continue
+        value = model_cfg[key]
+        if isinstance(value, DictConfig) and "_target_" in value:
+            value = instantiate(value, _convert_="all")
+        elif OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        fields[str(key)] = value
+    return fields
+
+
+def load_or_init_generator(cfg: DictConfig, seed: Optional[int]) -> nn.Module:
+    """``cfg.checkpoint`` loaded, or ``cfg.model`` at random init; weight norm as built.
+
+    Without a checkpoint, ``torch.manual_seed(seed)`` precedes the construction, so every
+    call (and every torchrun rank) with the same seed gets the same untrained weights. A
+    checkpoint is read with ``cfg.model_config`` when given, else with the fields of
+    ``cfg.model`` (:func:`generator_fields`).
+    """
+    if cfg.checkpoint is None:
+        torch.manual_seed(seed)
+        return instantiate(cfg.model)
+    config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
+    return load_hifigan(cfg.checkpoint, config=config)
+
+
+def build_generator(
+    cfg: DictConfig,
+    seed: Optional[int] = None,
+    device: torch.device | str = "cpu",
+    fold_weight_norm: bool = True,
+) -> nn.Module:
+    """The recipe's generator in eval mode on ``device``, weight norm folded unless asked.
+
+    ``seed`` defaults to ``cfg.seed`` (when the config has one); it only matters without
+    a checkpoint.
+    """
+    generator = load_or_init_generator(cfg, cfg.get("seed") if seed is None else seed)
+    if fold_weight_norm:
+        generator.remove_weight_norm()
+    return generator.eval().to(device)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def settings_fingerprint(cfg: DictConfig, generator: nn.Module, mel_transform: nn.Module,
+                         dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    """Everything that decides a vocoded file, as plain JSON values.
+
+    The generator's fields (from ``model_config`` or the model group), the checkpoint's
+    path and content hash (or the seed of the untrained weights), the mel front end's
+    fields and the dtype.
+    """
+    if cfg.checkpoint is not None and cfg.model_config is not None:
+        model = generator_kwargs(cfg.model_config)
+    else:
+        model = generator_fields(cfg.model)
+    model = json.loads(json.dumps(model))  # tuples -> lists, as a stored fingerprint reads back
+    audio = OmegaConf.to_container(cfg.audio, resolve=True)
+    weights: dict[str, Any]
+    if cfg.checkpoint is None:
+        weights = {"checkpoint": None, "seed": int(cfg.seed)}
+    else:
+        path = Path(cfg.checkpoint).expanduser().resolve()
+        weights = {"checkpoint": str(path), "sha256": file_sha256(path)}
+    return {
+        "model": model,
+        "upsample_rates": [int(rate) for rate in generator.upsample_rates],
+        "weights": weights,
+        "audio": {key: value for key, value in audio.items() if key != "_target_"},
+        "dtype": str(dtype).removeprefix("torch."),
+    }
+
+
+__all__ = [
+    "build_generator",
+    "check_model_matches_audio",
+    "file_sha256",
+    "generator_fields",
+    "load_or_init_generator",
+    "settings_fingerprint",
+]

@@ -1,0 +1,117 @@
+"""Vocode a long mel in overlapping windows whose output equals one offline pass.
+
+Output sample ``j`` of a generator reads mel frame ``t`` only if ``t * hop`` lies in
+``[j - left, j + right]`` (its receptive field, in output samples). So the samples of
+frames ``[a, b)`` are exact when the generator sees frames
+``[a - ceil(left / hop), b + ceil(right / hop))`` (clipped to the mel): every layer's
+padding at the window's edges lies outside what those samples read. Windows of
+``window_frames`` frames plus that context go through the generator one at a time and
+only their core samples are kept, so memory is bounded by the window, not the input.
+
+The field is ``upsampler.streaming.generator_context`` (exact, transposed upsamplers);
+for resize and subpixel upsamplers it is bounded here from the layers' kernels and strides
+(a larger bound only costs overlap, never exactness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from upsampler.lengths import ceil_div, chain_context, check_int, conv_context
+from upsampler.streaming import generator_context
+
+Layer = tuple[int, int, int]  # (stride, left, right), see lengths.chain_context
+RESIZE_REACH = 2  # a linear resize reads within 2 * scale output samples of its centre
+
+
+def _conv(conv: nn.Conv1d) -> Layer:
+    return (1, *conv_context(conv.kernel_size[0], conv.dilation[0], conv.padding[0]))
+
+
+def _upsampler_bound(up: nn.Module) -> list[Layer]:
+    """A resize or subpixel upsampler as ``(stride, left, right)`` layers (an upper bound)."""
+    scale = int(up.scale_factor)
+    resample = (scale, RESIZE_REACH * scale, RESIZE_REACH * scale)
+    if hasattr(up, "upsampled_channels"):  # subpixel: conv at the input rate, then shuffle
+        return [_conv(up), resample]
+    return [resample, _conv(up)]  # resize, then conv at the output rate
+
+
+def _bounded_context(generator: nn.Module) -> tuple[int, int]:
+    layers = [_conv(generator.conv_pre)]
+    for i, up in enumerate(generator.ups):
+        layers += _upsampler_bound(up)
+        branches = []
+        for block in generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]:
+            convs = [m for m in block.modules() if isinstance(m, nn.Conv1d)]
+            branches.append(chain_context([_conv(c) for c in convs]))
+        layers.append((1, max(b[0] for b in branches), max(b[1] for b in branches)))
+    layers.append(_conv(generator.conv_post))
+    return chain_context(layers)
+
+
+def receptive_field(generator: nn.Module) -> tuple[int, int]:
+    """``(left, right)`` output samples around ``j`` whose frames output ``j`` may read."""
+    try:
+        return generator_context(generator)
+    except TypeError:  # not a transposed upsampler: bound it from the layer kernels
+        return _bounded_context(generator)
+
+
+def context_frames(generator: nn.Module) -> tuple[int, int]:
+    """Frames of context a window needs on each side for exact samples."""
+    left, right = receptive_field(generator)
+    hop = int(generator.hop_length)
+    return ceil_div(max(left, 0), hop), ceil_div(max(right, 0), hop)
+
+
+@torch.inference_mode()
+def vocode_in_windows(
+    generator: nn.Module, mel: Tensor, window_frames: int, emit: Callable[[Tensor], None]
+) -> int:
+    """Vocode ``mel (num_mels, T)`` window by window; ``emit`` each piece ``(n,)``; return ``T * hop``.
+
+    The concatenated pieces equal ``generator(mel[None])[0, 0]`` (float rounding aside).
+    """
+    check_int("window_frames", window_frames, 1)
+    if mel.dim() != 2:
+        raise ValueError(f"mel must have shape (num_mels, T), got {tuple(mel.shape)}")
+    hop = int(generator.hop_length)
+    before, after = context_frames(generator)
+    frames = mel.shape[-1]
+    for start in range(0, frames, window_frames):
+        stop = min(start + window_frames, frames)
+        first, last = max(0, start - before), min(frames, stop + after)
+        # (num_mels, last - first) -> (1, 1, (last - first) * hop) -> core samples of [start, stop)
+        audio = generator(mel[None, :, first:last])[0, 0]
+        emit(audio[(start - first) * hop:(stop - first) * hop])
+    return frames * hop
+
+
+def log_mel_in_windows(mel_transform: nn.Module, wav: Tensor, window_frames: int) -> Tensor:
+    """``mel_transform(wav)`` for ``wav (L,)``, computed ``window_frames`` frames at a time.
+
+    Frame ``f`` of HiFi-GAN's log-mel reads samples ``[f * hop - pad, f * hop - pad + n_fft)``
+    with ``pad = (n_fft - hop) // 2`` (reflected at the ends), so a window of frames
+    ``[a, b)`` is exact from the samples around it plus ``pad`` extra on each side,
+    trimmed to the frames whose reads lie inside (or at the true ends of) ``wav``.
+    """
+    check_int("window_frames", window_frames, 1)
+    hop, n_fft = int(mel_transform.hop_length), int(mel_transform.n_fft)
+    pad = (n_fft - hop) // 2
+    frames = wav.shape[-1] // hop
+    extra = ceil_div(pad + n_fft, hop)  # frames of margin that cover one frame's reach
+    pieces = []
+    for start in range(0, frames, window_frames):
+        stop = min(start + window_frames, frames)
+        first, last = max(0, start - extra), min(frames, stop + extra)
+        segment = wav[first * hop:wav.shape[-1] if last == frames else last * hop]
+        mel = mel_transform(segment)  # frames of segment: offset by `first`
+        pieces.append(mel[:, start - first:stop - first])
+    return torch.cat(pieces, dim=-1)
+
+
+__all__ = ["context_frames", "log_mel_in_windows", "receptive_field", "vocode_in_windows"]
