@@ -1,9 +1,13 @@
 """Vocode waveforms or mel spectrograms with a HiFi-GAN generator (Hydra recipe).
 
-    python recipes/vocode.py                                   # bundled speech, untrained V1
+    python recipes/vocode.py                                   # bundled speech, shipped demo model
     python recipes/vocode.py input=clips/ checkpoint=g_02500000 model_config=config.json
-    python recipes/vocode.py input=mel.npy model=debug audio=16k_hop200
+    python recipes/vocode.py checkpoint=none model=hifigan_v1  # untrained V1 (noise-like)
+    python recipes/vocode.py input=mel.npy checkpoint=none model=debug audio=16k_hop200
     torchrun --nproc-per-node=2 recipes/vocode.py input=clips/ hydra.run.dir=out/clips
+
+``checkpoint=demo`` (the default) is the vocoder trained with this package and shipped in it
+(16 kHz, hop 200); a checkpoint's ``config.json`` sets the mel front end (``audio``).
 
 Per input it writes ``<output_dir>/<name>.wav`` (exactly ``T * hop`` samples for a mel of
 ``T`` frames, exactly the input's length for a waveform), ``figures/<name>.png`` (input mel
@@ -44,6 +48,7 @@ from upsampler.recipe_support.errors import (
     run_or_exit,
 )
 from upsampler.files import remove_stale_temporaries, write_json
+from upsampler.recipe_support.build import resolve_checkpoint
 from upsampler.recipe_support.lock import RunLock
 from upsampler.recipe_support.options import check_options
 from upsampler.recipe_support.records import RunRecords, input_identity, shard
@@ -97,6 +102,14 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
                   positive_or_null=("num_threads",))
     if cfg.window_frames < 1:
         raise RecipeError(f"window_frames must be a positive integer, got {cfg.window_frames}")
+    try:
+        requested = cfg.checkpoint
+        cfg = resolve_checkpoint(cfg)
+    except ValueError as error:
+        raise RecipeError(one_line(error)) from error
+    if requested is not None and requested != cfg.checkpoint:
+        log.info("checkpoint=%s: %s with %s (audio front end: %d Hz, hop %d)", requested,
+                 cfg.checkpoint, cfg.model_config, cfg.audio.sample_rate, cfg.audio.hop_length)
     try:
         ctx = init_process_context(cfg.device)
     except ValueError as error:  # a bad device is a setup problem: one line, not a traceback

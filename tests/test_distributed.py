@@ -147,7 +147,7 @@ def test_torchrun_two_ranks_vocode_every_file_once(tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-        str(REPO / "recipes" / "vocode.py"), "model=debug", f"input={inputs}",
+        str(REPO / "recipes" / "vocode.py"), "checkpoint=none", "model=debug", f"input={inputs}",
         f"hydra.run.dir={out}", "figures=false", "progress=false", "num_threads=1",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -23,7 +23,8 @@ vocode = load_recipe("vocode")
 
 def make_cfg(output_dir: Path, *overrides: str) -> DictConfig:
     return compose_config("vocode", [
-        "model=debug", "audio=16k_hop200", f"output_dir={output_dir}", "progress=false",
+        "checkpoint=none", "model=debug", "audio=16k_hop200", f"output_dir={output_dir}",
+        "progress=false",
         *overrides,
     ])
 
@@ -136,7 +137,8 @@ def test_setup_problems_are_one_line_errors(
 
 def test_command_line_bad_input_exits_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "recipes" / "vocode.py"), "model=debug", "input=/no/such.wav",
+        [sys.executable, str(REPO / "recipes" / "vocode.py"), "checkpoint=none", "model=debug",
+         "input=/no/such.wav",
          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1
@@ -144,17 +146,31 @@ def test_command_line_bad_input_exits_with_one_line(tmp_path: Path) -> None:
     assert "input='/no/such.wav' does not exist" in (tmp_path / "vocode_rank0.log").read_text()
 
 
-def test_command_line_default_run_vocodes_bundled_speech(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "recipes" / "vocode.py"), "model=debug", "audio=16k_hop200",
-         "progress=false",
+def test_command_line_default_run_vocodes_bundled_speech_with_the_shipped_model(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(  # make demo: no overrides but the folder
+        [sys.executable, str(REPO / "recipes" / "vocode.py"), "progress=false",
          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     log = (tmp_path / "vocode_rank0.log").read_text()
-    assert "noise-like" in log and "checkpoint=" in log
+    assert "checkpoint=demo" in log and "noise-like" not in log
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["trained"] and summary["checkpoint"].endswith("generator.pt")
+    assert (summary["sample_rate"], summary["hop"]) == (16000, 200)  # from its config.json
     bundled_seconds = sf.info(REPO / "src/upsampler/data/arctic_a0007.wav").duration
     record = summary["files"][0]
     assert record["samples"] == round(bundled_seconds * summary["sample_rate"])
     assert sf.info(tmp_path / record["output"]).frames == record["samples"]
+
+
+def test_untrained_run_says_its_output_is_noise(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "vocode.py"), "checkpoint=none", "model=debug",
+         "audio=16k_hop200", "progress=false", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "noise-like" in (tmp_path / "vocode_rank0.log").read_text()
+    assert not json.loads((tmp_path / "summary.json").read_text())["trained"]

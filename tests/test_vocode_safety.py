@@ -20,7 +20,8 @@ from recipe_support import REPO
 from upsampler.recipe_support.lock import RunLock
 
 SAMPLE_RATE, HOP, NUM_MELS = 16000, 200, 80  # configs/audio/16k_hop200.yaml
-BASE = ["model=debug", "audio=16k_hop200", "progress=false", "figures=false", "num_threads=1"]
+BASE = ["checkpoint=none", "model=debug", "audio=16k_hop200", "progress=false", "figures=false",
+        "num_threads=1"]
 TIMEOUT_S = 180
 
 

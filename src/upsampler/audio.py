@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Optional, Union
+from collections.abc import Mapping
+from typing import Any, Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -153,6 +154,28 @@ class MelSpectrogram(nn.Module):
     def forward(self, wav: Tensor) -> Tensor:
         """``(B, L) -> (B, num_mels, L // hop_length)`` log-mel, on ``wav``'s device."""
         return log_mel(wav, self.mel_basis, self.window, self.n_fft, self.hop_length)
+
+
+# HiFi-GAN's config.json field -> MelSpectrogram argument
+HIFIGAN_AUDIO_FIELDS = {"sampling_rate": "sample_rate", "n_fft": "n_fft", "hop_size": "hop_length",
+                        "win_size": "win_length", "num_mels": "num_mels", "fmin": "fmin",
+                        "fmax": "fmax"}
+
+
+def mel_kwargs_from_config(config: Mapping[str, Any]) -> Optional[dict[str, Any]]:
+    """``MelSpectrogram`` arguments from a HiFi-GAN ``config.json`` dict, or None.
+
+    None when the config names no audio field (a generator-only config); a ``ValueError``
+    naming the missing fields when it names only some of them.
+    """
+    present = [field for field in HIFIGAN_AUDIO_FIELDS if field in config]
+    if not present:
+        return None
+    missing = [field for field in HIFIGAN_AUDIO_FIELDS if field not in config]
+    if missing:
+        raise ValueError(f"config has audio fields {present} but lacks {missing}; a config.json "
+                         f"that sets the mel front end needs all of {list(HIFIGAN_AUDIO_FIELDS)}")
+    return {name: config[field] for field, name in HIFIGAN_AUDIO_FIELDS.items()}
 
 
 def mel_spectrogram(

@@ -16,13 +16,17 @@ from typing import Any, Optional
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from upsampler.audio import mel_kwargs_from_config
 from upsampler.models import load_hifigan
 from upsampler.models.checkpoint import generator_kwargs
+from upsampler.models.pretrained import PRETRAINED, pretrained_files
 
 HASH_BLOCK_BYTES = 1 << 20  # checkpoint hashing reads 1 MiB at a time
+UNTRAINED = "none"  # checkpoint=none: the model group's architecture at random init
+MEL_TARGET = "upsampler.audio.MelSpectrogram"
 
 
 def check_model_matches_audio(generator: nn.Module, mel_transform: nn.Module) -> None:
@@ -67,6 +71,36 @@ def generator_fields(model_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any
             value = OmegaConf.to_container(value, resolve=True)
         fields[str(key)] = value
     return fields
+
+
+def resolve_checkpoint(cfg: DictConfig) -> DictConfig:
+    """A copy of ``cfg`` whose ``checkpoint`` is a path or None, and whose audio front end is
+    the one the checkpoint's ``config.json`` was trained with.
+
+    ``checkpoint=none`` (or null) means untrained weights of ``cfg.model``; a shipped name
+    (``demo``) becomes its checkpoint and ``config.json``. When ``model_config`` is a JSON
+    file with HiFi-GAN's audio fields (``sampling_rate``, ``hop_size``, ...), those replace
+    ``cfg.audio``, so a checkpoint cannot be paired with another rate or hop.
+    """
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        name = cfg.checkpoint
+        if name is None or (isinstance(name, str) and name.lower() == UNTRAINED):
+            cfg.checkpoint = None
+            return cfg
+        if name in PRETRAINED:
+            checkpoint, config = pretrained_files(name)
+            cfg.checkpoint, cfg.model_config = str(checkpoint), str(config)
+        config_path = cfg.model_config
+        if config_path is not None and str(config_path).endswith(".json"):
+            try:
+                fields = mel_kwargs_from_config(json.loads(Path(config_path).read_text()))
+            except (OSError, json.JSONDecodeError) as error:
+                raise ValueError(f"model_config {str(config_path)!r} is not readable JSON: "
+                                 f"{error}") from error
+            if fields is not None:
+                cfg.audio = {"_target_": MEL_TARGET, **fields}
+    return cfg
 
 
 def load_or_init_generator(cfg: DictConfig, seed: Optional[int]) -> nn.Module:
@@ -145,5 +179,6 @@ __all__ = [
     "file_sha256",
     "generator_fields",
     "load_or_init_generator",
+    "resolve_checkpoint",
     "settings_fingerprint",
 ]

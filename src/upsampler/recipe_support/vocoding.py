@@ -35,8 +35,9 @@ FIGURES_DIR = "figures"
 FIGURE_SIZE = (8.0, 5.0)  # inches: two mel panels, input over output
 UNTRAINED_WARNING = (
     "the generator has untrained (randomly initialised) weights, so the output is noise-like, "
-    "not speech. For real audio pass a trained HiFi-GAN generator: python recipes/vocode.py "
-    "input=<wav, folder or mel> checkpoint=<path/to/g_02500000> model_config=<path/to/config.json>"
+    "not speech. For speech use the shipped demo vocoder (checkpoint=demo, the default) or a "
+    "trained HiFi-GAN generator: python recipes/vocode.py input=<wav, folder or mel> "
+    "checkpoint=<path/to/g_02500000> model_config=<path/to/config.json>"
 )
 
 

@@ -135,10 +135,11 @@ def load_wavs(files: Sequence[Path], sample_rate: int) -> list[Tensor]:
             file_rate = sf.info(str(path)).samplerate
         except (sf.LibsndfileError, RuntimeError, TypeError) as err:
             raise ValueError(f"audio file {str(path)!r} is not readable audio: {err}") from err
-        if file_rate != sample_rate and not foreign[file_rate]:
-            log.info("resampling files at %d Hz to the mel front end's %d Hz (first: %s)",
-                     file_rate, sample_rate, path)
-        foreign[file_rate] += file_rate != sample_rate
+        if file_rate != sample_rate:
+            if not foreign[file_rate]:
+                log.info("resampling files at %d Hz to the mel front end's %d Hz (first: %s)",
+                         file_rate, sample_rate, path)
+            foreign[file_rate] += 1
         wav = load_audio(path, sample_rate)
         if not bool(torch.isfinite(wav).all()):
             raise ValueError(f"audio file {str(path)!r} holds NaN or Inf samples")
