@@ -10,8 +10,13 @@ from upsampler.layers.upsamplers import (
 )
 from upsampler.layers.resblocks import ResBlock1, ResBlock2
 from upsampler.layers.upsample_block import MRF, UpsampleBlock
+from upsampler.layers.snake import Snake, SnakeBeta
+from upsampler.layers.antialias import Activation1d, DownSample1d, LowPassFilter1d, UpSample1d
+from upsampler.layers.amp import AMPBlock1, AMPBlock2
 
 __all__ = [
     "ConvTranspose1d", "UPSAMPLERS", "make_upsampler", "ResizeConv1d", "SubpixelConv1d", "icnr_",
     "ResBlock1", "ResBlock2", "MRF", "UpsampleBlock",
+    "Snake", "SnakeBeta", "LowPassFilter1d", "UpSample1d", "DownSample1d", "Activation1d",
+    "AMPBlock1", "AMPBlock2",
 ]

@@ -177,8 +177,8 @@ class DownSample1d(nn.Module):
 POLYPHASE_RATIO = 2
 POLYPHASE_KERNEL_SIZE = 12
 PHASE_TAPS = POLYPHASE_KERNEL_SIZE // POLYPHASE_RATIO  # 6 non-zero taps per output phase
-INPUT_PAD = 3  # replicate padding of x on each side for the 6-tap phase filters
-EDGE_PAIRS = 3  # sample pairs on each side that the down filter reads beyond the signal
+INPUT_PAD = PHASE_TAPS // 2  # replicate padding of x on each side for the 6-tap phase filters
+EDGE_PAIRS = PHASE_TAPS // 2  # sample pairs on each side that the down filter reads beyond the signal
 
 
 class Activation1d(nn.Module):
@@ -232,11 +232,15 @@ class Activation1d(nn.Module):
             POLYPHASE_RATIO, POLYPHASE_RATIO, POLYPHASE_KERNEL_SIZE, POLYPHASE_KERNEL_SIZE,
         )
         self.polyphase = bool(polyphase) and self.polyphase_fits
+        # attributes, not globals, so TorchScript reads them
+        self.up_gain = float(up_ratio)
+        self.input_pad = INPUT_PAD
+        self.edge_pairs = EDGE_PAIRS
 
     def phase_weights(self) -> tuple[Tensor, Tensor]:
         """The up weight ``(2C, 1, 6)`` (odd then even member per channel) and the down
         weight ``(C, 2, 6)``, both from the ``filter`` buffers."""
-        up = self.upsample.filter.reshape(-1).flip(0) * POLYPHASE_RATIO  # taps 11 .. 0
+        up = self.upsample.filter.reshape(-1).flip(0) * self.up_gain  # taps 11 .. 0
         up_pair = torch.stack([up[1::2], up[0::2]])  # (2, 6): taps 10, 8 .. 0 and 11, 9 .. 1
         down = self.downsample.lowpass.filter.reshape(-1)
         down_pair = torch.stack([down[0::2], down[1::2]])  # (2, 6): taps 0, 2 .. 10 and 1 .. 11
@@ -248,15 +252,15 @@ class Activation1d(nn.Module):
         """``(B, C, T) -> (B, C, T)``: the polyphase path (see the class docstring)."""
         batch, channels, length = x.shape
         up_weight, down_weight = self.phase_weights()
-        x = F.pad(x, (INPUT_PAD, INPUT_PAD), mode="replicate")  # (B, C, T + 6)
+        x = F.pad(x, (self.input_pad, self.input_pad), mode="replicate")  # (B, C, T + 6)
         pairs = F.conv1d(x, up_weight, groups=channels)  # (B, 2C, T + 1)
         # (B, 2C, T + 1) -> (B, C, 2 (T + 1)): act is per channel, any length
         z = self.act(pairs.reshape(batch, channels, 2 * (length + 1)))
         z = z.reshape(batch, channels, 2, length + 1)  # member 0: y[2j - 1], member 1: y[2j]
-        first = z[:, :, 1:2, 0:1].expand(batch, channels, 2, EDGE_PAIRS)  # z[0]
-        last = z[:, :, 0:1, length : length + 1].expand(batch, channels, 2, EDGE_PAIRS)
+        first = z[:, :, 1:2, 0:1].expand(batch, channels, 2, self.edge_pairs)  # z[0]
+        last = z[:, :, 0:1, length : length + 1].expand(batch, channels, 2, self.edge_pairs)
         padded = torch.cat([first, z[:, :, :, 1:length], last], dim=-1)  # (B, C, 2, T + 5)
-        padded = padded.reshape(batch, 2 * channels, length + 2 * EDGE_PAIRS - 1)
+        padded = padded.reshape(batch, 2 * channels, length + 2 * self.edge_pairs - 1)
         return F.conv1d(padded, down_weight, groups=channels)  # (B, 2C, T + 5) -> (B, C, T)
 
     def forward(self, x: Tensor) -> Tensor:

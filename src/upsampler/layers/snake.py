@@ -29,6 +29,7 @@ class Snake(nn.Module):
         super().__init__()
         self.in_features = check_int("in_features", in_features, 1)
         self.alpha_logscale = bool(alpha_logscale)
+        self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
         initial = 0.0 if self.alpha_logscale else float(alpha)
         self.alpha = nn.Parameter(torch.full((in_features,), initial))
 
@@ -37,7 +38,7 @@ class Snake(nn.Module):
         alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
         if self.alpha_logscale:
             alpha = torch.exp(alpha)
-        return x + (1.0 / (alpha + NO_DIV_BY_ZERO)) * torch.sin(x * alpha).pow(2)
+        return x + (1.0 / (alpha + self.no_div_by_zero)) * torch.sin(x * alpha).pow(2)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
@@ -52,6 +53,7 @@ class SnakeBeta(nn.Module):
         super().__init__()
         self.in_features = check_int("in_features", in_features, 1)
         self.alpha_logscale = bool(alpha_logscale)
+        self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
         initial = 0.0 if self.alpha_logscale else float(alpha)
         self.alpha = nn.Parameter(torch.full((in_features,), initial))
         self.beta = nn.Parameter(torch.full((in_features,), initial))
@@ -63,7 +65,7 @@ class SnakeBeta(nn.Module):
         if self.alpha_logscale:
             alpha = torch.exp(alpha)
             beta = torch.exp(beta)
-        return x + (1.0 / (beta + NO_DIV_BY_ZERO)) * torch.sin(x * alpha).pow(2)
+        return x + (1.0 / (beta + self.no_div_by_zero)) * torch.sin(x * alpha).pow(2)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"

@@ -1,0 +1,113 @@
+"""Load BigVGAN generator checkpoints (``bigvgan_generator.pt``) into ``BigVGANGenerator``.
+
+Accepted files: ``{"generator": state_dict}`` as BigVGAN saves them, or a bare state_dict,
+with weight-norm keys in any torch form (``weight_g`` / ``weight_v``,
+``parametrizations.weight.original0`` / ``original1``, or folded ``weight``): the key
+handling is ``load_hifigan``'s. The Kaiser filters are buffers both in BigVGAN's files and
+in our model (``...upsample.filter``, ``...downsample.lowpass.filter``), so a strict load
+needs them. Every missing, unexpected or mis-shaped key is collected into one error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+import torch
+from torch import Tensor
+
+from upsampler.models.bigvgan import PRESETS, BigVGANGenerator
+from upsampler.models.checkpoint import (
+    PathLike,
+    key_problems,
+    normalise_keys,
+    read_state_dict,
+)
+
+Config = Union[PathLike, Mapping[str, Any], None]
+FIELDS = tuple(inspect.signature(BigVGANGenerator.__init__).parameters)[1:]
+# keys only a BigVGAN generator has: Snake parameters inside the blocks and after the stages
+BIGVGAN_MARKERS = (".activations.", "activation_post.")
+HIFIGAN_UPSAMPLER_KEY = "ups.0.weight_g"  # HiFi-GAN's upsamplers are not in a one-element list
+
+
+def bigvgan_kwargs(config: Config) -> dict[str, Any]:
+    """Constructor arguments from BigVGAN's ``config.json`` path, a dict or a preset name.
+
+    Only the generator's fields are taken (``config.json`` also holds training and audio
+    settings such as ``sampling_rate`` and ``hop_size``).
+    """
+    if isinstance(config, Mapping):
+        return {k: v for k, v in config.items() if k in FIELDS}
+    if isinstance(config, str) and config.lower() in PRESETS:
+        return dict(PRESETS[config.lower()])
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        if not path.is_file():
+            raise ValueError(
+                f"config must be a preset name {sorted(PRESETS)}, a config dict or a path to "
+                f"BigVGAN's config.json; {str(config)!r} is none of these"
+            )
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"config file {str(path)!r} is not readable JSON: {err}") from err
+        return bigvgan_kwargs(loaded)
+    raise TypeError(
+        f"config must be a preset name, a dict, a path or None, got {type(config).__name__}"
+    )
+
+
+def _check_is_bigvgan(state_dict: Mapping[str, Tensor], path: PathLike) -> None:
+    """One-line ``ValueError`` for a checkpoint of another generator family (HiFi-GAN)."""
+    if any(marker in key for key in state_dict for marker in BIGVGAN_MARKERS):
+        return
+    names = [key.removeprefix("module.") for key in state_dict]
+    family = "a HiFi-GAN generator" if any(
+        name.startswith("ups.0.") and not name.startswith("ups.0.0.") for name in names
+    ) else "not a BigVGAN generator"
+    raise ValueError(
+        f"checkpoint_path {str(path)!r} is {family}: it has no Snake parameters "
+        f"('resblocks.*.activations.*' or 'activation_post.*'); load a HiFi-GAN checkpoint "
+        f"with load_hifigan"
+    )
+
+
+def _describe(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def load_bigvgan(checkpoint_path: PathLike, config: Config = None) -> BigVGANGenerator:
+    """A ``BigVGANGenerator`` in eval mode (weight norm kept) with the checkpoint's weights.
+
+    ``config``: BigVGAN's ``config.json`` path, a config dict, a preset name ("base_22k",
+    "base_24k", "v2_24k_256x") or ``None`` to pick the preset whose keys and shapes match.
+    Raises ``ValueError`` listing every missing, unexpected and mis-shaped key (the model is
+    only returned when all fit), or one line when the file holds a HiFi-GAN generator.
+    """
+    state_dict = read_state_dict(checkpoint_path)
+    _check_is_bigvgan(state_dict, checkpoint_path)
+    if config is None:
+        candidates = [dict(PRESETS[name]) for name in PRESETS]
+    else:
+        candidates = [bigvgan_kwargs(config)]
+    reports = []
+    for kwargs in candidates:
+        with torch.device("meta"):  # keys and shapes without allocating 112 M parameters
+            expected = BigVGANGenerator(**kwargs).state_dict()
+        renamed, origin = normalise_keys(state_dict, expected)
+        problems = key_problems(renamed, origin, expected)
+        if not problems:
+            model = BigVGANGenerator(**kwargs)
+            model.load_state_dict(renamed, strict=True)
+            return model.eval()
+        reports.append((len(problems), kwargs, problems))
+    _, kwargs, problems = min(reports, key=lambda report: report[0])
+    hint = "" if config is not None else " (closest preset shown; pass config= for others)"
+    raise ValueError(
+        f"checkpoint {str(checkpoint_path)!r} does not fit BigVGANGenerator({_describe(kwargs)})"
+        f"{hint}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+    )
