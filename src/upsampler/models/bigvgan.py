@@ -67,22 +67,24 @@ class BigVGANGenerator(nn.Module):
     ``prod(upsample_rates)``. Each upsampler is our ``ConvTranspose1d`` with padding
     ``(k - u) // 2`` (the original's) when ``k - u`` is even, exact lengths otherwise.
     Every conv is weight-normalised; call ``remove_weight_norm()`` before inference.
+    Defaults are the base 22 kHz model; ``use_tanh_at_final`` and ``use_bias_at_final``
+    default to true as in BigVGAN when a ``config.json`` (v1) does not name them.
     ``anti_alias`` (not a BigVGAN field) switches the anti-aliasing filters off.
     """
 
     def __init__(
         self,
-        num_mels: int = 100,
-        upsample_rates: Sequence[int] = (4, 4, 2, 2, 2, 2),
-        upsample_kernel_sizes: Sequence[int] = (8, 8, 4, 4, 4, 4),
-        upsample_initial_channel: int = 1536,
+        num_mels: int = 80,
+        upsample_rates: Sequence[int] = (8, 8, 2, 2),
+        upsample_kernel_sizes: Sequence[int] = (16, 16, 4, 4),
+        upsample_initial_channel: int = 512,
         resblock: str = "1",
         resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
         resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
         activation: str = "snakebeta",
         snake_logscale: bool = True,
-        use_tanh_at_final: bool = False,
-        use_bias_at_final: bool = False,
+        use_tanh_at_final: bool = True,
+        use_bias_at_final: bool = True,
         anti_alias: bool = True,
     ) -> None:
         super().__init__()

@@ -96,12 +96,15 @@ def load_bigvgan(checkpoint_path: PathLike, config: Config = None) -> BigVGANGen
         candidates = [bigvgan_kwargs(config)]
     reports = []
     for kwargs in candidates:
-        with torch.device("meta"):  # keys and shapes without allocating 112 M parameters
-            expected = BigVGANGenerator(**kwargs).state_dict()
+        # several presets are probed on the meta device: keys and shapes, no 112 M weights
+        probing = len(candidates) > 1
+        with torch.device("meta" if probing else "cpu"):
+            model = BigVGANGenerator(**kwargs)
+        expected = model.state_dict()
         renamed, origin = normalise_keys(state_dict, expected)
         problems = key_problems(renamed, origin, expected)
         if not problems:
-            model = BigVGANGenerator(**kwargs)
+            model = BigVGANGenerator(**kwargs) if probing else model
             model.load_state_dict(renamed, strict=True)
             return model.eval()
         reports.append((len(problems), kwargs, problems))
