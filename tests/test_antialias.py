@@ -154,3 +154,15 @@ def test_bad_arguments_name_the_field() -> None:
     with pytest.raises(ValueError, match="ratio must be >= 1"):
         UpSample1d(CHANNELS, 0)
     assert math.isfinite(kaiser_beta(10.0)) and kaiser_beta(10.0) == 0.0
+
+
+def test_phase_weights_follow_loaded_filters() -> None:
+    act = Activation1d(random_snake(Snake, logscale=False)).double()
+    state = act.state_dict()
+    state["upsample.filter"] = state["upsample.filter"] * 0.5
+    state["downsample.lowpass.filter"] = state["downsample.lowpass.filter"].flip(-1) * 2
+    act.load_state_dict(state)
+    x = torch.randn(1, CHANNELS, 10, dtype=torch.float64)
+    fast = act(x)
+    act.polyphase = False
+    torch.testing.assert_close(fast, act(x))

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from upsampler.models import load_hifigan
+from upsampler.models import load_bigvgan, load_hifigan
 
 
 def check_model_matches_audio(generator: nn.Module, mel_transform: nn.Module) -> None:
@@ -67,13 +67,15 @@ def load_or_init_generator(cfg: DictConfig, seed: int | None) -> nn.Module:
     Without a checkpoint, ``torch.manual_seed(seed)`` precedes the construction, so every
     call (and every torchrun rank) with the same seed gets the same untrained weights. A
     checkpoint is read with ``cfg.model_config`` when given, else with the fields of
-    ``cfg.model`` (:func:`generator_fields`). Weight norm is left as built.
+    ``cfg.model`` (:func:`generator_fields`), by ``load_bigvgan`` when ``cfg.model`` builds a
+    ``BigVGANGenerator``, else by ``load_hifigan``. Weight norm is left as built.
     """
     if cfg.checkpoint is None:
         torch.manual_seed(seed)
         return instantiate(cfg.model)
     config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
-    return load_hifigan(cfg.checkpoint, config=config)
+    is_bigvgan = str(cfg.model._target_).endswith("BigVGANGenerator")
+    return (load_bigvgan if is_bigvgan else load_hifigan)(cfg.checkpoint, config=config)
 
 
 __all__ = ["check_model_matches_audio", "generator_fields", "load_or_init_generator"]

@@ -236,6 +236,18 @@ class Activation1d(nn.Module):
         self.up_gain = float(up_ratio)
         self.input_pad = INPUT_PAD
         self.edge_pairs = EDGE_PAIRS
+        # the phase weights, derived from the filters once (again after every state_dict load)
+        up_weight, down_weight = self.phase_weights()
+        self.register_buffer("up_phase_weight", up_weight, persistent=False)
+        self.register_buffer("down_phase_weight", down_weight, persistent=False)
+        self.register_load_state_dict_post_hook(Activation1d._refresh_phase_weights)
+
+    @staticmethod
+    def _refresh_phase_weights(module: nn.Module, incompatible_keys: Any) -> None:
+        up_weight, down_weight = module.phase_weights()
+        with torch.no_grad():
+            module.up_phase_weight.copy_(up_weight)
+            module.down_phase_weight.copy_(down_weight)
 
     def phase_weights(self) -> tuple[Tensor, Tensor]:
         """The up weight ``(2C, 1, 6)`` (odd then even member per channel) and the down
@@ -251,7 +263,7 @@ class Activation1d(nn.Module):
     def forward_polyphase(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``: the polyphase path (see the class docstring)."""
         batch, channels, length = x.shape
-        up_weight, down_weight = self.phase_weights()
+        up_weight, down_weight = self.up_phase_weight, self.down_phase_weight
         x = F.pad(x, (self.input_pad, self.input_pad), mode="replicate")  # (B, C, T + 6)
         pairs = F.conv1d(x, up_weight, groups=channels)  # (B, 2C, T + 1)
         # (B, 2C, T + 1) -> (B, C, 2 (T + 1)): act is per channel, any length

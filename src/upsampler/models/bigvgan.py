@@ -35,6 +35,7 @@ EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post
 EDGE_PADDING = same_padding(EDGE_KERNEL_SIZE)
 CLAMP = 1.0  # v2 clamps the output to [-1, 1] instead of tanh
 TRANSPOSED = "transposed"
+GEOMETRY = ("kernel_size", "stride", "padding", "output_padding", "dilation", "transposed")
 
 _BASE: dict[str, Any] = dict(
     upsample_rates=(8, 8, 2, 2), upsample_kernel_sizes=(16, 16, 4, 4),
@@ -56,6 +57,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+class StageUpsampler(nn.Sequential):
+    """One stage's upsampler in a one-element container, as BigVGAN keeps it (``ups.{i}.0``).
+
+    Callable like the layer, ``(B, C_in, T) -> (B, C_out, T * stride)``, and showing the
+    layer's geometry (``kernel_size``, ``stride``, ``padding``, ``output_padding``,
+    ``dilation``) so code that inspects ``generator.ups[i]`` sees the upsampler itself.
+    """
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__(layer)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in GEOMETRY:
+            return getattr(self[0], name)
+        return super().__getattr__(name)
+
+
 def _int_tuple(name: str, values: Sequence[int], minimum: int) -> tuple[int, ...]:
     return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(values))
 
@@ -65,11 +83,13 @@ class BigVGANGenerator(nn.Module):
 
     Arguments are named as in BigVGAN's ``config.json``; ``hop_length`` is
     ``prod(upsample_rates)``. Each upsampler is our ``ConvTranspose1d`` with padding
-    ``(k - u) // 2`` (the original's) when ``k - u`` is even, exact lengths otherwise.
+    ``(k - u) // 2`` (the original's) when ``k - u`` is even, exact lengths otherwise;
+    ``upsampler`` (not a BigVGAN field) swaps in another kind from
+    ``upsampler.layers.UPSAMPLERS`` for comparisons (only "transposed" loads checkpoints).
     Every conv is weight-normalised; call ``remove_weight_norm()`` before inference.
     Defaults are the base 22 kHz model; ``use_tanh_at_final`` and ``use_bias_at_final``
     default to true as in BigVGAN when a ``config.json`` (v1) does not name them.
-    ``anti_alias`` (not a BigVGAN field) switches the anti-aliasing filters off.
+    ``anti_alias`` (not a BigVGAN field either) switches the anti-aliasing filters off.
     """
 
     def __init__(
@@ -86,6 +106,7 @@ class BigVGANGenerator(nn.Module):
         use_tanh_at_final: bool = True,
         use_bias_at_final: bool = True,
         anti_alias: bool = True,
+        upsampler: str = TRANSPOSED,
     ) -> None:
         super().__init__()
         self.num_mels = check_int("num_mels", num_mels, 1)
@@ -116,6 +137,7 @@ class BigVGANGenerator(nn.Module):
         self.use_tanh_at_final = bool(use_tanh_at_final)
         self.use_bias_at_final = bool(use_bias_at_final)
         self.anti_alias = bool(anti_alias)
+        self.upsampler = upsampler
 
         self.conv_pre = apply_weight_norm(
             nn.Conv1d(num_mels, upsample_initial_channel, EDGE_KERNEL_SIZE, 1, EDGE_PADDING)
@@ -124,8 +146,8 @@ class BigVGANGenerator(nn.Module):
         self.resblocks = nn.ModuleList()
         channels = upsample_initial_channel
         for u, k in zip(self.upsample_rates, self.upsample_kernel_sizes):
-            up = build_upsampler(TRANSPOSED, channels, channels // 2, u, k)
-            self.ups.append(nn.ModuleList([up]))  # BigVGAN's key: ups.{i}.0
+            up = build_upsampler(upsampler, channels, channels // 2, u, k)
+            self.ups.append(StageUpsampler(up))  # BigVGAN's key: ups.{i}.0
             channels //= 2
             for k_res, d_res in zip(resblock_kernel_sizes, resblock_dilation_sizes):
                 self.resblocks.append(make_amp_block(
@@ -153,9 +175,8 @@ class BigVGANGenerator(nn.Module):
         if not is_capturing():
             self.check_mel(mel)
         x = self.conv_pre(mel)
-        for i, stage_ups in enumerate(self.ups):
-            for up in stage_ups:
-                x = up(x)
+        for i, up in enumerate(self.ups):
+            x = up(x)
             stage = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             x = fuse_branches(stage, x)
         x = self.activation_post(x)
