@@ -145,7 +145,8 @@ def bench_layer(shape: LayerShape, frames: int, batch: int, mode: str,
 
 
 def with_native_upsamplers(generator: HiFiGANGenerator) -> nn.Module:
-    """A copy of ``generator`` whose ``ups[i]`` are ``torch.nn.ConvTranspose1d`` (same state)."""
+    """A copy of ``generator`` whose stage upsamplers (``ups[i]``) are
+    ``torch.nn.ConvTranspose1d`` with the same state."""
     native = copy.deepcopy(generator)
     for i, up in enumerate(generator.ups):
         if not isinstance(up, ConvTranspose1d):
@@ -157,7 +158,7 @@ def with_native_upsamplers(generator: HiFiGANGenerator) -> nn.Module:
             device=up.weight.device, dtype=up.weight.dtype,
         )
         swap.load_state_dict(up.state_dict())
-        native.ups[i] = swap
+        native.stages[i].upsample = swap
     return native
 
 

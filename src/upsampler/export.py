@@ -21,7 +21,7 @@ from typing import Any, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.layers.resblocks import remove_weight_norm
+from upsampler.layers.weight_norm import remove_weight_norm
 
 PathLike = Union[str, "os.PathLike[str]"]
 TORCHSCRIPT_METHODS = ("trace", "script")

@@ -19,13 +19,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from upsampler.analysis.aliasing import AliasingReport, aliasing_sweep, mean_aliasing_db
 from upsampler.layers.amp import AMPBlock1
 from upsampler.layers.antialias import Activation1d
 from upsampler.layers.snake import SnakeBeta
-from upsampler.layers.upsample_block import UpsampleBlock, build_upsampler, fuse_branches
+from upsampler.layers.upsample_block import MRF, UpsampleBlock, build_upsampler
 from upsampler.layers.upsamplers import UPSAMPLERS
 
 SWEEP = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)  # cycles per input sample
@@ -35,26 +35,19 @@ BLOCK_KERNELS = (3, 7, 11)
 BLOCK_DILATIONS = (1, 3, 5)
 
 
-class AMPStage(nn.Module):
-    """BigVGAN's stage: transposed conv, then the mean of AMP blocks.
+def bigvgan_stage(
+    in_channels: int, out_channels: int, stride: int, kernel_size: int, anti_alias: bool = True
+) -> UpsampleBlock:
+    """BigVGAN-base's stage: transposed conv, then the mean of three AMP blocks.
 
     ``(B, C_in, T) -> (B, C_out, T * stride)``.
     """
-
-    def __init__(
-        self, in_channels: int, out_channels: int, stride: int, kernel_size: int,
-        anti_alias: bool = True,
-    ) -> None:
-        super().__init__()
-        self.up = build_upsampler("transposed", in_channels, out_channels, stride, kernel_size)
-        self.blocks = nn.ModuleList(
-            AMPBlock1(out_channels, k, BLOCK_DILATIONS, "snakebeta", True, anti_alias)
-            for k in BLOCK_KERNELS
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C_in, T) -> (B, C_out, T * stride)``."""
-        return fuse_branches(self.blocks, self.up(x))
+    upsample = build_upsampler("transposed", in_channels, out_channels, stride, kernel_size)
+    mrf = MRF([
+        AMPBlock1(out_channels, k, BLOCK_DILATIONS, "snakebeta", True, anti_alias)
+        for k in BLOCK_KERNELS
+    ])
+    return UpsampleBlock(upsample, mrf, stride)
 
 
 def _variants(seed: int) -> list[tuple[str, nn.Module, int, int]]:
@@ -71,12 +64,13 @@ def _variants(seed: int) -> list[tuple[str, nn.Module, int, int]]:
                           anti_alias)
         built.append((f"amp1{suffix}", block, channels, 1))
         torch.manual_seed(seed)
-        built.append((f"bigvgan_stage{suffix}", AMPStage(**LAST_STAGE, anti_alias=anti_alias),
+        built.append((f"bigvgan_stage{suffix}", bigvgan_stage(**LAST_STAGE, anti_alias=anti_alias),
                       LAST_STAGE["in_channels"], LAST_STAGE["stride"]))
     for kind in UPSAMPLERS:
         torch.manual_seed(seed)
-        stage = UpsampleBlock(LAST_STAGE["in_channels"], LAST_STAGE["out_channels"],
-                              LAST_STAGE["stride"], LAST_STAGE["kernel_size"], upsampler=kind)
+        stage = UpsampleBlock.hifigan(LAST_STAGE["in_channels"], LAST_STAGE["out_channels"],
+                                      LAST_STAGE["stride"], LAST_STAGE["kernel_size"],
+                                      upsampler=kind)
         built.append((f"hifigan_v1_stage_{kind}", stage, LAST_STAGE["in_channels"],
                        LAST_STAGE["stride"]))
     return built

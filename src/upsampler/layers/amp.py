@@ -5,16 +5,17 @@ Snake activations (``Activation1d``). Submodule names follow BigVGAN so its chec
 ``convs1`` / ``convs2`` (``AMPBlock1``) or ``convs`` (``AMPBlock2``), and ``activations``,
 where in ``AMPBlock1`` ``activations[2n]`` precedes ``convs1[n]`` and ``activations[2n + 1]``
 precedes ``convs2[n]``. Every convolution keeps the length: ``(B, C, T) -> (B, C, T)``.
+Both are a ``ResidualBlock`` (the units listed once, for ``forward`` and streaming).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
 from upsampler.layers.antialias import Activation1d
-from upsampler.layers.resblocks import _check_dilations, _same_conv, remove_weight_norm
+from upsampler.layers.resblocks import ResidualBlock, _check_dilations, _same_conv
 from upsampler.layers.snake import make_snake
 from upsampler.lengths import check_int
 
@@ -28,7 +29,7 @@ def _activations(
     )
 
 
-class AMPBlock1(nn.Module):
+class AMPBlock1(ResidualBlock):
     """Per dilation ``d``: act -> conv(k, d) -> act -> conv(k, 1), residual add."""
 
     def __init__(
@@ -50,23 +51,16 @@ class AMPBlock1(nn.Module):
             2 * len(self.dilation), channels, activation, snake_logscale, anti_alias
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
-        acts1, acts2 = self.activations[::2], self.activations[1::2]
-        for conv1, conv2, act1, act2 in zip(self.convs1, self.convs2, acts1, acts2):
-            xt = act1(x)
-            xt = conv1(xt)
-            xt = act2(xt)
-            xt = conv2(xt)
-            x = xt + x
-        return x
-
-    def remove_weight_norm(self) -> None:
-        """Fold weight norm into plain weights (outputs unchanged)."""
-        remove_weight_norm(self)
+    def units(self) -> list[list[nn.Module]]:
+        """Per dilation ``n``: ``[activations[2n], convs1[n], activations[2n + 1], convs2[n]]``."""
+        acts = list(self.activations)
+        return [
+            [acts[2 * n], conv1, acts[2 * n + 1], conv2]
+            for n, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2))
+        ]
 
 
-class AMPBlock2(nn.Module):
+class AMPBlock2(ResidualBlock):
     """Per dilation ``d``: act -> conv(k, d), residual add."""
 
     def __init__(
@@ -87,17 +81,9 @@ class AMPBlock2(nn.Module):
             len(self.dilation), channels, activation, snake_logscale, anti_alias
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
-        for conv, act in zip(self.convs, self.activations):
-            xt = act(x)
-            xt = conv(xt)
-            x = xt + x
-        return x
-
-    def remove_weight_norm(self) -> None:
-        """Fold weight norm into plain weights (outputs unchanged)."""
-        remove_weight_norm(self)
+    def units(self) -> list[list[nn.Module]]:
+        """Per dilation ``n``: ``[activations[n], convs[n]]``."""
+        return [[act, conv] for act, conv in zip(self.activations, self.convs)]
 
 
 AMP_BLOCKS: dict[str, type[nn.Module]] = {"1": AMPBlock1, "2": AMPBlock2}
