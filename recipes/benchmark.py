@@ -22,6 +22,7 @@ import io
 import logging
 import math
 import platform
+import re
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -34,7 +35,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
-from upsampler import ConvTranspose1d, HiFiGANGenerator
+from upsampler import BigVGANGenerator, ConvTranspose1d, HiFiGANGenerator
+from upsampler.layers import Activation1d
 from upsampler.batch import atomic_write_text, write_json
 from upsampler.lengths import exact_padding
 from upsampler.models.hifigan import PRESETS
@@ -180,6 +182,86 @@ def bench_generator(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def bigvgan_reference(generator: BigVGANGenerator) -> nn.Module:
+    """A copy of ``generator`` computing as BigVGAN's torch path does: torch's own
+    ``nn.ConvTranspose1d`` for the stage upsamplers and for every ``UpSample1d`` (the whole
+    signal upsampled with its zeros), then Snake at twice the rate, then the strided
+    low-pass (``polyphase`` off). Same weights and buffers, same numbers."""
+    reference = with_native_upsamplers(generator)
+    reference.set_polyphase(False)
+    for module in reference.modules():
+        if isinstance(module, Activation1d):
+            ours = module.upsample.conv
+            native = nn.ConvTranspose1d(ours.in_channels, ours.out_channels, ours.kernel_size,
+                                        ours.stride, groups=ours.groups, bias=False)
+            del native.weight
+            native.register_buffer("weight", ours.weight, persistent=False)
+            module.upsample.conv = native
+    return reference
+
+
+BREAKDOWN = {  # time categories of a BigVGAN forward, by the module that spends it
+    "snake": lambda m, name: name.endswith(".act"),
+    "anti_alias_filters": lambda m, name: isinstance(m, Activation1d),
+    "residual_convs": lambda m, name: isinstance(m, nn.Conv1d) and ".mrf." in name,
+    "stage_upsamplers": lambda m, name: re.fullmatch(r"stages\.\d+\.upsample", name) is not None,
+    "conv_pre_post": lambda m, name: name in ("conv_pre", "conv_post"),
+}
+
+
+def time_breakdown(model: nn.Module, mel: torch.Tensor) -> dict[str, float]:
+    """Milliseconds per category (``BREAKDOWN``) of one forward, by forward hooks; the
+    filters' time excludes the Snake inside them; ``other`` is adds, means and the rest."""
+    spent = {name: 0.0 for name in BREAKDOWN}
+    handles, starts = [], {}
+    for name, module in model.named_modules():
+        for category, test in BREAKDOWN.items():
+            if test(module, name):
+                def pre(mod, args, key=(category, name)):
+                    starts[key] = time.perf_counter()
+
+                def post(mod, args, out, key=(category, name)):
+                    spent[key[0]] += (time.perf_counter() - starts[key]) * MS
+                handles += [module.register_forward_pre_hook(pre),
+                            module.register_forward_hook(post)]
+                break
+    try:
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(mel)
+        total = (time.perf_counter() - start) * MS
+    finally:
+        for handle in handles:
+            handle.remove()
+    spent["anti_alias_filters"] -= spent["snake"]
+    return {**spent, "other": total - sum(spent.values()), "total": total}
+
+
+def bench_bigvgan(cfg: DictConfig) -> list[dict[str, Any]]:
+    """BigVGAN (weight norm folded, eval), ours (polyphase) vs BigVGAN's torch path."""
+    big = cfg.bigvgan
+    ours = BigVGANGenerator.from_preset(big.preset).to(cfg.device).eval()
+    ours.remove_weight_norm()
+    reference = bigvgan_reference(ours)
+    rows = []
+    for seconds in big.audio_seconds:
+        frames = math.ceil(seconds * big.sample_rate / ours.hop_length)
+        mel = torch.randn(big.batch_size, ours.num_mels, frames, device=cfg.device)
+        with torch.no_grad():
+            diff = (ours(mel) - reference(mel)).abs().max().item()
+        timings = interleaved_times(step(ours, mel, "forward"), step(reference, mel, "forward"),
+                                    big)
+        audio = big.batch_size * frames * ours.hop_length / big.sample_rate
+        row = {"preset": big.preset, "mel_frames": frames, "audio_seconds": audio, **timings,
+               "ours_x_real_time": audio / (timings["ours_ms"] / MS),
+               "reference_x_real_time": audio / (timings["native_ms"] / MS),
+               "max_abs_diff": diff}
+        for label, model in (("ours", ours), ("reference", reference)):
+            row.update({f"{label}_{k}_ms": v for k, v in time_breakdown(model, mel).items()})
+        rows.append(row)
+    return rows
+
+
 def geometric_mean(values: list[float]) -> float | None:
     """Geometric mean of positive ``values``; None for an empty list."""
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
@@ -221,6 +303,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         rows = [bench_layer(*case, cfg) for case in
                 tqdm(cases, desc="layers", disable=not cfg.progress)]
         generator_rows = bench_generator(cfg) if cfg.generator.enabled else []
+        bigvgan_rows = bench_bigvgan(cfg) if cfg.bigvgan.enabled else []
     finally:
         torch.set_num_threads(threads_before)
     geomean = {mode: geometric_mean([r["ratio"] for r in rows if r["hifigan"] and r["mode"] == mode])
@@ -233,6 +316,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "geometric_mean_ratio": geomean,
         "layers": rows,
         "generator": generator_rows,
+        "bigvgan": bigvgan_rows,
     }
     columns = ["name", "mel_frames", "input_length", "batch", "mode", "reps", "native_ms",
                "ours_ms", "ratio", "ratio_of_minima", "column_buffer_mib"]
@@ -242,6 +326,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if generator_rows:
         print(format_table(generator_rows, list(generator_rows[0])))
         atomic_write_text(output_dir / "generator.csv", to_csv(generator_rows))
+    if bigvgan_rows:
+        print(format_table(bigvgan_rows, list(bigvgan_rows[0])))
+        atomic_write_text(output_dir / "bigvgan.csv", to_csv(bigvgan_rows))
     write_json(output_dir / "benchmark.json", results)
     atomic_write_text(output_dir / "benchmark.csv", to_csv(rows))
     log.info("wrote %s", output_dir)

@@ -166,3 +166,31 @@ def test_phase_weights_follow_loaded_filters() -> None:
     fast = act(x)
     act.polyphase = False
     torch.testing.assert_close(fast, act(x))
+
+
+def stream_in_chunks(module: torch.nn.Module, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """``module`` stepped over ``x`` in chunks of ``sizes`` (cycled), then flushed."""
+    outputs, start, index = [], 0, 0
+    with module.streaming():
+        while start < x.shape[-1]:
+            size = sizes[index % len(sizes)]
+            outputs.append(module.step(x[..., start : start + size]))
+            start, index = start + size, index + 1
+        outputs.append(module.flush())
+    return torch.cat(outputs, dim=-1)
+
+
+@pytest.mark.parametrize("ratio", [2, 3])
+def test_upsample_streams_exactly(ratio: int) -> None:
+    up = UpSample1d(CHANNELS, ratio).double()
+    x = torch.randn(2, CHANNELS, 23, dtype=torch.float64)
+    torch.testing.assert_close(stream_in_chunks(up, x, [1, 4, 2, 7]), up(x))
+
+
+@pytest.mark.parametrize("anti_alias", [True, False])
+def test_activation_streams_like_its_forward(anti_alias: bool) -> None:
+    act = Activation1d(random_snake(SnakeBeta, logscale=True), anti_alias=anti_alias).double()
+    x = torch.randn(1, CHANNELS, 30, dtype=torch.float64) * 3
+    streamed = stream_in_chunks(act, x, [5, 1, 3])
+    assert streamed.shape == x.shape
+    torch.testing.assert_close(streamed, act(x))  # the polyphase forward

@@ -172,3 +172,20 @@ def test_bad_configuration_names_the_field() -> None:
         BigVGANGenerator(resblock="3", upsample_initial_channel=64)
     with pytest.raises(ValueError, match="preset must be one of"):
         BigVGANGenerator.from_preset("v9")
+
+
+def test_generator_streams_like_its_forward() -> None:
+    torch.manual_seed(0)
+    generator = BigVGANGenerator(upsample_initial_channel=16, resblock_kernel_sizes=[3, 5],
+                                 resblock_dilation_sizes=[[1, 3], [1]]).eval()
+    generator.remove_weight_norm()
+    mel = torch.randn(1, 80, 9)
+    outputs = []
+    with torch.no_grad(), generator.streaming(batch_size=1):
+        for start in range(0, 9, 2):
+            outputs.append(generator.step(mel[..., start : start + 2]))
+        outputs.append(generator.flush())
+        expected = generator(mel)
+    streamed = torch.cat(outputs, dim=-1)
+    assert streamed.shape == (1, 1, 9 * 256)
+    torch.testing.assert_close(streamed, expected)

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upsampler.layers.antialias_streams import activation_stream, upsample_stream
 from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.layers.streaming import Stream, StreamingModule
 from upsampler.lengths import check_int
 
 TAPS_PER_RATIO = 6  # BigVGAN's kernel_size = int(6 * ratio // 2) * 2: 12 taps at ratio 2
@@ -111,7 +113,7 @@ class LowPassFilter1d(nn.Module):
         return F.conv1d(x, weight, stride=self.stride, groups=channels)
 
 
-class UpSample1d(nn.Module):
+class UpSample1d(StreamingModule):
     """``ratio`` times more samples through our depthwise ``ConvTranspose1d``, anti-aliased.
 
     The transposed conv's weight is ``ratio * filter`` for every channel (a buffer kept
@@ -153,6 +155,9 @@ class UpSample1d(nn.Module):
         y = self.conv(x)  # (B, C, ratio * T + pad_left + pad_right)
         return y[..., self.pad_left : self.pad_left + length * self.ratio]
 
+    def new_stream(self) -> Stream:
+        return upsample_stream(self)
+
     def extra_repr(self) -> str:
         return f"{self.channels}, ratio={self.ratio}, kernel_size={self.kernel_size}"
 
@@ -181,7 +186,7 @@ INPUT_PAD = PHASE_TAPS // 2  # replicate padding of x on each side for the 6-tap
 EDGE_PAIRS = PHASE_TAPS // 2  # sample pairs on each side that the down filter reads beyond the signal
 
 
-class Activation1d(nn.Module):
+class Activation1d(StreamingModule):
     """Anti-aliased activation: up x2 -> ``act`` -> down x2, ``(B, C, T) -> (B, C, T)``.
 
     Submodules ``act``, ``upsample`` (``UpSample1d``) and ``downsample`` (``DownSample1d``)
@@ -284,6 +289,9 @@ class Activation1d(nn.Module):
         x = self.upsample(x)
         x = self.act(x)
         return self.downsample(x)
+
+    def new_stream(self) -> Stream:
+        return activation_stream(self)
 
     def extra_repr(self) -> str:
         return f"anti_alias={self.anti_alias}, polyphase={self.polyphase}"

@@ -7,7 +7,7 @@
 ``log a`` / ``log b``, initialised to 0 (so ``a = b = 1``); otherwise they store ``a`` / ``b``,
 initialised to ``alpha``. Parameter names ``alpha`` / ``beta`` match BigVGAN's checkpoints.
 Every function is elementwise per channel, so ``(B, C, T) -> (B, C, T)`` for any ``T``: the
-anti-aliased ``Activation1d`` runs it on twice the samples.
+anti-aliased ``Activation1d`` runs it on twice the samples, and it streams pointwise.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from upsampler.layers.streaming import Pointwise
 from upsampler.lengths import check_int
 
 NO_DIV_BY_ZERO = 1e-9  # BigVGAN's eps in 1 / (a + eps)
 
 
-class Snake(nn.Module):
+class Snake(Pointwise):
     """``x + 1 / (a + 1e-9) * sin(a x)^2`` with a learnable ``a`` per channel."""
 
     def __init__(
@@ -44,7 +45,7 @@ class Snake(nn.Module):
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
 
 
-class SnakeBeta(nn.Module):
+class SnakeBeta(Pointwise):
     """``x + 1 / (b + 1e-9) * sin(a x)^2``: frequency ``a`` and magnitude ``b`` per channel."""
 
     def __init__(
