@@ -3,6 +3,7 @@
     python recipes/benchmark.py                          # full table, 2 threads
     python recipes/benchmark.py quick=true               # smoke run
     python recipes/benchmark.py num_threads=1 generator.enabled=true
+    python recipes/benchmark.py streaming.enabled=true   # + streaming V1 / V3 vs offline
 
 Both layers hold the same weights and see the same input; calls alternate between them
 (ours first on even reps, native first on odd ones) and each time is the median of the
@@ -11,7 +12,9 @@ Forward runs under ``torch.no_grad()``; forward+backward computes every gradient
 Prints ratios ours / native (below 1: ours is faster), their geometric mean over the
 HiFi-GAN shapes, and our column buffer ``B * C_out * K * T`` floats, the extra memory our
 op holds beyond the output. Writes ``benchmark.json`` and ``benchmark.csv`` (plus
-``generator.csv`` when the whole-generator section is enabled) into ``output_dir``.
+``generator.csv`` when the whole-generator section is enabled, ``streaming.csv`` for the
+streaming section: compute seconds per second of audio for chunks of 1 and 8 frames and
+offline, interleaved) into ``output_dir``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
-from upsampler import BigVGANGenerator, ConvTranspose1d, HiFiGANGenerator
+from upsampler import BigVGANGenerator, ConvTranspose1d, HiFiGANGenerator, StreamingGenerator
 from upsampler.layers import Activation1d
 from upsampler.batch import atomic_write_text, write_json
 from upsampler.lengths import exact_padding
@@ -259,6 +262,46 @@ def bench_bigvgan(cfg: DictConfig) -> list[dict[str, Any]]:
         for label, model in (("ours", ours), ("reference", reference)):
             row.update({f"{label}_{k}_ms": v for k, v in time_breakdown(model, mel).items()})
         rows.append(row)
+def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Streaming cost per second of audio, chunk sizes and offline interleaved per preset.
+
+    Weight norm folded, ``torch.inference_mode()``; every stream is checked against the
+    offline output first (``max_abs_diff``).
+    """
+    stream_cfg = cfg.streaming
+    rows = []
+    for preset in stream_cfg.presets:
+        widths = {} if stream_cfg.width is None else {"upsample_initial_channel": stream_cfg.width}
+        generator = HiFiGANGenerator.from_preset(preset, **widths).to(cfg.device).eval()
+        generator.remove_weight_norm()
+        frames = stream_cfg.mel_frames
+        mel = torch.randn(1, generator.num_mels, frames, device=cfg.device)
+        audio_seconds = frames * generator.hop_length / stream_cfg.sample_rate
+
+        def streamed(chunk: int) -> torch.Tensor:
+            streamer = StreamingGenerator(generator, stream_cfg.sample_rate)
+            outs = [streamer.step(mel[:, :, i : i + chunk]) for i in range(0, frames, chunk)]
+            return torch.cat(outs + [streamer.flush()], dim=-1)
+
+        runs: dict[str, Callable[[], object]] = {"offline": lambda: generator(mel)}
+        runs.update({f"chunk_{c}": (lambda c=c: streamed(c)) for c in stream_cfg.chunk_frames})
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        with torch.inference_mode():
+            expected = generator(mel)
+            diffs = {name: (run() - expected).abs().max().item() for name, run in runs.items()}
+            for _ in range(stream_cfg.reps):
+                for name, run in runs.items():
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
+        offline = statistics.median(times["offline"])
+        for name, values in times.items():
+            seconds = statistics.median(values)
+            rows.append({
+                "preset": preset, "mode": name, "mel_frames": frames, "reps": stream_cfg.reps,
+                "seconds_per_audio_second": seconds / audio_seconds,
+                "ratio_to_offline": seconds / offline, "max_abs_diff": diffs[name],
+            })
     return rows
 
 
@@ -304,6 +347,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 tqdm(cases, desc="layers", disable=not cfg.progress)]
         generator_rows = bench_generator(cfg) if cfg.generator.enabled else []
         bigvgan_rows = bench_bigvgan(cfg) if cfg.bigvgan.enabled else []
+        streaming_rows = bench_streaming(cfg) if cfg.streaming.enabled else []
     finally:
         torch.set_num_threads(threads_before)
     geomean = {mode: geometric_mean([r["ratio"] for r in rows if r["hifigan"] and r["mode"] == mode])
@@ -317,6 +361,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "layers": rows,
         "generator": generator_rows,
         "bigvgan": bigvgan_rows,
+        "streaming": streaming_rows,
     }
     columns = ["name", "mel_frames", "input_length", "batch", "mode", "reps", "native_ms",
                "ours_ms", "ratio", "ratio_of_minima", "column_buffer_mib"]
@@ -329,6 +374,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if bigvgan_rows:
         print(format_table(bigvgan_rows, list(bigvgan_rows[0])))
         atomic_write_text(output_dir / "bigvgan.csv", to_csv(bigvgan_rows))
+    if streaming_rows:
+        print(format_table(streaming_rows, list(streaming_rows[0])))
+        atomic_write_text(output_dir / "streaming.csv", to_csv(streaming_rows))
     write_json(output_dir / "benchmark.json", results)
     atomic_write_text(output_dir / "benchmark.csv", to_csv(rows))
     log.info("wrote %s", output_dir)

@@ -11,6 +11,7 @@ from upsampler.layers.upsamplers import (
 from upsampler.layers.resblocks import ResBlock1, ResBlock2, ResidualBlock
 from upsampler.layers.streaming import (
     Context,
+    PaddedFilter,
     Pointwise,
     Stream,
     StreamingModule,
@@ -27,7 +28,7 @@ from upsampler.layers.amp import AMPBlock1, AMPBlock2
 __all__ = [
     "ConvTranspose1d", "UPSAMPLERS", "make_upsampler", "ResizeConv1d", "SubpixelConv1d", "icnr_",
     "ResBlock1", "ResBlock2", "ResidualBlock", "MRF", "UpsampleBlock",
-    "Context", "Pointwise", "Stream", "StreamingModule", "new_stream", "register_stream",
+    "Context", "PaddedFilter", "Pointwise", "Stream", "StreamingModule", "new_stream", "register_stream",
     "stream_context", "apply_weight_norm", "remove_weight_norm",
     "Snake", "SnakeBeta", "LowPassFilter1d", "UpSample1d", "DownSample1d", "Activation1d",
     "AMPBlock1", "AMPBlock2",

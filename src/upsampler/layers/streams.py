@@ -219,7 +219,8 @@ class PaddedFilterStream(Stream):
             _simplest((span - 1 - pad_left) * stride),
         )
         self._buffer: Optional[Tensor] = None  # padded inputs not yet consumed
-        self._last: Optional[Tensor] = None  # the last input sample, for replicate padding
+        self._last: Optional[Tensor] = None  # the last input sample (replicate padding)
+        self._started = False
 
     def _pad(self, edge: Tensor, count: int) -> Tensor:
         batch, channels, _ = edge.shape
@@ -240,17 +241,21 @@ class PaddedFilterStream(Stream):
     def step(self, x: Tensor) -> Tensor:
         if x.shape[-1] == 0:
             return x.new_zeros((x.shape[0], self.out_channels, 0))
-        if self._buffer is None and self.pad_left > 0:
-            x = torch.cat([self._pad(x[:, :, :1], self.pad_left), x], dim=-1)
-        self._last = x[:, :, -1:]
+        if not self._started:
+            self._started = True
+            if self.pad_left > 0:
+                x = torch.cat([self._pad(x[:, :, :1], self.pad_left), x], dim=-1)
+        if self.pad_mode == "replicate":
+            self._last = x[:, :, -1:]
         return self._run(_cat(self._buffer, x))
 
     def flush(self) -> Tensor:
-        if self._last is None:
+        if not self._started:
             raise ValueError("flush() before any input: the stream has received 0 samples")
         buffer = self._buffer
         if self.pad_right > 0:
-            buffer = _cat(buffer, self._pad(self._last, self.pad_right))
+            edge = self._last if self._last is not None else buffer[:, :, -1:]
+            buffer = _cat(buffer, self._pad(edge, self.pad_right))
         return self._run(buffer)
 
 
