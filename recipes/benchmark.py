@@ -4,6 +4,7 @@
     python recipes/benchmark.py quick=true               # smoke run
     python recipes/benchmark.py num_threads=1 generator.enabled=true
     python recipes/benchmark.py training.enabled=true      # one training step of the demo model
+    python recipes/benchmark.py streaming.enabled=true   # + streaming V1 / V3 vs offline
 
 Both layers hold the same weights and see the same input; calls alternate between them
 (ours first on even reps, native first on odd ones) and each time is the median of the
@@ -12,7 +13,7 @@ Forward runs under ``torch.no_grad()``; forward+backward computes every gradient
 Prints ratios ours / native (below 1: ours is faster), their geometric mean over the
 HiFi-GAN shapes, and our column buffer ``B * C_out * K * T`` floats, the extra memory our
 op holds beyond the output. Writes ``benchmark.json`` and ``benchmark.csv`` (plus
-``generator.csv`` / ``training.csv`` when those sections are enabled) into ``output_dir``.
+``generator.csv`` and one ``<section>.csv`` per enabled section) into ``output_dir``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import logging
 import math
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -40,9 +42,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
-from upsampler import ConvTranspose1d, HiFiGANGenerator, index_scatter, long_kernel
-from upsampler.layers.resblocks import apply_weight_norm
+from upsampler import (
+    BigVGANGenerator,
+    ConvTranspose1d,
+    HiFiGANGenerator,
+    StreamingGenerator,
+    index_scatter,
+    long_kernel,
+)
 from upsampler.files import atomic_write_text, write_json
+from upsampler.layers import Activation1d
+from upsampler.layers.weight_norm import apply_weight_norm
 from upsampler.lengths import exact_padding
 from upsampler.models.hifigan import PRESETS
 
@@ -152,7 +162,8 @@ def bench_layer(shape: LayerShape, frames: int, batch: int, mode: str,
 
 
 def with_native_upsamplers(generator: HiFiGANGenerator) -> nn.Module:
-    """A copy of ``generator`` whose ``ups[i]`` are ``torch.nn.ConvTranspose1d`` (same state)."""
+    """A copy of ``generator`` whose stage upsamplers (``ups[i]``) are
+    ``torch.nn.ConvTranspose1d`` with the same state."""
     native = copy.deepcopy(generator)
     for i, up in enumerate(generator.ups):
         if not isinstance(up, ConvTranspose1d):
@@ -164,7 +175,7 @@ def with_native_upsamplers(generator: HiFiGANGenerator) -> nn.Module:
             device=up.weight.device, dtype=up.weight.dtype,
         )
         swap.load_state_dict(up.state_dict())
-        native.ups[i] = swap
+        native.stages[i].upsample = swap
     return native
 
 
@@ -378,9 +389,130 @@ def bench_onnx(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def bigvgan_reference(generator: BigVGANGenerator) -> nn.Module:
+    """A copy of ``generator`` computing as BigVGAN's torch path does: torch's own
+    ``nn.ConvTranspose1d`` for the stage upsamplers and for every ``UpSample1d`` (the whole
+    signal upsampled with its zeros), then Snake at twice the rate, then the strided
+    low-pass (``polyphase`` off). Same weights and buffers, same numbers."""
+    reference = with_native_upsamplers(generator)
+    reference.set_polyphase(False)
+    for module in reference.modules():
+        if isinstance(module, Activation1d):
+            ours = module.upsample.conv
+            native = nn.ConvTranspose1d(ours.in_channels, ours.out_channels, ours.kernel_size,
+                                        ours.stride, groups=ours.groups, bias=False)
+            del native.weight
+            native.register_buffer("weight", ours.weight, persistent=False)
+            module.upsample.conv = native
+    return reference
+
+
+BREAKDOWN = {  # time categories of a BigVGAN forward, by the module that spends it
+    "snake": lambda m, name: name.endswith(".act"),
+    "anti_alias_filters": lambda m, name: isinstance(m, Activation1d),
+    "residual_convs": lambda m, name: isinstance(m, nn.Conv1d) and ".mrf." in name,
+    "stage_upsamplers": lambda m, name: re.fullmatch(r"stages\.\d+\.upsample", name) is not None,
+    "conv_pre_post": lambda m, name: name in ("conv_pre", "conv_post"),
+}
+
+
+def time_breakdown(model: nn.Module, mel: torch.Tensor) -> dict[str, float]:
+    """Milliseconds per category (``BREAKDOWN``) of one forward, by forward hooks; the
+    filters' time excludes the Snake inside them; ``other`` is adds, means and the rest."""
+    spent = {name: 0.0 for name in BREAKDOWN}
+    handles, starts = [], {}
+    for name, module in model.named_modules():
+        for category, test in BREAKDOWN.items():
+            if test(module, name):
+                def pre(mod, args, key=(category, name)):
+                    starts[key] = time.perf_counter()
+
+                def post(mod, args, out, key=(category, name)):
+                    spent[key[0]] += (time.perf_counter() - starts[key]) * MS
+                handles += [module.register_forward_pre_hook(pre),
+                            module.register_forward_hook(post)]
+                break
+    try:
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(mel)
+        total = (time.perf_counter() - start) * MS
+    finally:
+        for handle in handles:
+            handle.remove()
+    spent["anti_alias_filters"] -= spent["snake"]
+    return {**spent, "other": total - sum(spent.values()), "total": total}
+
+
+def bench_bigvgan(cfg: DictConfig) -> list[dict[str, Any]]:
+    """BigVGAN (weight norm folded, eval), ours (polyphase) vs BigVGAN's torch path."""
+    big = cfg.bigvgan
+    ours = BigVGANGenerator.from_preset(big.preset).to(cfg.device).eval()
+    ours.remove_weight_norm()
+    reference = bigvgan_reference(ours)
+    rows = []
+    for seconds in big.audio_seconds:
+        frames = math.ceil(seconds * big.sample_rate / ours.hop_length)
+        mel = torch.randn(big.batch_size, ours.num_mels, frames, device=cfg.device)
+        with torch.no_grad():
+            diff = (ours(mel) - reference(mel)).abs().max().item()
+        timings = interleaved_times(step(ours, mel, "forward"), step(reference, mel, "forward"),
+                                    big)
+        audio = big.batch_size * frames * ours.hop_length / big.sample_rate
+        row = {"preset": big.preset, "mel_frames": frames, "audio_seconds": audio, **timings,
+               "ours_x_real_time": audio / (timings["ours_ms"] / MS),
+               "reference_x_real_time": audio / (timings["native_ms"] / MS),
+               "max_abs_diff": diff}
+        for label, model in (("ours", ours), ("reference", reference)):
+            row.update({f"{label}_{k}_ms": v for k, v in time_breakdown(model, mel).items()})
+        rows.append(row)
+def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Streaming cost per second of audio, chunk sizes and offline interleaved per preset.
+
+    Weight norm folded, ``torch.inference_mode()``; every stream is checked against the
+    offline output first (``max_abs_diff``).
+    """
+    stream_cfg = cfg.streaming
+    rows = []
+    for preset in stream_cfg.presets:
+        widths = {} if stream_cfg.width is None else {"upsample_initial_channel": stream_cfg.width}
+        generator = HiFiGANGenerator.from_preset(preset, **widths).to(cfg.device).eval()
+        generator.remove_weight_norm()
+        frames = stream_cfg.mel_frames
+        mel = torch.randn(1, generator.num_mels, frames, device=cfg.device)
+        audio_seconds = frames * generator.hop_length / stream_cfg.sample_rate
+
+        def streamed(chunk: int) -> torch.Tensor:
+            streamer = StreamingGenerator(generator, stream_cfg.sample_rate)
+            outs = [streamer.step(mel[:, :, i : i + chunk]) for i in range(0, frames, chunk)]
+            return torch.cat(outs + [streamer.flush()], dim=-1)
+
+        runs: dict[str, Callable[[], object]] = {"offline": lambda: generator(mel)}
+        runs.update({f"chunk_{c}": (lambda c=c: streamed(c)) for c in stream_cfg.chunk_frames})
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        with torch.inference_mode():
+            expected = generator(mel)
+            diffs = {name: (run() - expected).abs().max().item() for name, run in runs.items()}
+            for _ in range(stream_cfg.reps):
+                for name, run in runs.items():
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
+        offline = statistics.median(times["offline"])
+        for name, values in times.items():
+            seconds = statistics.median(values)
+            rows.append({
+                "preset": preset, "mode": name, "mel_frames": frames, "reps": stream_cfg.reps,
+                "seconds_per_audio_second": seconds / audio_seconds,
+                "ratio_to_offline": seconds / offline, "max_abs_diff": diffs[name],
+            })
+    return rows
+
+
 SECTIONS: dict[str, Callable[[DictConfig], list[dict[str, Any]]]] = {
     "overhead": bench_overhead, "crossover": bench_crossover, "long_kernel": bench_long_kernel,
     "compile": bench_compile, "onnx": bench_onnx, "training": bench_training,
+    "bigvgan": bench_bigvgan, "streaming": bench_streaming,
 }
 
 

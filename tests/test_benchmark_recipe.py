@@ -34,7 +34,9 @@ def make_cfg(output_dir: Path, *overrides: str) -> DictConfig:
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     output_dir = tmp_path_factory.mktemp("benchmark")
     threads = torch.get_num_threads()
-    out = benchmark.run(make_cfg(output_dir, "generator.enabled=true", "generator.preset=v3"))
+    out = benchmark.run(make_cfg(output_dir, "generator.enabled=true", "generator.preset=v3",
+                                 "streaming.enabled=true", "streaming.presets=[v3]",
+                                 "streaming.width=16"))
     assert torch.get_num_threads() == threads  # the recipe restores the thread count
     return out, output_dir
 
@@ -87,6 +89,20 @@ def test_generator_section_compares_equal_models(results: tuple[dict, Path]) -> 
     assert row["max_abs_diff"] < 1e-5  # same weights: the two generators agree to rounding
     with open(output_dir / "generator.csv", newline="") as stream:
         assert float(next(csv.DictReader(stream))["ratio"]) == pytest.approx(row["ratio"])
+
+
+def test_streaming_section_times_chunks_beside_offline(results: tuple[dict, Path]) -> None:
+    returned, output_dir = results
+    rows = returned["streaming"]
+    assert [row["mode"] for row in rows] == ["offline", "chunk_1", "chunk_8"]
+    for row in rows:
+        assert row["preset"] == "v3" and row["mel_frames"] == 16 and row["reps"] == 1
+        assert row["seconds_per_audio_second"] > 0
+        assert row["max_abs_diff"] < 1e-5  # streamed audio equals offline audio
+    assert rows[0]["ratio_to_offline"] == 1.0
+    with open(output_dir / "streaming.csv", newline="") as stream:
+        written = list(csv.DictReader(stream))
+    assert float(written[1]["ratio_to_offline"]) == pytest.approx(rows[1]["ratio_to_offline"])
 
 
 def test_native_swap_keeps_weights_and_uses_torch_layers() -> None:

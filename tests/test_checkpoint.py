@@ -11,6 +11,7 @@ from torch import Tensor
 
 import hifigan_reference as ref
 from upsampler import HiFiGANGenerator, load_hifigan
+from upsampler.models import hifigan_state_dict
 
 FRAMES = 4
 GAIN_SPREAD = (0.5, 1.5)  # gains drawn apart from ||v|| so swapped or ignored g/v would show
@@ -162,3 +163,35 @@ def test_generator_direct_load_state_dict_round_trip() -> None:
     mel = torch.randn(1, 80, FRAMES)
     with torch.no_grad():
         torch.testing.assert_close(second(mel), first(mel))
+
+
+SMALL_V3 = {**ref.CONFIGS["v3"], "upsample_initial_channel": 32}  # ResBlock2's convs.* keys
+
+
+@pytest.mark.parametrize("config", [SMALL, SMALL_V3], ids=["v2_layout", "v3_layout"])
+def test_hifigan_state_dict_loads_into_the_original(tmp_path: Path, config: dict) -> None:
+    """Our weights in the original layout: the original generator loads them strictly (flat
+    keys, weight_g / weight_v) and computes our output; a g_* file of them loads back."""
+    torch.manual_seed(1)
+    ours = HiFiGANGenerator(**config).eval()
+    original = ref.Generator(config).eval()
+    original.load_state_dict(hifigan_state_dict(ours), strict=True)
+    mel = torch.randn(1, 80, FRAMES)
+    with torch.no_grad():
+        torch.testing.assert_close(original(mel), ours(mel))
+        back = load_hifigan(save(tmp_path / "g_b", hifigan_state_dict(ours)), config)
+        torch.testing.assert_close(back(mel), ours(mel))
+        ours.remove_weight_norm()
+        original.remove_weight_norm()
+        assert set(hifigan_state_dict(ours)) == set(original.state_dict())
+        assert len(hifigan_state_dict(ours)) == len(ours.state_dict())
+
+
+def test_nested_checkpoint_of_our_own_generator_loads(tmp_path: Path) -> None:
+    """A bare ``generator.state_dict()`` (nested ``stages.*`` keys) loads as well."""
+    torch.manual_seed(2)
+    ours = HiFiGANGenerator(**SMALL).eval()
+    loaded = load_hifigan(save(tmp_path / "g_nested", ours.state_dict(), wrap=False), SMALL)
+    mel = torch.randn(1, 80, FRAMES)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mel), ours(mel))

@@ -70,7 +70,7 @@ def test_exportable_folds_weight_norm_and_leaves_original_intact() -> None:
     plain = exportable(generator)
     names = [name for name, _ in plain.named_parameters()]
     assert not any("parametrizations" in name for name in names)
-    assert "ups.0.weight" in names
+    assert "stages.0.upsample.weight" in names
     mel = torch.randn(2, NUM_MELS, 5)
     with torch.no_grad():
         torch.testing.assert_close(plain(mel), generator(mel))

@@ -10,6 +10,7 @@ import torch
 
 from upsampler import HiFiGANGenerator
 from upsampler.layers import ConvTranspose1d
+from upsampler.models import hifigan_state_dict
 
 # The published generators: parameters with weight norm folded, state_dict keys of the files
 PUBLISHED_PARAMETERS = {"v1": 13_926_017, "v2": 925_985, "v3": 1_462_273}
@@ -41,7 +42,7 @@ def test_forward_length_and_weight_norm_removal(resblock: str) -> None:
     with torch.no_grad():
         before = generator(mel)
     generator.remove_weight_norm()
-    assert "ups.0.weight" in generator.state_dict()
+    assert "ups.0.weight" in hifigan_state_dict(generator)
     with torch.no_grad():
         after = generator(mel)
     assert before.shape == (2, 1, FRAMES * 256)
@@ -54,10 +55,12 @@ def test_attributes_for_streaming_and_recipes() -> None:
     assert generator.resblock_dilation_sizes == ((1, 2), (2, 6), (3, 12))
     assert (generator.num_upsamples, generator.num_kernels, generator.num_mels) == (3, 3, 80)
     assert generator.hop_length == 256
-    assert len(generator.ups) == 3 and len(generator.resblocks) == 9
+    assert len(generator.ups) == 3 and len(generator.stages) == 3
+    assert all(len(stage.mrf.resblocks) == 3 for stage in generator.stages)
     assert isinstance(generator.ups[0], ConvTranspose1d)
-    # stage 1 branch 2 sits at 1 * num_kernels + 2 with the third kernel size
-    assert generator.resblocks[5].kernel_size == 7
+    assert generator.ups[1] is generator.stages[1].upsample
+    # stage 1 branch 2 has the third kernel size
+    assert generator.stages[1].mrf.resblocks[2].kernel_size == 7
     assert generator.conv_pre.kernel_size == (7,) and generator.conv_post.out_channels == 1
 
 
@@ -96,6 +99,15 @@ def test_trace_matches_eager() -> None:
     torch.testing.assert_close(traced(other), generator(other))
 
 
+def test_unbatched_mel_gives_unbatched_audio() -> None:
+    torch.manual_seed(0)
+    generator = tiny()
+    mel = torch.randn(80, FRAMES)
+    with torch.no_grad():
+        torch.testing.assert_close(generator(mel), generator(mel[None])[0])
+    assert generator(mel).shape == (1, FRAMES * 256)
+
+
 def test_from_preset_overrides_and_unknown_name() -> None:
     assert HiFiGANGenerator.from_preset("V2", num_mels=100).num_mels == 100
     with pytest.raises(ValueError, match=r"preset must be one of \['v1', 'v2', 'v3'\], got 'v4'"):
@@ -106,7 +118,8 @@ def test_from_preset_overrides_and_unknown_name() -> None:
     ("mel", "error", "match"),
     [
         (torch.randn(1, 79, FRAMES), ValueError, "num_mels=80 channels, got 79"),
-        (torch.randn(80, FRAMES), ValueError, r"shape \(B, num_mels=80, T\), got 2-D"),
+        (torch.randn(80 * FRAMES), ValueError,
+         r"shape \(B, num_mels=80, T\) or \(num_mels, T\), got 1-D"),
         (torch.randn(1, 1, 80, FRAMES), ValueError, "got 4-D"),
         (torch.zeros(1, 80, 0), ValueError, "at least one frame"),
         (torch.full((1, 80, FRAMES), math.nan), ValueError, "NaN or Inf"),

@@ -12,7 +12,7 @@ from torch.nn.utils import parametrize
 
 import hifigan_reference as ref
 from upsampler.layers import MRF, ResBlock1, ResBlock2, UpsampleBlock
-from upsampler.layers.resblocks import remove_weight_norm
+from upsampler.layers.weight_norm import remove_weight_norm
 from upsampler.models.checkpoint import normalise_keys
 
 CHANNELS = 8
@@ -72,7 +72,7 @@ def test_folding_a_deep_copy_leaves_the_original_intact() -> None:
     # torch's remove_parametrizations deletes the property from the Parametrized class,
     # which a deep copy shares with its original; folding must not reach across
     torch.manual_seed(0)
-    block = UpsampleBlock(8, 4, stride=2, kernel_size=4)
+    block = UpsampleBlock.hifigan(8, 4, stride=2, kernel_size=4)
     folded = copy.deepcopy(block)
     folded.mrf.resblocks[0].remove_weight_norm()
     remove_weight_norm(folded)
@@ -84,7 +84,7 @@ def test_folding_a_deep_copy_leaves_the_original_intact() -> None:
 
 def test_mrf_is_mean_of_branches() -> None:
     torch.manual_seed(0)
-    mrf = MRF(CHANNELS, "1", (3, 5), ((1, 3), (2, 4)))
+    mrf = MRF.hifigan(CHANNELS, "1", (3, 5), ((1, 3), (2, 4)))
     x = torch.randn(1, CHANNELS, FRAMES)
     branches = [block(x) for block in mrf.resblocks]
     torch.testing.assert_close(mrf(x), (branches[0] + branches[1]) / 2)
@@ -96,7 +96,7 @@ def test_mrf_is_mean_of_branches() -> None:
     [(2, 4), (8, 16), (3, 6), (5, 10), (5, 11), (4, 7), (7, 3), (11, 22), (2, 2), (1, 4), (1, 3)],
 )
 def test_upsample_block_length(stride: int, kernel_size: int) -> None:
-    block = UpsampleBlock(CHANNELS, 4, stride, kernel_size, "2", (3,), ((1,),))
+    block = UpsampleBlock.hifigan(CHANNELS, 4, stride, kernel_size, "2", (3,), ((1,),))
     for frames in (1, 2, FRAMES):
         out = block(torch.randn(2, CHANNELS, frames))
         assert out.shape == (2, 4, frames * stride)
@@ -106,7 +106,9 @@ def test_upsample_block_matches_torch_chain() -> None:
     """lrelu -> torch's ConvTranspose1d with HiFi-GAN's padding -> mean of original resblocks."""
     torch.manual_seed(0)
     stride, kernel_size = 8, 16
-    block = UpsampleBlock(CHANNELS, 4, stride, kernel_size, "1", (3, 7), ((1, 3, 5), (1, 3, 5)))
+    block = UpsampleBlock.hifigan(
+        CHANNELS, 4, stride, kernel_size, "1", (3, 7), ((1, 3, 5), (1, 3, 5))
+    )
     block.remove_weight_norm()
     up = nn.ConvTranspose1d(CHANNELS, 4, kernel_size, stride, padding=(kernel_size - stride) // 2)
     up.load_state_dict(block.upsample.state_dict())
@@ -119,7 +121,7 @@ def test_upsample_block_matches_torch_chain() -> None:
 def test_even_kernel_at_stride_one_is_trimmed_explicitly() -> None:
     """k=4, s=1: no padding pair exists; the 3 extra samples are cut 2 left, 1 right."""
     torch.manual_seed(0)
-    block = UpsampleBlock(CHANNELS, 4, 1, 4, "2", (3,), ((1,),))
+    block = UpsampleBlock.hifigan(CHANNELS, 4, 1, 4, "2", (3,), ((1,),))
     block.remove_weight_norm()
     full = nn.ConvTranspose1d(CHANNELS, 4, 4, 1)
     full.load_state_dict(block.upsample.state_dict())
@@ -128,7 +130,7 @@ def test_even_kernel_at_stride_one_is_trimmed_explicitly() -> None:
 
 
 def test_upsample_block_keeps_hifigan_padding() -> None:
-    block = UpsampleBlock(CHANNELS, 4, 8, 16)
+    block = UpsampleBlock.hifigan(CHANNELS, 4, 8, 16)
     assert block.upsample.padding == ((16 - 8) // 2,)
     assert block.upsample.output_padding == (0,)
 
@@ -148,11 +150,11 @@ def test_resblock_rejects_bad_sizes(kwargs: dict, match: str) -> None:
 
 def test_mrf_rejects_mismatched_sizes() -> None:
     with pytest.raises(ValueError, match="resblock_kernel_sizes and resblock_dilation_sizes"):
-        MRF(CHANNELS, "1", (3, 7), ((1, 3, 5),))
+        MRF.hifigan(CHANNELS, "1", (3, 7), ((1, 3, 5),))
 
 
 def test_unknown_resblock_and_upsampler() -> None:
     with pytest.raises(ValueError, match="resblock must be one of"):
-        MRF(CHANNELS, "3")
+        MRF.hifigan(CHANNELS, "3")
     with pytest.raises(ValueError, match="upsampler kind must be one of"):
-        UpsampleBlock(CHANNELS, 4, 2, 4, upsampler="no-such-kind")
+        UpsampleBlock.hifigan(CHANNELS, 4, 2, 4, upsampler="no-such-kind")

@@ -182,7 +182,6 @@ from upsampler.streaming import StreamingGenerator, generator_context  # noqa: E
 
 NUM_MELS = 80
 MEL_FRAMES = 24  # > every model's look-ahead (V1 13, V3 11, hop 300 19 frames)
-SLIDING_FRAMES = 30  # > V3's look-ahead + left context: cache=False drops old frames
 MODELS = {  # presets at small widths (the receptive field does not depend on channels)
     "v1": dict(preset="v1", upsample_initial_channel=16),
     "v3": dict(preset="v3", upsample_initial_channel=8),
@@ -226,32 +225,17 @@ def test_generator_chunks_equal_offline(
     torch.testing.assert_close(got, expected)
 
 
-@pytest.mark.parametrize("cache", [True, False])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_generator_random_splits_equal_offline(
-    generators: dict[str, HiFiGANGenerator], name: str, cache: bool
+    generators: dict[str, HiFiGANGenerator], name: str
 ) -> None:
     generator = generators[name]
     rng = torch.Generator().manual_seed(8)
     mel = torch.randn(BATCH, NUM_MELS, MEL_FRAMES, generator=rng)
-    streamer = StreamingGenerator(generator, cache=cache)
+    streamer = StreamingGenerator(generator)
     with torch.no_grad():
         got = vocode_in_chunks(streamer, mel, random_sizes(MEL_FRAMES, rng))
         torch.testing.assert_close(got, generator(mel))
-
-
-@pytest.mark.parametrize("chunk", [1, 3])
-def test_recompute_mode_single_frames_equal_offline(
-    generators: dict[str, HiFiGANGenerator], chunk: int
-) -> None:
-    """cache=False slides its window of left context by every frame."""
-    generator = generators["v3"]
-    mel = torch.randn(1, NUM_MELS, SLIDING_FRAMES, generator=torch.Generator().manual_seed(11))
-    streamer = StreamingGenerator(generator, cache=False)
-    with torch.no_grad():
-        got = vocode_in_chunks(streamer, mel, fixed_sizes(SLIDING_FRAMES, chunk))
-        torch.testing.assert_close(got, generator(mel))
-    assert streamer.start > 0  # the window did slide
 
 
 def test_v1_and_v3_latency_hand_worked(generators: dict[str, HiFiGANGenerator]) -> None:
@@ -269,12 +253,9 @@ def test_v1_and_v3_latency_hand_worked(generators: dict[str, HiFiGANGenerator]) 
     assert StreamingGenerator(generators["v1"], sample_rate=16000).latency_ms == pytest.approx(208)
 
 
-@pytest.mark.parametrize("cache", [True, False])
-def test_v1_emits_exactly_the_final_samples(
-    generators: dict[str, HiFiGANGenerator], cache: bool
-) -> None:
+def test_v1_emits_exactly_the_final_samples(generators: dict[str, HiFiGANGenerator]) -> None:
     """After n frames V1 has emitted n * 256 - 3258 samples (none before frame 13)."""
-    streamer = StreamingGenerator(generators["v1"], cache=cache)
+    streamer = StreamingGenerator(generators["v1"])
     mel = torch.randn(1, NUM_MELS, 14)
     with torch.no_grad():
         assert streamer.step(mel[:, :, :12]).shape[-1] == 0
@@ -311,13 +292,12 @@ def last_read_frame(audio: Tensor, mel: Tensor, sample: int) -> int:
     return int(grad[0].abs().sum(0).nonzero().max())
 
 
-@pytest.mark.parametrize("cache", [True, False])
 def test_generator_bad_chunks_leave_stream_usable(
-    generators: dict[str, HiFiGANGenerator], cache: bool
+    generators: dict[str, HiFiGANGenerator]
 ) -> None:
     generator = generators["v3"]
     mel = torch.randn(BATCH, NUM_MELS, MEL_FRAMES, generator=torch.Generator().manual_seed(10))
-    streamer = StreamingGenerator(generator, cache=cache)
+    streamer = StreamingGenerator(generator)
     with torch.no_grad():
         first = streamer.step(mel[:, :, :20])
         with pytest.raises(ValueError, match="num_mels=80"):
@@ -338,8 +318,7 @@ def test_generator_bad_chunks_leave_stream_usable(
             streamer.flush()
 
 
-@pytest.mark.parametrize("cache", [True, False])
-def test_generator_with_a_trimmed_stage_equals_offline(cache: bool) -> None:
+def test_generator_with_a_trimmed_stage_equals_offline() -> None:
     """A stride-1 stage with an even kernel is a TrimmedConvTranspose1d: k=2 cuts 1 sample
     on the left, so that stage reads 1 sample ahead. Right reach: conv_pre 3 -> ups k16 u8
     p4 and MRF k3 d1 (1 + 1): 8*3 + 4 + 2 = 30 -> trimmed ups 30 + 1, MRF + 2 = 33
@@ -352,33 +331,23 @@ def test_generator_with_a_trimmed_stage_equals_offline(cache: bool) -> None:
     assert generator_context(generator)[1] == 36
     mel = torch.randn(1, 4, 9, generator=torch.Generator().manual_seed(12))
     with torch.no_grad():
-        streamer = StreamingGenerator(generator, cache=cache)
+        streamer = StreamingGenerator(generator)
         got = vocode_in_chunks(streamer, mel, fixed_sizes(9, 2))
         assert got.shape == (1, 1, 9 * 8)
         torch.testing.assert_close(got, generator(mel))
 
 
-def test_generator_needs_transposed_upsamplers() -> None:
-    generator = HiFiGANGenerator(
-        upsample_rates=[4], upsample_kernel_sizes=[8], upsample_initial_channel=4,
-        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]], upsampler="nearest_conv",
-    )
-    with pytest.raises(TypeError, match="ups\\[0\\] must be a transposed"):
-        generator_context(generator)
-    with pytest.raises(TypeError, match="nearest_conv|transposed"):
-        StreamingGenerator(generator)
-
-
-def test_generator_context_names_the_flat_resblock_index() -> None:
-    """Stage 1, branch 0 of a two-branch generator is ``resblocks[2]``, not ``resblocks[0]``."""
+def test_generator_without_a_streaming_rule_names_the_module() -> None:
     generator = HiFiGANGenerator(
         num_mels=4, upsample_rates=[2, 2], upsample_kernel_sizes=[4, 4],
         upsample_initial_channel=8, resblock_kernel_sizes=[3, 5],
         resblock_dilation_sizes=[[1], [1]],
     )
-    generator.resblocks[2] = nn.Identity()
-    with pytest.raises(TypeError, match=r"^resblocks\[2\] has no nn.Conv1d"):
+    generator.stages[1].mrf.resblocks[0] = nn.GRU(8, 8)
+    with pytest.raises(TypeError, match="^GRU has no streaming rule"):
         generator_context(generator)
+    with pytest.raises(TypeError, match="^GRU has no streaming rule"):
+        StreamingGenerator(generator)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

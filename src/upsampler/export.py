@@ -22,8 +22,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.layers.resblocks import remove_weight_norm
 from upsampler.files import atomic_write
+from upsampler.layers.weight_norm import remove_weight_norm
 
 PathLike = Union[str, "os.PathLike[str]"]
 TORCHSCRIPT_METHODS = ("trace", "script")

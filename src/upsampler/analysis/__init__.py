@@ -31,6 +31,14 @@ Spectra and tones (``spectrum``, ``tonal``)
 What a module is (``probe``)
     upsampler_strides(module, strides=None) -> tuple[int, ...]
     input_channels(module, in_channels=None) -> int
+Aliasing of a block driven by a pure tone (``aliasing``, ``aliasing_compare``)
+    tone_aliasing(module, frequency, in_channels, stride=1, amplitude=1.0, fft_size=1024,
+                  margin=256) -> AliasingReport(frequency, aliasing_db, stride, frequencies,
+                                                power, wanted)
+    aliasing_sweep(module, frequencies, in_channels, ...) -> list[AliasingReport]
+    mean_aliasing_db(reports) -> float
+    compare_aliasing(frequencies=SWEEP, seed=0) -> (rows, sweeps): HiFi-GAN V1 and
+        BigVGAN-base blocks with and without anti-aliasing; format_aliasing_table(rows) -> str
 Literature comparison (``compare``)
     compare_upsamplers(variants=LITERATURE_VARIANTS, strides=(8, 8, 2, 2),
                        channels=(32, 16, 8, 4, 2), sample_rate=22050.0, seeds=(0, 1, 2),
@@ -43,6 +51,13 @@ Modules accepted: one upsampler (``make_upsampler``'s kinds, torch's ConvTranspo
 (``HiFiGANGenerator``). Bad input raises ``ValueError`` naming the argument.
 """
 
+from upsampler.analysis.aliasing import (
+    AliasingReport,
+    aliasing_sweep,
+    mean_aliasing_db,
+    tone_aliasing,
+)
+from upsampler.analysis.aliasing_compare import compare_aliasing, format_aliasing_table
 from upsampler.analysis.compare import (
     LITERATURE_VARIANTS,
     UpsamplerVariant,
@@ -69,4 +84,6 @@ __all__ = [
     "input_channels", "upsampler_strides", "StackResponse", "stack_response",
     "ToneFrequency", "averaged_power_spectrum", "expected_tone_frequencies", "tone_excess_db",
     "TonalReport", "ToneExcess", "tonal_artifacts",
+    "AliasingReport", "aliasing_sweep", "mean_aliasing_db", "tone_aliasing",
+    "compare_aliasing", "format_aliasing_table",
 ]

@@ -8,10 +8,28 @@ from upsampler.layers.upsamplers import (
     icnr_,
     make_upsampler,
 )
-from upsampler.layers.resblocks import ResBlock1, ResBlock2
+from upsampler.layers.resblocks import ResBlock1, ResBlock2, ResidualBlock
+from upsampler.layers.streaming import (
+    Context,
+    PaddedFilter,
+    Pointwise,
+    Stream,
+    StreamingModule,
+    new_stream,
+    register_stream,
+    stream_context,
+)
 from upsampler.layers.upsample_block import MRF, UpsampleBlock
+from upsampler.layers.weight_norm import apply_weight_norm, remove_weight_norm
+from upsampler.layers.snake import Snake, SnakeBeta
+from upsampler.layers.antialias import Activation1d, DownSample1d, LowPassFilter1d, UpSample1d
+from upsampler.layers.amp import AMPBlock1, AMPBlock2
 
 __all__ = [
     "ConvTranspose1d", "TrimmedConvTranspose1d", "UPSAMPLERS", "make_upsampler", "ResizeConv1d", "SubpixelConv1d", "icnr_",
-    "ResBlock1", "ResBlock2", "MRF", "UpsampleBlock",
+    "ResBlock1", "ResBlock2", "ResidualBlock", "MRF", "UpsampleBlock",
+    "Context", "PaddedFilter", "Pointwise", "Stream", "StreamingModule", "new_stream", "register_stream",
+    "stream_context", "apply_weight_norm", "remove_weight_norm",
+    "Snake", "SnakeBeta", "LowPassFilter1d", "UpSample1d", "DownSample1d", "Activation1d",
+    "AMPBlock1", "AMPBlock2",
 ]

@@ -1,77 +1,57 @@
-"""HiFi-GAN's residual blocks and the weight-norm helpers every block and generator shares.
+"""HiFi-GAN's residual blocks.
 
 ``ResBlock1`` and ``ResBlock2`` follow jik876/hifi-gan ``models.py`` so an original
 checkpoint's ``convs1`` / ``convs2`` / ``convs`` keys load unchanged. Both keep the length:
 ``(B, C, T) -> (B, C, T)``, every convolution padded by ``(k * d - d) // 2``.
+
+Both are a :class:`ResidualBlock`: a chain of residual units ``x = f(x) + x``, each ``f``
+a sequence of the block's registered modules (``units()``); ``forward`` runs the units and
+the streaming step (:mod:`upsampler.layers.streaming`) chains their streams, so both read
+the one list. BigVGAN's AMP blocks have the same shape with Snake activations.
 """
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from typing import Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import parametrizations, parametrize
 
-from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.layers.streaming import Stream, StreamingModule, new_stream
+from upsampler.layers.streams import ChainStream, ResidualStream
+from upsampler.layers.weight_norm import apply_weight_norm, init_normal_, remove_weight_norm
 from upsampler.lengths import check_int, effective_kernel_size, same_padding
 
 LRELU_SLOPE = 0.1  # HiFi-GAN's slope inside every block
-INIT_MEAN = 0.0
-INIT_STD = 0.01  # HiFi-GAN's ``init_weights``: normal(0, 0.01)
-WEIGHT_NORM_DIM = 0  # one gain per output channel (per input channel for transposed convs)
-
-ModuleT = TypeVar("ModuleT", bound=nn.Module)
-_CONVOLUTIONS = (nn.Conv1d, nn.ConvTranspose1d, ConvTranspose1d)
 
 
-def init_normal_(conv: ModuleT) -> ModuleT:
-    """Draw ``conv.weight`` from normal(0, 0.01), HiFi-GAN's ``init_weights``.
+class ResidualBlock(StreamingModule):
+    """Residual units in sequence: for each ``ops`` in ``units()``, ``x = ops(x) + x``.
 
-    Applied *before* weight norm, so the draw becomes the direction ``v`` and the gain
-    ``g = ||v||``. (The original calls ``init_weights`` after ``weight_norm``, where writing
-    ``m.weight.data`` is overwritten by the next forward; here the intended init takes effect.)
+    Subclasses register their modules as usual (so state_dict keys are theirs) and list
+    each unit's modules in order in ``units()``; every unit must keep the length.
     """
-    nn.init.normal_(conv.weight, INIT_MEAN, INIT_STD)
-    return conv
 
+    def units(self) -> list[list[nn.Module]]:
+        """The modules of each residual unit, in the order they apply."""
+        raise NotImplementedError(f"{type(self).__name__} must define units()")
 
-def apply_weight_norm(module: ModuleT) -> ModuleT:
-    """Weight-normalise every convolution in ``module`` (itself included) along dim 0.
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, T) -> (B, C, T)``."""
+        for ops in self.units():
+            xt = x
+            for op in ops:
+                xt = op(xt)
+            x = xt + x
+        return x
 
-    Uses ``torch.nn.utils.parametrizations.weight_norm``: state_dict keys become
-    ``*.parametrizations.weight.original0`` (gain ``g``) and ``original1`` (direction ``v``).
-    """
-    for sub in list(module.modules()):
-        if isinstance(sub, _CONVOLUTIONS) and not parametrize.is_parametrized(sub, "weight"):
-            parametrizations.weight_norm(sub, name="weight", dim=WEIGHT_NORM_DIM)
-    return module
+    def new_stream(self) -> Stream:
+        return ChainStream([
+            ResidualStream(ChainStream([new_stream(op) for op in ops])) for ops in self.units()
+        ])
 
-
-def fold_parametrizations(module: nn.Module) -> None:
-    """Replace each parametrized tensor of ``module`` itself by a plain parameter of its value.
-
-    Not ``parametrize.remove_parametrizations``: that deletes the property from the
-    ``Parametrized*`` class, which ``copy.deepcopy`` shares between a module and its copy,
-    so folding the copy would break the original (and vice versa).
-    """
-    values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
-    module.__class__ = module.__class__.__bases__[0]  # Parametrized<Cls> -> <Cls>
-    del module._modules["parametrizations"]
-    for name, value in values.items():
-        module.register_parameter(name, nn.Parameter(value))
-
-
-def remove_weight_norm(module: nn.Module) -> None:
-    """Fold every weight norm in ``module`` into a plain ``weight`` (for inference).
-
-    The folded weight is ``g * v / ||v||``, the tensor the forward already used, so
-    outputs are unchanged. Modules without weight norm are left as they are; a deep copy
-    can be folded without touching the module it was copied from.
-    """
-    for sub in list(module.modules()):
-        if parametrize.is_parametrized(sub, "weight"):
-            fold_parametrizations(sub)
+    def remove_weight_norm(self) -> None:
+        """Fold weight norm into plain weights (outputs unchanged)."""
+        remove_weight_norm(self)
 
 
 def _check_dilations(dilation: Sequence[int], kernel_size: int) -> tuple[int, ...]:
@@ -97,7 +77,7 @@ def _same_conv(channels: int, kernel_size: int, dilation: int) -> nn.Conv1d:
     return apply_weight_norm(init_normal_(conv))
 
 
-class ResBlock1(nn.Module):
+class ResBlock1(ResidualBlock):
     """HiFi-GAN's "1" block: per dilation ``d``, lrelu -> conv(d) -> lrelu -> conv(1), residual.
 
     ``convs1[j]`` has dilation ``dilation[j]``, ``convs2[j]`` dilation 1 (the original has
@@ -113,23 +93,15 @@ class ResBlock1(nn.Module):
         self.kernel_size = kernel_size
         self.convs1 = nn.ModuleList(_same_conv(channels, kernel_size, d) for d in self.dilation)
         self.convs2 = nn.ModuleList(_same_conv(channels, kernel_size, 1) for _ in self.dilation)
+        self.activation = nn.LeakyReLU(LRELU_SLOPE)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
-        for conv1, conv2 in zip(self.convs1, self.convs2):
-            xt = F.leaky_relu(x, LRELU_SLOPE)
-            xt = conv1(xt)
-            xt = F.leaky_relu(xt, LRELU_SLOPE)
-            xt = conv2(xt)
-            x = xt + x
-        return x
-
-    def remove_weight_norm(self) -> None:
-        """Fold weight norm into plain weights (outputs unchanged)."""
-        remove_weight_norm(self)
+    def units(self) -> list[list[nn.Module]]:
+        """Per dilation: ``[lrelu, convs1[j], lrelu, convs2[j]]``."""
+        act = self.activation
+        return [[act, conv1, act, conv2] for conv1, conv2 in zip(self.convs1, self.convs2)]
 
 
-class ResBlock2(nn.Module):
+class ResBlock2(ResidualBlock):
     """HiFi-GAN's "2" block (V3): per dilation ``d``, lrelu -> conv(d), residual."""
 
     def __init__(
@@ -140,18 +112,11 @@ class ResBlock2(nn.Module):
         self.dilation = _check_dilations(dilation, kernel_size)
         self.kernel_size = kernel_size
         self.convs = nn.ModuleList(_same_conv(channels, kernel_size, d) for d in self.dilation)
+        self.activation = nn.LeakyReLU(LRELU_SLOPE)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
-        for conv in self.convs:
-            xt = F.leaky_relu(x, LRELU_SLOPE)
-            xt = conv(xt)
-            x = xt + x
-        return x
-
-    def remove_weight_norm(self) -> None:
-        """Fold weight norm into plain weights (outputs unchanged)."""
-        remove_weight_norm(self)
+    def units(self) -> list[list[nn.Module]]:
+        """Per dilation: ``[lrelu, convs[j]]``."""
+        return [[self.activation, conv] for conv in self.convs]
 
 
 RESBLOCKS: dict[str, type[nn.Module]] = {"1": ResBlock1, "2": ResBlock2}

@@ -1,31 +1,30 @@
-"""HiFi-GAN's multi-receptive-field fusion (MRF) and one upsampling stage built on it.
+"""The generator stage and its multi-receptive-field fusion (MRF), for HiFi-GAN and kin.
 
-An ``UpsampleBlock`` is one generator stage::
+An ``UpsampleBlock`` is one generator stage, built from modules::
 
-    (B, C_in, T) --lrelu(0.1)--> upsampler(stride) --> MRF --> (B, C_out, T * stride)
+    (B, C_in, T) --activation--> upsample (stride) --> mrf --> (B, C_out, T * stride)
 
-where the upsampler comes from ``make_upsampler`` (our ``ConvTranspose1d`` with padding and
-output_padding from ``lengths.exact_padding`` by default), so the length is exactly
-``T * stride`` for any stride and kernel and nothing is cropped afterwards.
+``UpsampleBlock.hifigan(...)`` and ``MRF.hifigan(...)`` build HiFi-GAN's: leaky ReLU(0.1),
+an upsampler from ``make_upsampler`` (our ``ConvTranspose1d`` with padding and
+output_padding from ``lengths.exact_padding`` by default, so the length is exactly
+``T * stride`` for any stride and kernel) and the mean of ``ResBlock1`` / ``ResBlock2``.
+Another model passes its own modules (BigVGAN: no activation, AMP blocks).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upsampler.layers.resblocks import (
-    LRELU_SLOPE,
-    apply_weight_norm,
-    init_normal_,
-    make_resblock,
-    remove_weight_norm,
-)
 from upsampler.layers.conv_transpose import TrimmedConvTranspose1d
+from upsampler.layers.overlap_add import ConvTransposeStream
+from upsampler.layers.resblocks import LRELU_SLOPE, make_resblock
+from upsampler.layers.streaming import Stream, StreamingModule, new_stream, register_stream
+from upsampler.layers.streams import ChainStream, MeanStream
 from upsampler.layers.upsamplers import make_upsampler
-from upsampler.lengths import exact_padding
+from upsampler.layers.weight_norm import apply_weight_norm, init_normal_, remove_weight_norm
+from upsampler.lengths import check_int, exact_padding, exact_trim
 
 DEFAULT_KERNEL_SIZES = (3, 7, 11)  # HiFi-GAN V1/V2
 DEFAULT_DILATION_SIZES = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
@@ -39,18 +38,6 @@ def has_exact_padding(kernel_size: int, stride: int) -> bool:
     except ValueError:
         return False
     return True
-
-
-def fuse_branches(resblocks: Iterable[nn.Module], x: Tensor) -> Tensor:
-    """Mean of the branches, summed in the original's order: ``(B, C, T) -> (B, C, T)``."""
-    total = None
-    count = 0
-    for block in resblocks:
-        total = block(x) if total is None else total + block(x)
-        count += 1
-    if total is None:
-        raise ValueError("fuse_branches needs at least one resblock")
-    return total / count
 
 
 def check_resblock_sizes(
@@ -67,30 +54,59 @@ def check_resblock_sizes(
         )
 
 
-class MRF(nn.Module):
-    """Multi-receptive-field fusion: the mean of parallel resblocks with different kernels.
+class MRF(StreamingModule):
+    """Multi-receptive-field fusion: the mean of parallel residual blocks.
 
-    ``resblocks[j]`` has kernel ``resblock_kernel_sizes[j]`` and dilations
-    ``resblock_dilation_sizes[j]``.
+    ``forward`` sums ``resblocks[0](x) + resblocks[1](x) + ...`` in order, then divides
+    by their number (the original's order of the sums).
     """
 
-    def __init__(
-        self,
+    def __init__(self, resblocks: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if len(resblocks) == 0:
+            raise ValueError("resblocks must list at least one block, got []")
+        self.resblocks = nn.ModuleList(resblocks)
+
+    @classmethod
+    def hifigan(
+        cls,
         channels: int,
         resblock: str = "1",
         resblock_kernel_sizes: Sequence[int] = DEFAULT_KERNEL_SIZES,
         resblock_dilation_sizes: Sequence[Sequence[int]] = DEFAULT_DILATION_SIZES,
-    ) -> None:
-        super().__init__()
+    ) -> "MRF":
+        """HiFi-GAN's MRF: ``resblocks[j]`` of type ``resblock`` ("1" or "2") with kernel
+        ``resblock_kernel_sizes[j]`` and dilations ``resblock_dilation_sizes[j]``."""
         check_resblock_sizes(resblock_kernel_sizes, resblock_dilation_sizes)
-        self.resblocks = nn.ModuleList(
+        return cls([
             make_resblock(resblock, channels, k, d)
             for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes)
-        )
+        ])
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``."""
-        return fuse_branches(self.resblocks, x)
+        total = self.resblocks[0](x)
+        for block in self.resblocks[1:]:
+            total = total + block(x)
+        return total / len(self.resblocks)
+
+    def new_stream(self) -> Stream:
+        return MeanStream([new_stream(block) for block in self.resblocks])
+
+    def remove_weight_norm(self) -> None:
+        """Fold weight norm into plain weights (outputs unchanged)."""
+        remove_weight_norm(self)
+
+
+def _trimmed_stream(layer: TrimmedConvTranspose1d) -> Stream:
+    """Overlap-add with the trim as a crop: ``padding = left``, ``output_padding = left -
+    right`` give the same length and samples (an ``output_padding`` torch would refuse at
+    stride 1, which the stream's arithmetic does not mind)."""
+    left, right = layer.trim
+    return ConvTransposeStream(layer, left, left - right)
+
+
+register_stream(TrimmedConvTranspose1d, _trimmed_stream)
 
 
 def build_upsampler(
@@ -109,16 +125,29 @@ def build_upsampler(
     return apply_weight_norm(module)
 
 
-class UpsampleBlock(nn.Module):
-    """One HiFi-GAN stage: ``leaky_relu(0.1)`` -> upsampler -> MRF.
+class UpsampleBlock(StreamingModule):
+    """One generator stage: ``activation`` -> ``upsample`` (``stride``) -> ``mrf``.
 
-    ``upsampler`` names an entry of ``upsampler.layers.UPSAMPLERS``; "transposed" is our
-    ``ConvTranspose1d`` with ``exact_padding``, equal to HiFi-GAN's ``(k - u) // 2`` when
-    ``k - u`` is even. Submodules: ``upsample`` and ``mrf``.
+    ``activation`` may be ``None`` (BigVGAN has none before its upsampler). Submodules:
+    ``activation`` (``nn.Identity`` when ``None``), ``upsample`` and ``mrf``.
     """
 
     def __init__(
         self,
+        upsample: nn.Module,
+        mrf: nn.Module,
+        stride: int,
+        activation: Optional[nn.Module] = None,
+    ) -> None:
+        super().__init__()
+        self.stride = check_int("stride", stride, 1)
+        self.activation = nn.Identity() if activation is None else activation
+        self.upsample = upsample
+        self.mrf = mrf
+
+    @classmethod
+    def hifigan(
+        cls,
         in_channels: int,
         out_channels: int,
         stride: int,
@@ -127,19 +156,24 @@ class UpsampleBlock(nn.Module):
         resblock_kernel_sizes: Sequence[int] = DEFAULT_KERNEL_SIZES,
         resblock_dilation_sizes: Sequence[Sequence[int]] = DEFAULT_DILATION_SIZES,
         upsampler: str = TRANSPOSED,
-    ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.stride = stride
-        self.upsample = build_upsampler(upsampler, in_channels, out_channels, stride, kernel_size)
-        self.mrf = MRF(out_channels, resblock, resblock_kernel_sizes, resblock_dilation_sizes)
+    ) -> "UpsampleBlock":
+        """HiFi-GAN's stage: ``leaky_relu(0.1)`` -> upsampler -> ``MRF.hifigan``.
+
+        ``upsampler`` names an entry of ``upsampler.layers.UPSAMPLERS``; "transposed" is our
+        ``ConvTranspose1d`` with ``exact_padding``, equal to HiFi-GAN's ``(k - u) // 2``
+        when ``k - u`` is even.
+        """
+        upsample = build_upsampler(upsampler, in_channels, out_channels, stride, kernel_size)
+        mrf = MRF.hifigan(out_channels, resblock, resblock_kernel_sizes, resblock_dilation_sizes)
+        return cls(upsample, mrf, stride, nn.LeakyReLU(LRELU_SLOPE))
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, T) -> (B, C_out, T * stride)``."""
-        x = F.leaky_relu(x, LRELU_SLOPE)
-        x = self.upsample(x)
-        return self.mrf(x)
+        return self.mrf(self.upsample(self.activation(x)))
+
+    def new_stream(self) -> Stream:
+        parts = (self.activation, self.upsample, self.mrf)
+        return ChainStream([new_stream(part) for part in parts])
 
     def remove_weight_norm(self) -> None:
         """Fold weight norm into plain weights (outputs unchanged)."""

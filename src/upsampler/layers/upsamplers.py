@@ -22,6 +22,11 @@ the multiply-adds of the transposed conv) and 3 taps at the input rate for subpi
 The resize and subpixel layers subclass ``nn.Conv1d``, so ``weight``/``bias`` sit where
 weight norm and HiFi-GAN's ``init_weights`` expect them. Re-initialising a
 ``subpixel_icnr`` layer's weight from outside destroys ICNR: call ``icnr_`` afterwards.
+
+All kinds stream (:mod:`upsampler.layers.streaming`): the resize is a padded filter at the
+input rate (nearest: one sample per window; linear: three, replicate-padded as torch's
+edge clamp does) chained with the conv's stream, and the subpixel layer is one padded
+filter whose windows give ``stride`` samples each.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.layers.short_conv import conv1d_for_stream
+from upsampler.layers.streaming import Stream, StreamingModule
+from upsampler.layers.streams import ChainStream, PaddedFilterStream, conv_stream
 from upsampler.lengths import (
     check_int,
     exact_padding,
@@ -42,9 +50,10 @@ from upsampler.lengths import (
 )
 
 RESIZE_MODES = ("nearest", "linear")
+LINEAR_REACH = 1  # linear interpolation reads one input sample on each side
 
 
-class ResizeConv1d(nn.Conv1d):
+class ResizeConv1d(nn.Conv1d, StreamingModule):
     """Resize-convolution (Odena et al. 2016): resize by ``scale_factor``, then a stride-1 conv.
 
     ``mode="nearest"`` repeats every sample ``scale_factor`` times; ``mode="linear"`` is
@@ -75,18 +84,37 @@ class ResizeConv1d(nn.Conv1d):
         self.scale_factor = scale_factor
         self.mode = mode
 
-    def forward(self, input: Tensor) -> Tensor:
-        """``(B, C_in, T) -> (B, C_out, T * scale_factor)``."""
+    def resize(self, input: Tensor) -> Tensor:
+        """The resize alone: ``(B, C_in, T) -> (B, C_in, T * scale_factor)``."""
         batch, channels, length = input.shape
         if self.mode == "nearest":
             # (B, C, T) -> (B, C, T, s) -> (B, C, T * s)
             resized = input.unsqueeze(-1).expand(batch, channels, length, self.scale_factor)
-            resized = resized.reshape(batch, channels, length * self.scale_factor)
-        else:
-            resized = F.interpolate(
-                input, size=length * self.scale_factor, mode="linear", align_corners=False
-            )
-        return self._conv_forward(resized, self.weight, self.bias)
+            return resized.reshape(batch, channels, length * self.scale_factor)
+        return F.interpolate(
+            input, size=length * self.scale_factor, mode="linear", align_corners=False
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``(B, C_in, T) -> (B, C_out, T * scale_factor)``."""
+        return self._conv_forward(self.resize(input), self.weight, self.bias)
+
+    def _resize_stream(self) -> PaddedFilterStream:
+        scale = self.scale_factor
+        if self.mode == "nearest":
+            return PaddedFilterStream(self.resize, self.in_channels, 1, 0, 0, up=scale)
+
+        def interior(window: Tensor) -> Tensor:
+            # the outer samples only feed the interpolation; their own outputs are dropped
+            return self.resize(window)[:, :, LINEAR_REACH * scale : -LINEAR_REACH * scale]
+
+        span = 2 * LINEAR_REACH + 1
+        return PaddedFilterStream(
+            interior, self.in_channels, span, LINEAR_REACH, LINEAR_REACH, "replicate", up=scale
+        )
+
+    def new_stream(self) -> Stream:
+        return ChainStream([self._resize_stream(), conv_stream(self)])
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale_factor={self.scale_factor}, mode={self.mode!r}"
@@ -112,7 +140,7 @@ def icnr_(weight: Tensor, scale_factor: int) -> Tensor:
     return weight
 
 
-class SubpixelConv1d(nn.Conv1d):
+class SubpixelConv1d(nn.Conv1d, StreamingModule):
     """Subpixel upsampler (Shi et al. 2016): conv to ``C_out * s`` channels, then 1-D pixel shuffle.
 
     Channel ``c * s + r`` of the conv becomes phase ``r`` (output samples ``t * s + r``) of
@@ -155,14 +183,27 @@ class SubpixelConv1d(nn.Conv1d):
             if self.bias is not None:
                 icnr_(self.bias.view(-1, 1), self.scale_factor)
 
-    def forward(self, input: Tensor) -> Tensor:
-        """``(B, C_in, T) -> (B, C_out, T * scale_factor)``."""
-        phases = self._conv_forward(input, self.weight, self.bias)
+    def shuffle(self, phases: Tensor) -> Tensor:
+        """1-D pixel shuffle: ``(B, C_out * s, T) -> (B, C_out, T * s)``."""
         batch, _, length = phases.shape
         # (B, C_out * s, T) -> (B, C_out, s, T) -> (B, C_out, T, s) -> (B, C_out, T * s)
-        phases = phases.view(batch, self.upsampled_channels, self.scale_factor, length)
+        phases = phases.reshape(batch, self.upsampled_channels, self.scale_factor, length)
         shuffled = phases.permute(0, 1, 3, 2)
         return shuffled.reshape(batch, self.upsampled_channels, length * self.scale_factor)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``(B, C_in, T) -> (B, C_out, T * scale_factor)``."""
+        return self.shuffle(self._conv_forward(input, self.weight, self.bias))
+
+    def new_stream(self) -> Stream:
+        def valid(window: Tensor) -> Tensor:
+            return self.shuffle(conv1d_for_stream(window, self.weight, self.bias, 1, 1, 1))
+
+        padding = self.padding[0]
+        return PaddedFilterStream(
+            valid, self.upsampled_channels, self.kernel_size[0], padding, padding,
+            up=self.scale_factor,
+        )
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale_factor={self.scale_factor}, icnr={self.icnr}"

@@ -1,6 +1,12 @@
 """Generators assembled from layers, their presets and checkpoint import."""
 
-from upsampler.models.checkpoint import load_hifigan
+from upsampler.models.bigvgan import BigVGANGenerator
+from upsampler.models.bigvgan_checkpoint import bigvgan_state_dict, load_bigvgan
+from upsampler.models.checkpoint import hifigan_state_dict, load_hifigan
+from upsampler.models.generator import Clamp, MelGenerator
 from upsampler.models.hifigan import PRESETS, HiFiGANGenerator
 
-__all__ = ["HiFiGANGenerator", "PRESETS", "load_hifigan"]
+__all__ = [
+    "MelGenerator", "Clamp", "HiFiGANGenerator", "PRESETS", "load_hifigan", "hifigan_state_dict",
+    "BigVGANGenerator", "load_bigvgan", "bigvgan_state_dict",
+]

@@ -10,6 +10,15 @@ convolution ``P``::
 
 All are normalised to the parametrization form of our model; every missing, unexpected or
 mis-shaped key is collected into one ``ValueError`` before anything is loaded.
+
+Our generator nests the original's flat lists into stages; keys map one to one::
+
+    ups.{i}.*                          stages.{i}.upsample.*
+    resblocks.{i * num_kernels + j}.*  stages.{i}.mrf.resblocks.{j}.*
+    conv_pre.*, conv_post.*            (the same)
+
+Checkpoints in either layout load; ``hifigan_state_dict`` writes the original's (flat keys,
+``weight_g`` / ``weight_v``), which its own ``Generator.load_state_dict`` accepts.
 """
 
 from __future__ import annotations
@@ -17,12 +26,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Union
 
 import torch
 from torch import Tensor
 
+from upsampler.models.generator import MelGenerator
 from upsampler.models.hifigan import PRESETS, HiFiGANGenerator
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -30,10 +41,71 @@ Config = Union[PathLike, Mapping[str, Any], None]
 
 GAIN, DIRECTION = "parametrizations.weight.original0", "parametrizations.weight.original1"
 LEGACY_SUFFIXES = {"weight_g": GAIN, "weight_v": DIRECTION}
+_NESTED_UPSAMPLE = re.compile(r"^stages\.(\d+)\.upsample\.(.*)$")
+_NESTED_RESBLOCK = re.compile(r"^stages\.(\d+)\.mrf\.resblocks\.(\d+)\.(.*)$")
+_FLAT_UPSAMPLE = re.compile(r"^ups\.(\d+)\.(.*)$")
+_FLAT_RESBLOCK = re.compile(r"^resblocks\.(\d+)\.(.*)$")
 DATA_PARALLEL_PREFIX = "module."
 GENERATOR_KEY = "generator"
 MAX_PROBLEMS_SHOWN = 12  # the mismatch error lists this many, then a count of the rest
 _GENERATOR_FIELDS = tuple(inspect.signature(HiFiGANGenerator.__init__).parameters)[1:]
+
+
+def flat_key(key: str, num_kernels: int) -> str:
+    """Our nested state_dict key as the original's flat one (other keys unchanged)."""
+    match = _NESTED_UPSAMPLE.match(key)
+    if match:
+        return f"ups.{match[1]}.{match[2]}"
+    match = _NESTED_RESBLOCK.match(key)
+    if match:
+        return f"resblocks.{int(match[1]) * num_kernels + int(match[2])}.{match[3]}"
+    return key
+
+
+def nested_key(key: str, num_kernels: int) -> str:
+    """The original's flat state_dict key as our nested one (other keys unchanged)."""
+    match = _FLAT_UPSAMPLE.match(key)
+    if match:
+        return f"stages.{match[1]}.upsample.{match[2]}"
+    match = _FLAT_RESBLOCK.match(key)
+    if match:
+        stage, branch = divmod(int(match[1]), num_kernels)
+        return f"stages.{stage}.mrf.resblocks.{branch}.{match[2]}"
+    return key
+
+
+def branches_per_stage(generator: MelGenerator) -> int:
+    """The number of residual blocks in every stage's MRF (HiFi-GAN's ``num_kernels``)."""
+    counts = {len(stage.mrf.resblocks) for stage in generator.stages}
+    if len(counts) != 1:
+        raise ValueError(
+            f"generator stages must all have the same number of resblocks for the flat "
+            f"layout, got {sorted(counts)}"
+        )
+    return counts.pop()
+
+
+def flat_state_dict(generator: MelGenerator) -> dict[str, Tensor]:
+    """``generator.state_dict()`` under the original's flat names (weight-norm names as
+    the model has them)."""
+    num_kernels = branches_per_stage(generator)
+    return {flat_key(k, num_kernels): v for k, v in generator.state_dict().items()}
+
+
+def hifigan_state_dict(generator: MelGenerator) -> dict[str, Tensor]:
+    """The generator's weights in the original checkpoint layout: flat ``ups.i`` /
+    ``resblocks.n`` keys and ``weight_g`` / ``weight_v`` for weight norm (plain ``weight``
+    once folded), the form jik876/hifi-gan's ``Generator.load_state_dict`` reads and
+    ``torch.save({"generator": ...})`` makes a ``g_*`` file of."""
+    legacy = {suffix: name for name, suffix in LEGACY_SUFFIXES.items()}
+    out = {}
+    for key, tensor in flat_state_dict(generator).items():
+        for suffix, name in legacy.items():
+            if key.endswith(f".{suffix}"):
+                key = f"{key[: -len(suffix)]}{name}"
+                break
+        out[key] = tensor
+    return out
 
 
 def generator_kwargs(config: Config) -> dict[str, Any]:
@@ -90,9 +162,12 @@ def read_state_dict(checkpoint_path: PathLike) -> dict[str, Tensor]:
 
 
 def normalise_keys(
-    state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor]
+    state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor], num_kernels: int = 1
 ) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Rename every key to the parametrization form ``expected`` uses.
+    """Rename every key to the flat layout and the parametrization form ``expected`` uses.
+
+    ``num_kernels`` (resblocks per stage) places our nested ``stages.i.mrf.resblocks.j``
+    keys in the flat list; keys of a lone block have no stage and need none.
 
     Returns the renamed tensors and, for error messages, each new key's original name. A
     plain ``P.weight`` where ``expected`` has weight norm becomes ``g = ||w||`` (over all but
@@ -102,6 +177,7 @@ def normalise_keys(
     origin: dict[str, str] = {}
     for key, tensor in state_dict.items():
         name = key[len(DATA_PARALLEL_PREFIX):] if key.startswith(DATA_PARALLEL_PREFIX) else key
+        name = flat_key(name, num_kernels)
         prefix, _, suffix = name.rpartition(".")
         if suffix in LEGACY_SUFFIXES:
             targets = {f"{prefix}.{LEGACY_SUFFIXES[suffix]}": tensor}
@@ -153,11 +229,12 @@ def load_hifigan(checkpoint_path: PathLike, config: Config = None) -> HiFiGANGen
     reports = []
     for kwargs in candidates:
         model = HiFiGANGenerator(**kwargs)
-        expected = model.state_dict()
-        renamed, origin = normalise_keys(state_dict, expected)
+        expected = flat_state_dict(model)
+        renamed, origin = normalise_keys(state_dict, expected, model.num_kernels)
         problems = key_problems(renamed, origin, expected)
         if not problems:
-            model.load_state_dict(renamed, strict=True)
+            nested = {nested_key(k, model.num_kernels): v for k, v in renamed.items()}
+            model.load_state_dict(nested, strict=True)
             return model.eval()
         reports.append((len(problems), kwargs, problems))
     _, kwargs, problems = min(reports, key=lambda report: report[0])

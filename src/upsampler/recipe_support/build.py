@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from upsampler.audio import mel_kwargs_from_config
-from upsampler.models import load_hifigan
+from upsampler.models import load_bigvgan, load_hifigan
 from upsampler.models.checkpoint import generator_kwargs
 from upsampler.models.pretrained import PRETRAINED, pretrained_files
 
@@ -109,13 +109,15 @@ def load_or_init_generator(cfg: DictConfig, seed: Optional[int]) -> nn.Module:
     Without a checkpoint, ``torch.manual_seed(seed)`` precedes the construction, so every
     call (and every torchrun rank) with the same seed gets the same untrained weights. A
     checkpoint is read with ``cfg.model_config`` when given, else with the fields of
-    ``cfg.model`` (:func:`generator_fields`).
+    ``cfg.model`` (:func:`generator_fields`), by ``load_bigvgan`` when ``cfg.model`` builds a
+    ``BigVGANGenerator``, else by ``load_hifigan``.
     """
     if cfg.checkpoint is None:
         torch.manual_seed(seed)
         return instantiate(cfg.model)
     config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
-    return load_hifigan(cfg.checkpoint, config=config)
+    is_bigvgan = str(cfg.model._target_).endswith("BigVGANGenerator")
+    return (load_bigvgan if is_bigvgan else load_hifigan)(cfg.checkpoint, config=config)
 
 
 def build_generator(

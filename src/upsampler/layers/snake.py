@@ -1,0 +1,84 @@
+"""Snake activations (Ziyin et al. 2020), per channel, as BigVGAN uses them.
+
+``Snake``:     ``x + 1 / (a + eps) * sin(a * x) ** 2``
+``SnakeBeta``: ``x + 1 / (b + eps) * sin(a * x) ** 2``  (frequency ``a`` and magnitude ``b``)
+
+``a`` and ``b`` hold one value per channel. With ``alpha_logscale=True`` the parameters store
+``log a`` / ``log b``, initialised to 0 (so ``a = b = 1``); otherwise they store ``a`` / ``b``,
+initialised to ``alpha``. Parameter names ``alpha`` / ``beta`` match BigVGAN's checkpoints.
+Every function is elementwise per channel, so ``(B, C, T) -> (B, C, T)`` for any ``T``: the
+anti-aliased ``Activation1d`` runs it on twice the samples, and it streams pointwise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from upsampler.layers.streaming import Pointwise
+from upsampler.lengths import check_int
+
+NO_DIV_BY_ZERO = 1e-9  # BigVGAN's eps in 1 / (a + eps)
+
+
+class Snake(Pointwise):
+    """``x + 1 / (a + 1e-9) * sin(a x)^2`` with a learnable ``a`` per channel."""
+
+    def __init__(
+        self, in_features: int, alpha: float = 1.0, alpha_logscale: bool = False
+    ) -> None:
+        super().__init__()
+        self.in_features = check_int("in_features", in_features, 1)
+        self.alpha_logscale = bool(alpha_logscale)
+        self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
+        initial = 0.0 if self.alpha_logscale else float(alpha)
+        self.alpha = nn.Parameter(torch.full((in_features,), initial))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, T) -> (B, C, T)``."""
+        alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
+        if self.alpha_logscale:
+            alpha = torch.exp(alpha)
+        return x + (1.0 / (alpha + self.no_div_by_zero)) * torch.sin(x * alpha).pow(2)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
+
+
+class SnakeBeta(Pointwise):
+    """``x + 1 / (b + 1e-9) * sin(a x)^2``: frequency ``a`` and magnitude ``b`` per channel."""
+
+    def __init__(
+        self, in_features: int, alpha: float = 1.0, alpha_logscale: bool = False
+    ) -> None:
+        super().__init__()
+        self.in_features = check_int("in_features", in_features, 1)
+        self.alpha_logscale = bool(alpha_logscale)
+        self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
+        initial = 0.0 if self.alpha_logscale else float(alpha)
+        self.alpha = nn.Parameter(torch.full((in_features,), initial))
+        self.beta = nn.Parameter(torch.full((in_features,), initial))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, T) -> (B, C, T)``."""
+        alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
+        beta = self.beta.unsqueeze(0).unsqueeze(-1)
+        if self.alpha_logscale:
+            alpha = torch.exp(alpha)
+            beta = torch.exp(beta)
+        return x + (1.0 / (beta + self.no_div_by_zero)) * torch.sin(x * alpha).pow(2)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"snake": Snake, "snakebeta": SnakeBeta}
+
+
+def make_snake(activation: str, channels: int, alpha_logscale: bool = False) -> nn.Module:
+    """BigVGAN's ``activation`` field ("snake" or "snakebeta") for ``channels`` channels."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+        )
+    return ACTIVATIONS[activation](channels, alpha_logscale=alpha_logscale)

@@ -1,0 +1,179 @@
+"""Load BigVGAN generator checkpoints (``bigvgan_generator.pt``) into ``BigVGANGenerator``.
+
+Accepted files: ``{"generator": state_dict}`` as BigVGAN saves them, or a bare state_dict,
+with weight-norm keys in any torch form (``weight_g`` / ``weight_v``,
+``parametrizations.weight.original0`` / ``original1``, or folded ``weight``): the key
+handling is ``load_hifigan``'s. The Kaiser filters are buffers both in BigVGAN's files and
+in our model (``...upsample.filter``, ``...downsample.lowpass.filter``), so a strict load
+needs them. Every missing, unexpected or mis-shaped key is collected into one error.
+
+Our generator nests BigVGAN's flat lists into stages; keys map one to one::
+
+    ups.{i}.0.*                        stages.{i}.upsample.*
+    resblocks.{i * num_kernels + j}.*  stages.{i}.mrf.resblocks.{j}.*
+    conv_pre.*, activation_post.*, conv_post.*   (the same)
+
+Files in either layout load; ``bigvgan_state_dict`` writes BigVGAN's (flat keys,
+``weight_g`` / ``weight_v``), which its ``BigVGAN.load_state_dict`` accepts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+import torch
+from torch import Tensor
+
+from upsampler.models.bigvgan import PRESETS, BigVGANGenerator
+from upsampler.models.checkpoint import (
+    DATA_PARALLEL_PREFIX,
+    LEGACY_SUFFIXES,
+    PathLike,
+    branches_per_stage,
+    key_problems,
+    normalise_keys,
+    read_state_dict,
+)
+from upsampler.models.generator import MelGenerator
+
+Config = Union[PathLike, Mapping[str, Any], None]
+FIELDS = tuple(inspect.signature(BigVGANGenerator.__init__).parameters)[1:]
+# keys only a BigVGAN generator has: Snake parameters inside the blocks and after the stages
+BIGVGAN_MARKERS = (".activations.", "activation_post.")
+_NESTED_UPSAMPLE = re.compile(r"^stages\.(\d+)\.upsample\.(.*)$")
+_NESTED_RESBLOCK = re.compile(r"^stages\.(\d+)\.mrf\.resblocks\.(\d+)\.(.*)$")
+_FLAT_UPSAMPLE = re.compile(r"^ups\.(\d+)\.0\.(.*)$")  # each upsampler in a one-element list
+_FLAT_RESBLOCK = re.compile(r"^resblocks\.(\d+)\.(.*)$")
+
+
+def bigvgan_flat_key(key: str, num_kernels: int) -> str:
+    """Our nested state_dict key as BigVGAN's flat one (other keys unchanged)."""
+    match = _NESTED_UPSAMPLE.match(key)
+    if match:
+        return f"ups.{match[1]}.0.{match[2]}"
+    match = _NESTED_RESBLOCK.match(key)
+    if match:
+        return f"resblocks.{int(match[1]) * num_kernels + int(match[2])}.{match[3]}"
+    return key
+
+
+def bigvgan_nested_key(key: str, num_kernels: int) -> str:
+    """BigVGAN's flat state_dict key as our nested one (other keys unchanged)."""
+    match = _FLAT_UPSAMPLE.match(key)
+    if match:
+        return f"stages.{match[1]}.upsample.{match[2]}"
+    match = _FLAT_RESBLOCK.match(key)
+    if match:
+        stage, branch = divmod(int(match[1]), num_kernels)
+        return f"stages.{stage}.mrf.resblocks.{branch}.{match[2]}"
+    return key
+
+
+def bigvgan_state_dict(generator: MelGenerator) -> dict[str, Tensor]:
+    """The generator's tensors in BigVGAN's layout: flat ``ups.{i}.0`` / ``resblocks.{n}``
+    keys and ``weight_g`` / ``weight_v`` for weight norm (plain ``weight`` once folded), the
+    form ``torch.save({"generator": ...})`` makes a ``bigvgan_generator.pt`` of."""
+    num_kernels = branches_per_stage(generator)
+    legacy = {suffix: name for name, suffix in LEGACY_SUFFIXES.items()}
+    out = {}
+    for key, tensor in generator.state_dict().items():
+        key = bigvgan_flat_key(key, num_kernels)
+        for suffix, name in legacy.items():
+            if key.endswith(f".{suffix}"):
+                key = f"{key[: -len(suffix)]}{name}"
+                break
+        out[key] = tensor
+    return out
+
+
+def bigvgan_kwargs(config: Config) -> dict[str, Any]:
+    """Constructor arguments from BigVGAN's ``config.json`` path, a dict or a preset name.
+
+    Only the generator's fields are taken (``config.json`` also holds training and audio
+    settings such as ``sampling_rate`` and ``hop_size``).
+    """
+    if isinstance(config, Mapping):
+        return {k: v for k, v in config.items() if k in FIELDS}
+    if isinstance(config, str) and config.lower() in PRESETS:
+        return dict(PRESETS[config.lower()])
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        if not path.is_file():
+            raise ValueError(
+                f"config must be a preset name {sorted(PRESETS)}, a config dict or a path to "
+                f"BigVGAN's config.json; {str(config)!r} is none of these"
+            )
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"config file {str(path)!r} is not readable JSON: {err}") from err
+        return bigvgan_kwargs(loaded)
+    raise TypeError(
+        f"config must be a preset name, a dict, a path or None, got {type(config).__name__}"
+    )
+
+
+def _check_is_bigvgan(state_dict: Mapping[str, Tensor], path: PathLike) -> None:
+    """One-line ``ValueError`` for a checkpoint of another generator family (HiFi-GAN)."""
+    if any(marker in key for key in state_dict for marker in BIGVGAN_MARKERS):
+        return
+    names = [key.removeprefix(DATA_PARALLEL_PREFIX) for key in state_dict]
+    family = "a HiFi-GAN generator" if any(
+        name.startswith("ups.0.") and not name.startswith("ups.0.0.") for name in names
+    ) else "not a BigVGAN generator"
+    raise ValueError(
+        f"checkpoint_path {str(path)!r} is {family}: it has no Snake parameters "
+        f"('resblocks.*.activations.*' or 'activation_post.*'); load a HiFi-GAN checkpoint "
+        f"with load_hifigan"
+    )
+
+
+def _describe(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def load_bigvgan(checkpoint_path: PathLike, config: Config = None) -> BigVGANGenerator:
+    """A ``BigVGANGenerator`` in eval mode (weight norm kept) with the checkpoint's weights.
+
+    ``config``: BigVGAN's ``config.json`` path, a config dict, a preset name ("base_22k",
+    "base_24k", "v2_24k_256x") or ``None`` to pick the preset whose keys and shapes match.
+    Raises ``ValueError`` listing every missing, unexpected and mis-shaped key (the model is
+    only returned when all fit), or one line when the file holds a HiFi-GAN generator.
+    """
+    raw = read_state_dict(checkpoint_path)
+    _check_is_bigvgan(raw, checkpoint_path)
+    if config is None:
+        candidates = [dict(PRESETS[name]) for name in PRESETS]
+    else:
+        candidates = [bigvgan_kwargs(config)]
+    reports = []
+    for kwargs in candidates:
+        # several presets are probed on the meta device: keys and shapes, no 112 M weights
+        probing = len(candidates) > 1
+        with torch.device("meta" if probing else "cpu"):
+            model = BigVGANGenerator(**kwargs)
+        num_kernels = model.num_kernels
+        expected = {bigvgan_flat_key(k, num_kernels): v for k, v in model.state_dict().items()}
+        flat = {
+            bigvgan_flat_key(k.removeprefix(DATA_PARALLEL_PREFIX), num_kernels): v
+            for k, v in raw.items()
+        }
+        renamed, origin = normalise_keys(flat, expected)
+        problems = key_problems(renamed, origin, expected)
+        if not problems:
+            model = BigVGANGenerator(**kwargs) if probing else model
+            nested = {bigvgan_nested_key(k, num_kernels): v for k, v in renamed.items()}
+            model.load_state_dict(nested, strict=True)
+            return model.eval()
+        reports.append((len(problems), kwargs, problems))
+    _, kwargs, problems = min(reports, key=lambda report: report[0])
+    hint = "" if config is not None else " (closest preset shown; pass config= for others)"
+    raise ValueError(
+        f"checkpoint {str(checkpoint_path)!r} does not fit BigVGANGenerator({_describe(kwargs)})"
+        f"{hint}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+    )
