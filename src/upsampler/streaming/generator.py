@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.layers import new_stream, stream_context
-from upsampler.lengths import check_int
+from upsampler.lengths import check_int, look_ahead_frames
 from upsampler.streaming.conv_transpose import StreamClosedError
 
 HIFIGAN_SAMPLE_RATE = 22050  # sampling_rate of HiFi-GAN's config_v1/v2/v3.json (LJSpeech)
@@ -64,7 +64,7 @@ class StreamingGenerator(nn.Module):
         self.hop_length: int = generator.hop_length
         self.num_mels: int = generator.num_mels
         self.sample_rate = check_int("sample_rate", sample_rate, 1)
-        self.look_ahead_frames = math.ceil(max(self.right_context, 0) / self.hop_length)
+        self.look_ahead_frames = look_ahead_frames(self.right_context, self.hop_length)
         self.reset()
 
     @property
