@@ -23,14 +23,18 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.files import atomic_write, is_temporary
-from upsampler.models.checkpoint import key_problems, normalise_keys
+from upsampler.models.checkpoint import (
+    branches_per_stage,
+    flat_state_dict,
+    hifigan_state_dict,
+    key_problems,
+    nested_key,
+    normalise_keys,
+)
 
 GENERATOR_PREFIX, STATE_PREFIX = "g_", "do_"
 STEP_DIGITS = 8
 _PAIR_NAME = re.compile(rf"^({GENERATOR_PREFIX}|{STATE_PREFIX})(\d{{{STEP_DIGITS}}})$")
-# torch's parametrization keys -> the names torch.nn.utils.weight_norm gives (the original's)
-_WEIGHT_NORM_KEYS = {"parametrizations.weight.original0": "weight_g",
-                     "parametrizations.weight.original1": "weight_v"}
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -39,27 +43,19 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 def generator_state_dict(generator: nn.Module) -> dict[str, Tensor]:
-    """The generator's tensors in the original HiFi-GAN key layout (``weight_g`` / ``weight_v``).
-
-    Every generator checkpoint goes through this one function, so a change of the
-    module tree only needs a matching key mapping here.
-    """
-    exported: dict[str, Tensor] = {}
-    for key, tensor in unwrap(generator).state_dict().items():
-        for suffix, original in _WEIGHT_NORM_KEYS.items():
-            if key.endswith(suffix):
-                key = f"{key[: -len(suffix)]}{original}"
-                break
-        exported[key] = tensor.detach().clone()
-    return exported
+    """The generator's tensors in the original HiFi-GAN key layout (flat ``ups.i`` /
+    ``resblocks.n`` keys, ``weight_g`` / ``weight_v``), as ``g_*`` files hold them."""
+    return {key: tensor.detach().clone()
+            for key, tensor in hifigan_state_dict(unwrap(generator)).items()}
 
 
 def load_generator_state(generator: nn.Module, state_dict: Mapping[str, Tensor],
                          source: str) -> None:
     """Load a checkpoint's generator tensors; another architecture is a one-line ``ValueError``."""
     model = unwrap(generator)
-    expected = model.state_dict()
-    renamed, origin = normalise_keys(state_dict, expected)
+    num_kernels = branches_per_stage(model)
+    expected = flat_state_dict(model)
+    renamed, origin = normalise_keys(state_dict, expected, num_kernels)
     problems = key_problems(renamed, origin, expected)
     if problems:
         raise ValueError(
@@ -67,7 +63,8 @@ def load_generator_state(generator: nn.Module, state_dict: Mapping[str, Tensor],
             f"configured one ({len(problems)} key problems, first: {problems[0]}); "
             f"use its model settings or start a new run folder"
         )
-    model.load_state_dict(renamed, strict=True)
+    model.load_state_dict({nested_key(k, num_kernels): v for k, v in renamed.items()},
+                          strict=True)
 
 
 def load_module_state(module: nn.Module, state_dict: Mapping[str, Tensor], name: str,
