@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from recipe_support import compose_config, load_recipe
 from upsampler import BigVGANGenerator
 from upsampler.models.bigvgan import PRESETS
-from upsampler.recipe_config import generator_fields
+from upsampler.recipe_support.build import generator_fields
 
 NARROW = ["model.upsample_initial_channel=16"]  # the presets' layout, small enough to be fast
 HOP = 256
