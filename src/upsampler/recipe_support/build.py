@@ -112,6 +112,7 @@ def load_or_init_generator(cfg: DictConfig, seed: Optional[int]) -> nn.Module:
     ``cfg.model`` (:func:`generator_fields`), by ``load_bigvgan`` when ``cfg.model`` builds a
     ``BigVGANGenerator``, else by ``load_hifigan``.
     """
+    cfg = resolve_checkpoint(cfg)  # checkpoint=demo / none work in every recipe
     if cfg.checkpoint is None:
         torch.manual_seed(seed)
         return instantiate(cfg.model)
