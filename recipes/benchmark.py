@@ -210,7 +210,7 @@ def with_native_upsamplers_trainable(generator: HiFiGANGenerator) -> nn.Module:
             device=up.weight.device, dtype=up.weight.dtype,
         ))
         swap.load_state_dict(up.state_dict())  # the same weight-norm keys g, v and the bias
-        native.ups[i] = swap
+        native.stages[i].upsample = swap
     return native
 
 

@@ -45,8 +45,8 @@ def test_model_configs_equal_the_presets(name: str) -> None:
 
 def vocode_cfg(output_dir: Path, *overrides: str) -> DictConfig:
     return compose_config("vocode", [
-        "model=bigvgan_base_24k", "audio=24k_hop256", f"output_dir={output_dir}",
-        "progress=false", "figures=false", *NARROW, *overrides,
+        "checkpoint=none", "model=bigvgan_base_24k", "audio=24k_hop256",
+        f"output_dir={output_dir}", "progress=false", "figures=false", *NARROW, *overrides,
     ])
 
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from upsampler import HiFiGANGenerator, load_hifigan
-from upsampler.models import PRESETS
+from upsampler.models import PRESETS, hifigan_state_dict
 
 SMALL_V3 = {**PRESETS["v3"], "upsample_initial_channel": 16}
 
 
 def saved(path: Path, generator: torch.nn.Module) -> Path:
-    torch.save({"generator": generator.state_dict()}, path)
+    torch.save({"generator": hifigan_state_dict(generator)}, path)  # the original's layout
     return path
 
 
@@ -25,7 +25,7 @@ def test_non_finite_weights_are_refused_naming_the_first_bad_tensor(
 ) -> None:
     torch.manual_seed(0)
     generator = HiFiGANGenerator(**SMALL_V3)
-    state = generator.state_dict()
+    state = hifigan_state_dict(generator)
     first_bad = "ups.1.bias"
     state[first_bad][3] = bad
     state["conv_post.bias"][0] = bad  # a later one: only the first is named

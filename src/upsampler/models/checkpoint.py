@@ -256,8 +256,9 @@ def _fitting_presets(state_dict: Mapping[str, Tensor]) -> list[str]:
     fitting = []
     for name, kwargs in PRESETS.items():
         with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            expected = HiFiGANGenerator(**kwargs).state_dict()
-        renamed, origin = normalise_keys(state_dict, expected)
+            model = HiFiGANGenerator(**kwargs)
+        expected = flat_state_dict(model)
+        renamed, origin = normalise_keys(state_dict, expected, model.num_kernels)
         if not key_problems(renamed, origin, expected):
             fitting.append(name)
     return fitting
