@@ -35,7 +35,9 @@ from upsampler.models.checkpoint import (
     LEGACY_SUFFIXES,
     PathLike,
     branches_per_stage,
+    flat_key,
     key_problems,
+    nested_key,
     normalise_keys,
     read_state_dict,
 )
@@ -45,33 +47,17 @@ Config = Union[PathLike, Mapping[str, Any], None]
 FIELDS = tuple(inspect.signature(BigVGANGenerator.__init__).parameters)[1:]
 # keys only a BigVGAN generator has: Snake parameters inside the blocks and after the stages
 BIGVGAN_MARKERS = (".activations.", "activation_post.")
-_NESTED_UPSAMPLE = re.compile(r"^stages\.(\d+)\.upsample\.(.*)$")
-_NESTED_RESBLOCK = re.compile(r"^stages\.(\d+)\.mrf\.resblocks\.(\d+)\.(.*)$")
-_FLAT_UPSAMPLE = re.compile(r"^ups\.(\d+)\.0\.(.*)$")  # each upsampler in a one-element list
-_FLAT_RESBLOCK = re.compile(r"^resblocks\.(\d+)\.(.*)$")
+UPSAMPLE_INFIX = ".0"  # BigVGAN keeps each upsampler in a one-element list: ups.i.0.*
 
 
 def bigvgan_flat_key(key: str, num_kernels: int) -> str:
     """Our nested state_dict key as BigVGAN's flat one (other keys unchanged)."""
-    match = _NESTED_UPSAMPLE.match(key)
-    if match:
-        return f"ups.{match[1]}.0.{match[2]}"
-    match = _NESTED_RESBLOCK.match(key)
-    if match:
-        return f"resblocks.{int(match[1]) * num_kernels + int(match[2])}.{match[3]}"
-    return key
+    return flat_key(key, num_kernels, UPSAMPLE_INFIX)
 
 
 def bigvgan_nested_key(key: str, num_kernels: int) -> str:
     """BigVGAN's flat state_dict key as our nested one (other keys unchanged)."""
-    match = _FLAT_UPSAMPLE.match(key)
-    if match:
-        return f"stages.{match[1]}.upsample.{match[2]}"
-    match = _FLAT_RESBLOCK.match(key)
-    if match:
-        stage, branch = divmod(int(match[1]), num_kernels)
-        return f"stages.{stage}.mrf.resblocks.{branch}.{match[2]}"
-    return key
+    return nested_key(key, num_kernels, UPSAMPLE_INFIX)
 
 
 def bigvgan_state_dict(generator: MelGenerator) -> dict[str, Tensor]:

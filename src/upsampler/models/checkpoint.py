@@ -23,6 +23,7 @@ Checkpoints in either layout load; ``hifigan_state_dict`` writes the original's 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -43,7 +44,6 @@ GAIN, DIRECTION = "parametrizations.weight.original0", "parametrizations.weight.
 LEGACY_SUFFIXES = {"weight_g": GAIN, "weight_v": DIRECTION}
 _NESTED_UPSAMPLE = re.compile(r"^stages\.(\d+)\.upsample\.(.*)$")
 _NESTED_RESBLOCK = re.compile(r"^stages\.(\d+)\.mrf\.resblocks\.(\d+)\.(.*)$")
-_FLAT_UPSAMPLE = re.compile(r"^ups\.(\d+)\.(.*)$")
 _FLAT_RESBLOCK = re.compile(r"^resblocks\.(\d+)\.(.*)$")
 DATA_PARALLEL_PREFIX = "module."
 GENERATOR_KEY = "generator"
@@ -51,20 +51,29 @@ MAX_PROBLEMS_SHOWN = 12  # the mismatch error lists this many, then a count of t
 _GENERATOR_FIELDS = tuple(inspect.signature(HiFiGANGenerator.__init__).parameters)[1:]
 
 
-def flat_key(key: str, num_kernels: int) -> str:
-    """Our nested state_dict key as the original's flat one (other keys unchanged)."""
+def flat_key(key: str, num_kernels: int, upsample_infix: str = "") -> str:
+    """Our nested state_dict key as the original's flat one (other keys unchanged).
+
+    ``upsample_infix`` is what follows ``ups.i`` in the original (BigVGAN keeps each
+    upsampler in a one-element list: ``".0"``; HiFi-GAN nothing).
+    """
     match = _NESTED_UPSAMPLE.match(key)
     if match:
-        return f"ups.{match[1]}.{match[2]}"
+        return f"ups.{match[1]}{upsample_infix}.{match[2]}"
     match = _NESTED_RESBLOCK.match(key)
     if match:
         return f"resblocks.{int(match[1]) * num_kernels + int(match[2])}.{match[3]}"
     return key
 
 
-def nested_key(key: str, num_kernels: int) -> str:
+@functools.lru_cache(maxsize=None)
+def _flat_upsample(upsample_infix: str) -> re.Pattern[str]:
+    return re.compile(rf"^ups\.(\d+){re.escape(upsample_infix)}\.(.*)$")
+
+
+def nested_key(key: str, num_kernels: int, upsample_infix: str = "") -> str:
     """The original's flat state_dict key as our nested one (other keys unchanged)."""
-    match = _FLAT_UPSAMPLE.match(key)
+    match = _flat_upsample(upsample_infix).match(key)
     if match:
         return f"stages.{match[1]}.upsample.{match[2]}"
     match = _FLAT_RESBLOCK.match(key)
