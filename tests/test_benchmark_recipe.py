@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from recipe_support import compose_config, load_recipe
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator
+from upsampler.recipe_support.benchmarks.models import with_native_upsamplers
 
 V3_LAYERS = 3  # HiFi-GAN V3 upsamples in three stages (8, 8, 4)
 EXTRA_LAYERS = 2  # k3_s2 and depthwise in configs/benchmark.yaml
@@ -108,7 +109,7 @@ def test_streaming_section_times_chunks_beside_offline(results: tuple[dict, Path
 def test_native_swap_keeps_weights_and_uses_torch_layers() -> None:
     generator = HiFiGANGenerator.from_preset("v3").eval()
     generator.remove_weight_norm()
-    native = benchmark.with_native_upsamplers(generator)
+    native = with_native_upsamplers(generator)
     assert all(type(up) is torch.nn.ConvTranspose1d for up in native.ups)
     assert all(isinstance(up, ConvTranspose1d) for up in generator.ups)
     mel = torch.randn(1, 80, 3)

@@ -39,3 +39,15 @@ def test_sections_write_their_rows(tmp_path: Path) -> None:
     assert set(written) >= {"overhead", "crossover", "long_kernel"}
     for name in ("overhead", "crossover", "long_kernel"):
         assert (tmp_path / f"{name}.csv").read_text().count("\n") == len(results[name]) + 1
+
+
+def test_every_model_section_returns_rows(tmp_path: Path) -> None:
+    cfg = compose_config("benchmark", [
+        "quick=true", "progress=false", f"output_dir={tmp_path}", "hifigan_presets=[]",
+        "extra_layers=[]", "mel_frames=[]", "bigvgan.enabled=true", "streaming.enabled=true",
+        "training.enabled=true", "streaming.width=16",
+    ])
+    results = benchmark.run(cfg)
+    for section in ("bigvgan", "streaming", "training"):
+        assert results[section], section  # a section that forgot its rows returns None
+        assert (tmp_path / f"{section}.csv").is_file()

@@ -10,6 +10,7 @@ from torch import nn
 
 from recipe_support import compose_config, load_recipe
 from upsampler import ConvTranspose1d, HiFiGANGenerator
+from upsampler.recipe_support.benchmarks.models import with_native_upsamplers_trainable
 
 benchmark = load_recipe("benchmark")
 
@@ -33,7 +34,7 @@ def test_native_copy_keeps_weight_norm_and_gradients() -> None:
     ours = HiFiGANGenerator(upsample_rates=[5, 2], upsample_kernel_sizes=[10, 4],
                             upsample_initial_channel=16, resblock="2",
                             resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]])
-    native = benchmark.with_native_upsamplers_trainable(ours)
+    native = with_native_upsamplers_trainable(ours)
     assert all(isinstance(up, ConvTranspose1d) for up in ours.ups)
     assert all(type(up).__bases__[0] is nn.ConvTranspose1d for up in native.ups)  # parametrized
     mel = torch.randn(2, 80, 5)

@@ -1,0 +1,215 @@
+"""Model sections: whole generator, training step, BigVGAN, streaming, each against a reference."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from tqdm import tqdm
+
+from upsampler import BigVGANGenerator, ConvTranspose1d, HiFiGANGenerator, StreamingGenerator
+from upsampler.layers import Activation1d
+from upsampler.layers.weight_norm import apply_weight_norm
+from upsampler.recipe_support.benchmarks.timing import MS, interleaved_times, step
+
+
+
+def with_native_upsamplers(generator: HiFiGANGenerator) -> nn.Module:
+    """A copy of ``generator`` whose stage upsamplers (``ups[i]``) are
+    ``torch.nn.ConvTranspose1d`` with the same state."""
+    native = copy.deepcopy(generator)
+    for i, up in enumerate(generator.ups):
+        if not isinstance(up, ConvTranspose1d):
+            raise TypeError(f"generator.ups[{i}] must be upsampler.ConvTranspose1d, got "
+                            f"{type(up).__name__}")
+        swap = nn.ConvTranspose1d(
+            up.in_channels, up.out_channels, up.kernel_size, up.stride, up.padding,
+            up.output_padding, up.groups, up.bias is not None, up.dilation,
+            device=up.weight.device, dtype=up.weight.dtype,
+        )
+        swap.load_state_dict(up.state_dict())
+        native.stages[i].upsample = swap
+    return native
+
+
+def bench_generator(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Whole generator (weight norm folded, eval), ours vs the same with torch's ``ups``."""
+    gen_cfg = cfg.generator
+    ours = HiFiGANGenerator.from_preset(gen_cfg.preset).to(cfg.device).eval()
+    ours.remove_weight_norm()
+    native = with_native_upsamplers(ours)
+    rows = []
+    for frames in tqdm(list(gen_cfg.mel_frames), desc="generator", disable=not cfg.progress):
+        mel = torch.randn(gen_cfg.batch_size, ours.num_mels, frames, device=cfg.device)
+        with torch.no_grad():
+            diff = (ours(mel) - native(mel)).abs().max().item()
+        timings = interleaved_times(step(ours, mel, "forward"), step(native, mel, "forward"),
+                                    gen_cfg)
+        rows.append({"preset": gen_cfg.preset, "mel_frames": frames, "batch": gen_cfg.batch_size,
+                     **timings, "max_abs_diff": diff})
+    return rows
+
+
+def with_native_upsamplers_trainable(generator: HiFiGANGenerator) -> nn.Module:
+    """A copy of a weight-normed ``generator`` whose ``ups[i]`` are weight-normed torch layers."""
+    native = copy.deepcopy(generator)
+    for i, up in enumerate(generator.ups):
+        if not isinstance(up, ConvTranspose1d):
+            raise TypeError(f"generator.ups[{i}] must be upsampler.ConvTranspose1d, got "
+                            f"{type(up).__name__}")
+        swap = apply_weight_norm(nn.ConvTranspose1d(
+            up.in_channels, up.out_channels, up.kernel_size, up.stride, up.padding,
+            up.output_padding, up.groups, up.bias is not None, up.dilation,
+            device=up.weight.device, dtype=up.weight.dtype,
+        ))
+        swap.load_state_dict(up.state_dict())  # the same weight-norm keys g, v and the bias
+        native.stages[i].upsample = swap
+    return native
+
+
+def bench_training(cfg: DictConfig) -> list[dict[str, Any]]:
+    """One training step (forward + backward, weight norm kept), ours vs torch's ``ups``."""
+    train_cfg = cfg.training
+    ours = HiFiGANGenerator(**OmegaConf.to_container(train_cfg.model)).to(cfg.device).train()
+    native = with_native_upsamplers_trainable(ours).train()
+    rows = []
+    for frames in tqdm(list(train_cfg.mel_frames), desc="training", disable=not cfg.progress):
+        mel = torch.randn(train_cfg.batch_size, ours.num_mels, frames, device=cfg.device)
+        with torch.no_grad():
+            diff = (ours(mel) - native(mel)).abs().max().item()
+        timings = interleaved_times(step(ours, mel, "forward_backward"),
+                                    step(native, mel, "forward_backward"), train_cfg)
+        rows.append({"hop": ours.hop_length, "mel_frames": frames, "batch": train_cfg.batch_size,
+                     "parameters": sum(p.numel() for p in ours.parameters()), **timings,
+                     "max_abs_diff": diff})
+    return rows
+
+
+def bigvgan_reference(generator: BigVGANGenerator) -> nn.Module:
+    """A copy of ``generator`` computing as BigVGAN's torch path does: torch's own
+    ``nn.ConvTranspose1d`` for the stage upsamplers and for every ``UpSample1d`` (the whole
+    signal upsampled with its zeros), then Snake at twice the rate, then the strided
+    low-pass (``polyphase`` off). Same weights and buffers, same numbers."""
+    reference = with_native_upsamplers(generator)
+    reference.set_polyphase(False)
+    for module in reference.modules():
+        if isinstance(module, Activation1d):
+            ours = module.upsample.conv
+            native = nn.ConvTranspose1d(ours.in_channels, ours.out_channels, ours.kernel_size,
+                                        ours.stride, groups=ours.groups, bias=False)
+            del native.weight
+            native.register_buffer("weight", ours.weight, persistent=False)
+            module.upsample.conv = native
+    return reference
+
+
+BREAKDOWN = {  # time categories of a BigVGAN forward, by the module that spends it
+    "snake": lambda m, name: name.endswith(".act"),
+    "anti_alias_filters": lambda m, name: isinstance(m, Activation1d),
+    "residual_convs": lambda m, name: isinstance(m, nn.Conv1d) and ".mrf." in name,
+    "stage_upsamplers": lambda m, name: re.fullmatch(r"stages\.\d+\.upsample", name) is not None,
+    "conv_pre_post": lambda m, name: name in ("conv_pre", "conv_post"),
+}
+
+
+def time_breakdown(model: nn.Module, mel: torch.Tensor) -> dict[str, float]:
+    """Milliseconds per category (``BREAKDOWN``) of one forward, by forward hooks; the
+    filters' time excludes the Snake inside them; ``other`` is adds, means and the rest."""
+    spent = {name: 0.0 for name in BREAKDOWN}
+    handles, starts = [], {}
+    for name, module in model.named_modules():
+        for category, test in BREAKDOWN.items():
+            if test(module, name):
+                def pre(mod, args, key=(category, name)):
+                    starts[key] = time.perf_counter()
+
+                def post(mod, args, out, key=(category, name)):
+                    spent[key[0]] += (time.perf_counter() - starts[key]) * MS
+                handles += [module.register_forward_pre_hook(pre),
+                            module.register_forward_hook(post)]
+                break
+    try:
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(mel)
+        total = (time.perf_counter() - start) * MS
+    finally:
+        for handle in handles:
+            handle.remove()
+    spent["anti_alias_filters"] -= spent["snake"]
+    return {**spent, "other": total - sum(spent.values()), "total": total}
+
+
+def bench_bigvgan(cfg: DictConfig) -> list[dict[str, Any]]:
+    """BigVGAN (weight norm folded, eval), ours (polyphase) vs BigVGAN's torch path."""
+    big = cfg.bigvgan
+    ours = BigVGANGenerator.from_preset(big.preset).to(cfg.device).eval()
+    ours.remove_weight_norm()
+    reference = bigvgan_reference(ours)
+    rows = []
+    for seconds in big.audio_seconds:
+        frames = math.ceil(seconds * big.sample_rate / ours.hop_length)
+        mel = torch.randn(big.batch_size, ours.num_mels, frames, device=cfg.device)
+        with torch.no_grad():
+            diff = (ours(mel) - reference(mel)).abs().max().item()
+        timings = interleaved_times(step(ours, mel, "forward"), step(reference, mel, "forward"),
+                                    big)
+        audio = big.batch_size * frames * ours.hop_length / big.sample_rate
+        row = {"preset": big.preset, "mel_frames": frames, "audio_seconds": audio, **timings,
+               "ours_x_real_time": audio / (timings["ours_ms"] / MS),
+               "reference_x_real_time": audio / (timings["native_ms"] / MS),
+               "max_abs_diff": diff}
+        for label, model in (("ours", ours), ("reference", reference)):
+            row.update({f"{label}_{k}_ms": v for k, v in time_breakdown(model, mel).items()})
+        rows.append(row)
+    return rows
+
+
+def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Streaming cost per second of audio, chunk sizes and offline interleaved per preset.
+
+    Weight norm folded, ``torch.inference_mode()``; every stream is checked against the
+    offline output first (``max_abs_diff``).
+    """
+    stream_cfg = cfg.streaming
+    rows = []
+    for preset in stream_cfg.presets:
+        widths = {} if stream_cfg.width is None else {"upsample_initial_channel": stream_cfg.width}
+        generator = HiFiGANGenerator.from_preset(preset, **widths).to(cfg.device).eval()
+        generator.remove_weight_norm()
+        frames = stream_cfg.mel_frames
+        mel = torch.randn(1, generator.num_mels, frames, device=cfg.device)
+        audio_seconds = frames * generator.hop_length / stream_cfg.sample_rate
+
+        def streamed(chunk: int) -> torch.Tensor:
+            streamer = StreamingGenerator(generator, stream_cfg.sample_rate)
+            outs = [streamer.step(mel[:, :, i : i + chunk]) for i in range(0, frames, chunk)]
+            return torch.cat(outs + [streamer.flush()], dim=-1)
+
+        runs: dict[str, Callable[[], object]] = {"offline": lambda: generator(mel)}
+        runs.update({f"chunk_{c}": (lambda c=c: streamed(c)) for c in stream_cfg.chunk_frames})
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        with torch.inference_mode():
+            expected = generator(mel)
+            diffs = {name: (run() - expected).abs().max().item() for name, run in runs.items()}
+            for _ in range(stream_cfg.reps):
+                for name, run in runs.items():
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
+        offline = statistics.median(times["offline"])
+        for name, values in times.items():
+            seconds = statistics.median(values)
+            rows.append({
+                "preset": preset, "mode": name, "mel_frames": frames, "reps": stream_cfg.reps,
+                "seconds_per_audio_second": seconds / audio_seconds,
+                "ratio_to_offline": seconds / offline, "max_abs_diff": diffs[name],
+            })
+    return rows
