@@ -30,11 +30,10 @@ from upsampler.layers.upsample_block import (
     MRF,
     UpsampleBlock,
     build_upsampler,
-    check_resblock_sizes,
 )
 from upsampler.layers.weight_norm import apply_weight_norm, init_normal_
-from upsampler.lengths import check_int, same_padding
-from upsampler.models.generator import Clamp, MelGenerator
+from upsampler.lengths import same_padding
+from upsampler.models.generator import Clamp, MelGenerator, check_stage_config
 
 EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post
 EDGE_PADDING = same_padding(EDGE_KERNEL_SIZE)
@@ -58,10 +57,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         use_tanh_at_final=False, use_bias_at_final=False,
     ),
 }
-
-
-def _int_tuple(name: str, values: Sequence[int], minimum: int) -> tuple[int, ...]:
-    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(values))
 
 
 class BigVGANGenerator(MelGenerator):
@@ -94,22 +89,10 @@ class BigVGANGenerator(MelGenerator):
         anti_alias: bool = True,
         upsampler: str = TRANSPOSED,
     ) -> None:
-        check_int("num_mels", num_mels, 1)
-        rates = _int_tuple("upsample_rates", upsample_rates, 1)
-        kernels = _int_tuple("upsample_kernel_sizes", upsample_kernel_sizes, 1)
-        if len(rates) != len(kernels):
-            raise ValueError(
-                f"upsample_rates and upsample_kernel_sizes must have the same length, got "
-                f"{list(rates)} and {list(kernels)}"
-            )
-        check_resblock_sizes(resblock_kernel_sizes, resblock_dilation_sizes)
-        check_int("upsample_initial_channel", upsample_initial_channel, 1)
+        rates, kernels = check_stage_config(num_mels, upsample_rates, upsample_kernel_sizes,
+                                            upsample_initial_channel, resblock_kernel_sizes,
+                                            resblock_dilation_sizes)
         make_snake(activation, 1)  # rejects an unknown activation name before any building
-        if upsample_initial_channel < 2 ** len(rates):
-            raise ValueError(
-                f"upsample_initial_channel={upsample_initial_channel} is halved at each of the "
-                f"{len(rates)} stages and must be >= {2 ** len(rates)}"
-            )
         conv_pre = apply_weight_norm(
             nn.Conv1d(num_mels, upsample_initial_channel, EDGE_KERNEL_SIZE, 1, EDGE_PADDING)
         )

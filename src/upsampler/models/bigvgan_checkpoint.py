@@ -20,10 +20,6 @@ Files in either layout load; ``bigvgan_state_dict`` writes BigVGAN's (flat keys,
 from __future__ import annotations
 
 import inspect
-import json
-import os
-import re
-from pathlib import Path
 from typing import Any, Mapping, Union
 
 import torch
@@ -35,6 +31,7 @@ from upsampler.models.checkpoint import (
     LEGACY_SUFFIXES,
     PathLike,
     branches_per_stage,
+    config_kwargs,
     flat_key,
     key_problems,
     nested_key,
@@ -78,30 +75,8 @@ def bigvgan_state_dict(generator: MelGenerator) -> dict[str, Tensor]:
 
 
 def bigvgan_kwargs(config: Config) -> dict[str, Any]:
-    """Constructor arguments from BigVGAN's ``config.json`` path, a dict or a preset name.
-
-    Only the generator's fields are taken (``config.json`` also holds training and audio
-    settings such as ``sampling_rate`` and ``hop_size``).
-    """
-    if isinstance(config, Mapping):
-        return {k: v for k, v in config.items() if k in FIELDS}
-    if isinstance(config, str) and config.lower() in PRESETS:
-        return dict(PRESETS[config.lower()])
-    if isinstance(config, (str, os.PathLike)):
-        path = Path(config)
-        if not path.is_file():
-            raise ValueError(
-                f"config must be a preset name {sorted(PRESETS)}, a config dict or a path to "
-                f"BigVGAN's config.json; {str(config)!r} is none of these"
-            )
-        try:
-            loaded = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"config file {str(path)!r} is not readable JSON: {err}") from err
-        return bigvgan_kwargs(loaded)
-    raise TypeError(
-        f"config must be a preset name, a dict, a path or None, got {type(config).__name__}"
-    )
+    """``BigVGANGenerator`` arguments from BigVGAN's ``config.json`` path, a dict or a preset."""
+    return config_kwargs(config, FIELDS, PRESETS, "BigVGAN")
 
 
 def _check_is_bigvgan(state_dict: Mapping[str, Tensor], path: PathLike) -> None:

@@ -29,7 +29,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -117,30 +117,37 @@ def hifigan_state_dict(generator: MelGenerator) -> dict[str, Tensor]:
     return out
 
 
-def generator_kwargs(config: Config) -> dict[str, Any]:
-    """Constructor arguments from a ``config.json`` path, a config dict or a preset name.
+def config_kwargs(config: Config, fields: Sequence[str], presets: Mapping[str, Any],
+                  family: str) -> dict[str, Any]:
+    """Constructor ``fields`` from a ``config.json`` path, a config dict or a preset name.
 
-    Only the generator's fields are taken (``config.json`` also holds training settings).
+    Only the generator's fields are taken (``config.json`` also holds training and audio
+    settings); ``family`` names the model in errors ("HiFi-GAN", "BigVGAN").
     """
     if isinstance(config, Mapping):
-        return {k: v for k, v in config.items() if k in _GENERATOR_FIELDS}
-    if isinstance(config, str) and config.lower() in PRESETS:
-        return dict(PRESETS[config.lower()])
+        return {k: v for k, v in config.items() if k in fields}
+    if isinstance(config, str) and config.lower() in presets:
+        return dict(presets[config.lower()])
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
         if not path.is_file():
             raise ValueError(
-                f"config must be a preset name {sorted(PRESETS)}, a config dict or a path to "
-                f"HiFi-GAN's config.json; {str(config)!r} is none of these"
+                f"config must be a preset name {sorted(presets)}, a config dict or a path to "
+                f"{family}'s config.json; {str(config)!r} is none of these"
             )
         try:
             loaded = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"config file {str(path)!r} is not readable JSON: {err}") from err
-        return generator_kwargs(loaded)
+        return config_kwargs(loaded, fields, presets, family)
     raise TypeError(
         f"config must be a preset name, a dict, a path or None, got {type(config).__name__}"
     )
+
+
+def generator_kwargs(config: Config) -> dict[str, Any]:
+    """``HiFiGANGenerator`` arguments from a ``config.json`` path, a dict or a preset name."""
+    return config_kwargs(config, _GENERATOR_FIELDS, PRESETS, "HiFi-GAN")
 
 
 def read_state_dict(checkpoint_path: PathLike) -> dict[str, Tensor]:

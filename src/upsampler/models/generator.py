@@ -26,6 +26,7 @@ from upsampler.capture import is_capturing
 from upsampler.layers.streaming import Pointwise, Stream, StreamingModule, new_stream
 from upsampler.layers.streams import ChainStream
 from upsampler.layers.weight_norm import remove_weight_norm
+from upsampler.layers.upsample_block import check_resblock_sizes
 from upsampler.lengths import check_int
 
 OUTPUT_BOUND = 1.0  # waveform samples lie in [-1, 1]
@@ -44,6 +45,41 @@ class Clamp(Pointwise):
 
     def extra_repr(self) -> str:
         return f"bound={self.bound}"
+
+
+def _int_tuple(name: str, values: Sequence[int], minimum: int) -> tuple[int, ...]:
+    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(values))
+
+
+def check_stage_config(
+    num_mels: int,
+    upsample_rates: Sequence[int],
+    upsample_kernel_sizes: Sequence[int],
+    upsample_initial_channel: int,
+    resblock_kernel_sizes: Sequence[int],
+    resblock_dilation_sizes: Sequence[Sequence[int]],
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Check the fields HiFi-GAN and BigVGAN configs share; the rates and kernels as ints.
+
+    Raises ``ValueError`` / ``TypeError`` naming the field: one rate per kernel, positive
+    integers, and channels that survive halving at every stage.
+    """
+    check_int("num_mels", num_mels, 1)
+    rates = _int_tuple("upsample_rates", upsample_rates, 1)
+    kernels = _int_tuple("upsample_kernel_sizes", upsample_kernel_sizes, 1)
+    if len(rates) != len(kernels):
+        raise ValueError(
+            f"upsample_rates and upsample_kernel_sizes must have the same length, got "
+            f"{list(rates)} and {list(kernels)}"
+        )
+    check_resblock_sizes(resblock_kernel_sizes, resblock_dilation_sizes)
+    check_int("upsample_initial_channel", upsample_initial_channel, 1)
+    if upsample_initial_channel < 2 ** len(rates):
+        raise ValueError(
+            f"upsample_initial_channel={upsample_initial_channel} is halved at each of the "
+            f"{len(rates)} stages and must be >= {2 ** len(rates)}"
+        )
+    return rates, kernels
 
 
 class MelGenerator(StreamingModule):

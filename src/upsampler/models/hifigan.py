@@ -21,10 +21,10 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from upsampler.layers.upsample_block import UpsampleBlock, check_resblock_sizes
+from upsampler.layers.upsample_block import UpsampleBlock
 from upsampler.layers.weight_norm import apply_weight_norm, init_normal_
-from upsampler.lengths import check_int, kernel_sizes_for_rates, plan_upsample_rates, same_padding
-from upsampler.models.generator import MelGenerator
+from upsampler.lengths import kernel_sizes_for_rates, plan_upsample_rates, same_padding
+from upsampler.models.generator import MelGenerator, check_stage_config
 
 POST_LRELU_SLOPE = 0.01  # the original's last F.leaky_relu(x) uses torch's default slope
 EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post
@@ -47,10 +47,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
     ),
 }
-
-
-def _int_tuple(name: str, values: Sequence[int], minimum: int) -> tuple[int, ...]:
-    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(values))
 
 
 class HiFiGANGenerator(MelGenerator):
@@ -76,21 +72,9 @@ class HiFiGANGenerator(MelGenerator):
         resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
         upsampler: str = "transposed",
     ) -> None:
-        check_int("num_mels", num_mels, 1)
-        rates = _int_tuple("upsample_rates", upsample_rates, 1)
-        kernels = _int_tuple("upsample_kernel_sizes", upsample_kernel_sizes, 1)
-        if len(rates) != len(kernels):
-            raise ValueError(
-                f"upsample_rates and upsample_kernel_sizes must have the same length, got "
-                f"{list(rates)} and {list(kernels)}"
-            )
-        check_resblock_sizes(resblock_kernel_sizes, resblock_dilation_sizes)
-        check_int("upsample_initial_channel", upsample_initial_channel, 1)
-        if upsample_initial_channel < 2 ** len(rates):
-            raise ValueError(
-                f"upsample_initial_channel={upsample_initial_channel} is halved at each of the "
-                f"{len(rates)} stages and must be >= {2 ** len(rates)}"
-            )
+        rates, kernels = check_stage_config(num_mels, upsample_rates, upsample_kernel_sizes,
+                                            upsample_initial_channel, resblock_kernel_sizes,
+                                            resblock_dilation_sizes)
         conv_pre = apply_weight_norm(
             nn.Conv1d(num_mels, upsample_initial_channel, EDGE_KERNEL_SIZE, 1, EDGE_PADDING)
         )
