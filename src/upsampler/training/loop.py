@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from upsampler.lengths import check_int
 from upsampler.training.checkpoints import load_module_state, unwrap
+from upsampler.training.optimiser_order import load_order, save_order
 from upsampler.training.losses import (
     MEL_WEIGHT,
     MultiResolutionSTFTLoss,
@@ -170,7 +171,8 @@ class Trainer:
         """HiFi-GAN's ``do_*`` keys plus schedulers, step and random generator states."""
         return {
             "mpd": unwrap(self.mpd).state_dict(), "msd": unwrap(self.msd).state_dict(),
-            "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
+            **save_order(self.optim_g.state_dict(), self.generator),
+            "optim_d": self.optim_d.state_dict(),
             "scheduler_g": self.scheduler_g.state_dict(),
             "scheduler_d": self.scheduler_d.state_dict(),
             "steps": self.step, "warmup_steps": self.warmup_steps, "torch_rng": torch.get_rng_state(),
@@ -185,7 +187,7 @@ class Trainer:
         load_module_state(self.mpd, state["mpd"], "mpd", source)
         load_module_state(self.msd, state["msd"], "msd", source)
         try:
-            self.optim_g.load_state_dict(state["optim_g"])
+            self.optim_g.load_state_dict(load_order(state, self.generator))
             self.optim_d.load_state_dict(state["optim_d"])
         except ValueError as error:
             raise ValueError(f"checkpoint {source!r}: optimiser state does not fit "
