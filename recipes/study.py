@@ -170,7 +170,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             probes, tones = probe_results(train_cfg, run_dir, step, int(cfg.probes.frames),
                                           int(cfg.probes.speech_utterance))
             rows.append(summary_row(kind, records, float(state.get("train_seconds", 0.0)),
-                                    probes))
+                                    probes, int(cfg.warmup_steps)))
             spectra[kind] = (probes, tones)
             for metric in CURVE_METRICS:
                 curves[metric][kind] = curve(records, metric)

@@ -85,7 +85,8 @@ def test_tiny_study_writes_the_report(finished: tuple[Path, dict]) -> None:
         for key in ("tonal_constant_db_start", "tonal_constant_db", "tonal_noise_db_start",
                     "tonal_noise_db", "silence_excess_db", "constant_excess_db", "mel_l1"):
             assert math.isfinite(row[key]), key
-        assert row["steps_per_second"] > 0 and row["minutes"] > 0
+        assert row["warmup_steps_per_second"] > 0 and row["adversarial_steps_per_second"] > 0
+        assert row["minutes"] > 0
     table = (report / "study.md").read_text()
     assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(KINDS)
     assert all(f"| {kind} | {STEPS} |" in table for kind in KINDS)

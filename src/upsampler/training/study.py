@@ -13,6 +13,7 @@ losses and ``steps_per_second``. This module reads them back and writes, atomica
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ TABLE_COLUMNS = (  # row key -> markdown header
     ("silence_excess_db", "silence mel tones (dB)"),
     ("constant_excess_db", "constant mel tones (dB)"),
     ("stoi", "STOI"), ("pesq", "PESQ"), ("mel_l1", "mel L1"),
-    ("steps_per_second", "steps/s"), ("minutes", "wall-clock (min)"),
+    ("warmup_steps_per_second", "steps/s warm-up"),
+    ("adversarial_steps_per_second", "steps/s with disc."), ("minutes", "wall-clock (min)"),
 )
 
 
@@ -74,15 +76,29 @@ def curve(records: Sequence[Mapping[str, Any]], metric: str) -> tuple[list[int],
     return [step for step, _ in points], [value for _, value in points]
 
 
+def _median_rate(records: Sequence[Mapping[str, Any]], first: int, last: float) -> float | None:
+    """Median ``steps_per_second`` of the train records logged at steps in ``[first, last]``.
+
+    The median: the few intervals that hold a validation or a checkpoint are slower.
+    """
+    rates = [float(r["steps_per_second"]) for r in records
+             if r.get("kind") == "train" and first <= int(r["step"]) <= last
+             and isinstance(r.get("steps_per_second"), (int, float))]
+    return statistics.median(rates) if rates else None
+
+
 def summary_row(kind: str, records: Sequence[Mapping[str, Any]], train_seconds: float,
-                probes: Sequence[ProbeSpectrum]) -> dict[str, Any]:
-    """The table row of one kind: final-step metrics, tonal excess at step 0 and end, speed."""
+                probes: Sequence[ProbeSpectrum], warmup_steps: int) -> dict[str, Any]:
+    """The table row of one kind: final-step metrics, tonal excess at step 0 and end, speed.
+
+    Speed is given apart for the warm-up (generator alone) and after the discriminators join
+    at ``warmup_steps`` (a step then also trains them); ``minutes`` is the run's wall clock,
+    validations included.
+    """
     validations = [r for r in records if r.get("kind") == "validation"]
     if not validations:
         raise ValueError(f"kind {kind!r}: metrics.jsonl holds no validation record")
     first, last = validations[0], validations[-1]
-    rates = [float(r["steps_per_second"]) for r in records
-             if r.get("kind") == "train" and isinstance(r.get("steps_per_second"), (int, float))]
     row: dict[str, Any] = {"kind": kind, "steps": int(last["step"])}
     for key in ("tonal_constant_db", "tonal_noise_db"):
         row[f"{key}_start"] = first.get(key) if int(first["step"]) == 0 else None
@@ -92,8 +108,8 @@ def summary_row(kind: str, records: Sequence[Mapping[str, Any]], train_seconds: 
     for probe in probes:
         if probe.excess_db is not None:
             row[f"{probe.name}_excess_db"] = probe.excess_db
-    # the median interval: validations inflate the few intervals that hold one
-    row["steps_per_second"] = statistics.median(rates) if rates else None
+    row["warmup_steps_per_second"] = _median_rate(records, 0, warmup_steps)
+    row["adversarial_steps_per_second"] = _median_rate(records, warmup_steps + 1, math.inf)
     row["minutes"] = train_seconds / 60.0
     return row
 
