@@ -74,7 +74,7 @@ def check_study(cfg: DictConfig) -> None:
         raise ValueError(f"kinds must name at least one of {list(cfg.variants)}, got "
                          f"{list(cfg.kinds)} (unknown: {unknown})")
     for field, minimum in (("max_steps", 1), ("validation_every", 1), ("warmup_steps", 0),
-                           ("validation_utterances", 1), ("batch_size", 1)):
+                           ("validation_utterances", 1), ("batch_size", 1), ("num_threads", 1)):
         value = cfg[field]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
@@ -160,6 +160,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     rows, spectra = [], {}
     curves: dict[str, dict[str, tuple[list[int], list[float]]]] = {m: {} for m in CURVE_METRICS}
     threads = torch.get_num_threads()
+    torch.set_num_threads(int(cfg.num_threads))  # the probes of skipped kinds too
     try:
         for index, kind in enumerate(cfg.kinds, start=1):
             train_cfg = run_kind(cfg, kind, index, output_dir)

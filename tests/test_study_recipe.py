@@ -113,15 +113,29 @@ def test_rerun_skips_finished_kinds(corpus: Path, finished: tuple[Path, dict]) -
     assert [row["kind"] for row in result["rows"]] == list(KINDS)
 
 
+def assert_same_final_weights(first_dir: Path, second_dir: Path) -> None:
+    name = f"runs/{KINDS[0]}/g_{STEPS:08d}"
+    first = torch.load(first_dir / name, weights_only=True)["generator"]
+    second = torch.load(second_dir / name, weights_only=True)["generator"]
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
 def test_same_seed_and_budget_give_the_same_weights(corpus: Path, finished: tuple[Path, dict],
                                                     tmp_path: Path) -> None:
     output_dir, _ = finished
     study.run(study_cfg(corpus, tmp_path, f"kinds=[{KINDS[0]}]"))
-    name = f"runs/{KINDS[0]}/g_{STEPS:08d}"
-    first = torch.load(output_dir / name, weights_only=True)["generator"]
-    second = torch.load(tmp_path / name, weights_only=True)["generator"]
-    assert first.keys() == second.keys()
-    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert_same_final_weights(output_dir, tmp_path)
+
+
+def test_unfinished_kind_continues_to_the_same_weights(corpus: Path,
+                                                       finished: tuple[Path, dict],
+                                                       tmp_path: Path) -> None:
+    output_dir, _ = finished
+    study.run(study_cfg(corpus, tmp_path, f"kinds=[{KINDS[0]}]", f"max_steps={STEPS - 1}"))
+    result = study.run(study_cfg(corpus, tmp_path, f"kinds=[{KINDS[0]}]"))
+    assert result["rows"][0]["steps"] == STEPS
+    assert_same_final_weights(output_dir, tmp_path)
 
 
 def test_every_variant_builds_the_demo_rates(corpus: Path, tmp_path: Path) -> None:
