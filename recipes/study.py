@@ -182,7 +182,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
               f"{cfg.seed}, {cfg.num_threads} threads, {cfg.validation_utterances} held-out "
               f"utterances per validation, corpus {cfg.corpus}.\n")
     report_dir = output_dir / "report"
-    written = write_report(report_dir, rows, curves, spectra, header)
+    written = write_report(report_dir, rows, curves, spectra, header, int(cfg.warmup_steps))
     log.info("report: %s (%d files)", report_dir / "study.md", len(written))
     return {"rows": rows, "report": report_dir}
 

@@ -131,10 +131,14 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
-def metric_figure(curves: Mapping[str, tuple[list[int], list[float]]], metric: str) -> Figure:
-    """Every kind's curve of ``metric`` against training steps."""
+def metric_figure(curves: Mapping[str, tuple[list[int], list[float]]], metric: str,
+                  join_step: int | None = None) -> Figure:
+    """Every kind's curve of ``metric`` against training steps; a dashed line at ``join_step``."""
     figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
     ax = figure.subplots()
+    if join_step is not None:
+        ax.axvline(join_step, color="gray", linestyle="--", linewidth=0.8,
+                   label="discriminators join")
     for kind, (steps, values) in curves.items():
         ax.plot(steps, values, marker="o", markersize=3, label=kind)
     ax.set_xlabel("training step")
@@ -163,15 +167,16 @@ def spectrum_figure(kind: str, probes: Sequence[ProbeSpectrum], tones: np.ndarra
 def write_report(output_dir: Path, rows: Sequence[Mapping[str, Any]],
                  curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]],
                  spectra: Mapping[str, tuple[Sequence[ProbeSpectrum], np.ndarray]],
-                 header: str = "") -> list[Path]:
+                 header: str = "", join_step: int | None = None) -> list[Path]:
     """Figures, ``study.json`` and ``study.md`` under ``output_dir``; the paths written.
 
-    ``curves`` maps metric -> kind -> (steps, values); ``spectra`` kind -> (probes, tones).
+    ``curves`` maps metric -> kind -> (steps, values); ``spectra`` kind -> (probes, tones);
+    ``join_step`` (the warm-up's end) is marked on the curves.
     """
     output_dir = Path(output_dir)
     figures = output_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    written = [save_png(metric_figure(by_kind, metric), figures / f"{metric}.png")
+    written = [save_png(metric_figure(by_kind, metric, join_step), figures / f"{metric}.png")
                for metric, by_kind in curves.items()]
     written += [save_png(spectrum_figure(kind, probes, tones), figures / f"spectrum_{kind}.png")
                 for kind, (probes, tones) in spectra.items()]
