@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench analyze data clean
+.PHONY: install test demo bench analyze data study clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ analyze: $(STAMP)
 	$(PY) recipes/analyze.py -m hydra.sweep.dir=$(REPORT) \
 		upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr
 	$(PY) recipes/compare.py runs=$(REPORT)
+
+# One training run per upsampler kind on data/allison (make data), then the report in
+# multirun/study/report/; a rerun skips finished kinds and resumes an unfinished one.
+study: $(STAMP)
+	$(PY) recipes/study.py
 
 clean:
 	rm -rf $(VENV) outputs multirun

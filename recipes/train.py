@@ -41,6 +41,7 @@ from upsampler.files import write_json
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context
 from upsampler.recipe_support.build import check_model_matches_audio, generator_fields
 from upsampler.training import data as training_data
+from upsampler.training.artifacts import tonal_excess
 from upsampler.training.checkpoints import (
     generator_state_dict,
     hifigan_config,
@@ -197,9 +198,11 @@ def mel_figure(reference: torch.Tensor, generated: torch.Tensor, title: str) -> 
 
 def run_validation(trainer: Trainer, validation_set: Dataset, mel_transform: MelSpectrogram,
                    runlog: RunLog, device: torch.device) -> dict[str, Any]:
-    """Validate on rank 0; log the metrics, two example waveforms and their mels."""
-    result = validate(unwrap(trainer.generator), validation_set, trainer.loss_mel,
+    """Validate on rank 0; log the metrics, the tonal excess, two example waveforms and mels."""
+    generator = unwrap(trainer.generator)
+    result = validate(generator, validation_set, trainer.loss_mel,
                       int(mel_transform.sample_rate), device)
+    result.metrics.update(tonal_excess(generator, float(mel_transform.sample_rate)))
     runlog.write("validation", trainer.step, result.metrics)
     if runlog.writer is not None:
         for name, reference, generated in result.examples:
@@ -255,6 +258,10 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
     metrics: dict[str, Any] = {}
     saved_step = validated_step = trainer.step
     stop = trainer.step >= max_steps or resumed_seconds >= max_seconds
+    if cfg.validate_at_start and trainer.step == 0 and validation_set is not None:
+        if runlog is not None:  # the untrained generator: step 0 of every curve
+            metrics = run_validation(trainer, validation_set, mel_transform, runlog, ctx.device)
+        ctx.barrier()
     try:
         while not stop:
             train_set.set_epoch(position.epoch)

@@ -1,0 +1,206 @@
+"""The upsampler study: one training run per upsampler kind, then one report (Hydra recipe).
+
+    make study                                                  # -> multirun/study/
+    python recipes/study.py corpus=/data/allison max_steps=2400 warmup_steps=1600
+    python recipes/study.py kinds=[transposed_k2s,subpixel] hydra.run.dir=runs/two
+
+Each kind is ``recipes/train.py experiment=demo`` plus its overrides (``variants`` in
+``configs/study.yaml``), with the same seed, batch, data order, step budget and warm-up; the
+runs go one after another into ``<output_dir>/runs/<kind>/``. A rerun skips kinds that
+reached ``max_steps`` and resumes the others from their last checkpoint pair. The report
+(``<output_dir>/report/``) holds every kind's validation curves against steps, the table at
+the final step (``study.md`` / ``study.json``) and the output spectra of the probe mels
+(silence, a constant mid-level mel, one held-out utterance) with the expected tones marked.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import hydra
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.training import data as training_data
+from upsampler.training.artifacts import (
+    PROBE_LEVELS,
+    probe_mels,
+    probe_spectrum,
+    probe_tonal_excess,
+    tone_frequencies,
+)
+from upsampler.training.checkpoints import latest_checkpoint, load_generator_state, read_pair
+from upsampler.training.study import (
+    CURVE_METRICS,
+    ProbeSpectrum,
+    curve,
+    read_records,
+    summary_row,
+    write_report,
+)
+
+log = logging.getLogger("study")
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+HYDRA_VERSION_BASE = "1.3"
+LISTS = ("training.txt", "validation.txt")  # HiFi-GAN's file lists in the corpus folder
+
+
+@functools.cache
+def train_recipe() -> ModuleType:
+    """``recipes/train.py`` as a module (recipes are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("study_train", Path(__file__).with_name(
+        "train.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_study(cfg: DictConfig) -> None:
+    """One-line ``ValueError`` naming the field for a config the study cannot run."""
+    unknown = [kind for kind in cfg.kinds if kind not in cfg.variants]
+    if not cfg.kinds or unknown:
+        raise ValueError(f"kinds must name at least one of {list(cfg.variants)}, got "
+                         f"{list(cfg.kinds)} (unknown: {unknown})")
+    for field, minimum in (("max_steps", 1), ("validation_every", 1), ("warmup_steps", 0),
+                           ("validation_utterances", 1), ("batch_size", 1), ("num_threads", 1)):
+        value = cfg[field]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
+    if cfg.warmup_steps > cfg.max_steps:
+        raise ValueError(f"warmup_steps must be at most max_steps={cfg.max_steps}, got "
+                         f"{cfg.warmup_steps}")
+    corpus = Path(str(cfg.corpus)).expanduser()
+    missing = [name for name in LISTS if not (corpus / name).is_file()]
+    if missing:
+        raise ValueError(f"corpus must be a folder holding {list(LISTS)} (make data), got "
+                         f"{str(cfg.corpus)!r}: {missing} not found")
+
+
+def train_overrides(cfg: DictConfig, kind: str, run_dir: Path) -> list[str]:
+    """The ``recipes/train.py`` overrides of one kind's run."""
+    corpus = Path(str(cfg.corpus)).expanduser().resolve()
+    return [
+        "experiment=demo", *cfg.variants[kind],
+        f"max_steps={cfg.max_steps}", "max_minutes=null", "warmup_minutes=null",
+        f"warmup_steps={cfg.warmup_steps}", f"validation_every={cfg.validation_every}",
+        "validate_at_start=true", f"checkpoint_every={cfg.validation_every}",
+        "keep_checkpoints=2", f"seed={cfg.seed}", f"deterministic={cfg.deterministic}",
+        f"num_threads={cfg.num_threads}", f"progress={cfg.progress}", "resume=true",
+        f"data.train_list={corpus / LISTS[0]}", f"data.validation_list={corpus / LISTS[1]}",
+        f"data.validation_utterances={cfg.validation_utterances}",
+        f"data.batch_size={cfg.batch_size}", f"output_dir={run_dir}", *cfg.train_overrides,
+    ]
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    """``configs/train.yaml`` with ``overrides`` (inside or outside a running Hydra app)."""
+    if GlobalHydra.instance().is_initialized():
+        return compose("train", overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base=HYDRA_VERSION_BASE):
+        return compose("train", overrides=overrides)
+
+
+def probe_results(train_cfg: DictConfig, run_dir: Path, step: int, frames: int,
+                  speech_index: int) -> tuple[list[ProbeSpectrum], Any]:
+    """The final generator's spectra for the three probe mels, and its expected tones."""
+    mel_transform = instantiate(train_cfg.audio)
+    generator = instantiate(train_cfg.model)
+    generator_state, _ = read_pair(run_dir, step)
+    load_generator_state(generator, generator_state, str(run_dir / f"g_{step:08d}"))
+    sample_rate = float(mel_transform.sample_rate)
+    probes = []
+    for name, mel in probe_mels(int(mel_transform.num_mels), frames).items():
+        frequencies, power = probe_spectrum(generator, mel, sample_rate)
+        excess = probe_tonal_excess(generator, sample_rate, PROBE_LEVELS[name])
+        probes.append(ProbeSpectrum(name, frequencies, power, excess))
+    list_path = Path(train_cfg.data.validation_list)
+    files = training_data.read_file_list(list_path, train_recipe().default_wav_dir(list_path))
+    if not 0 <= speech_index < len(files):
+        raise ValueError(f"probes.speech_utterance must be in [0, {len(files)}), got "
+                         f"{speech_index}")
+    name, mel, _ = training_data.UtteranceDataset([files[speech_index]], mel_transform)[0]
+    frequencies, power = probe_spectrum(generator, mel, sample_rate)
+    probes.append(ProbeSpectrum(f"speech ({Path(name).name})", frequencies, power, None))
+    return probes, tone_frequencies(generator, sample_rate)
+
+
+def run_kind(cfg: DictConfig, kind: str, index: int, output_dir: Path) -> DictConfig:
+    """Train one kind (or skip it when finished); returns its train config."""
+    run_dir = output_dir / "runs" / kind
+    train_cfg = compose_train(train_overrides(cfg, kind, run_dir))
+    done = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    if done is not None and done >= cfg.max_steps:
+        log.info("kind %d/%d %s: finished (step %d), skipped", index, len(cfg.kinds), kind, done)
+        return train_cfg
+    log.info("kind %d/%d %s: training to step %d (from %s) in %s", index, len(cfg.kinds), kind,
+             cfg.max_steps, done or 0, run_dir)
+    result = train_recipe().run(train_cfg)
+    log.info("kind %d/%d %s: done at step %d, validation %s", index, len(cfg.kinds), kind,
+             result["step"], {k: round(v, 3) for k, v in result["validation"].items()
+                              if isinstance(v, float) and math.isfinite(v)})
+    return train_cfg
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train every kind, then write the report; returns ``{"rows", "report"}``."""
+    check_study(cfg)
+    output_dir = Path(str(cfg.output_dir))
+    rows, spectra = [], {}
+    curves: dict[str, dict[str, tuple[list[int], list[float]]]] = {m: {} for m in CURVE_METRICS}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(cfg.num_threads))  # the probes of skipped kinds too
+    try:
+        for index, kind in enumerate(cfg.kinds, start=1):
+            train_cfg = run_kind(cfg, kind, index, output_dir)
+            run_dir = output_dir / "runs" / kind
+            step = latest_checkpoint(run_dir)
+            records = read_records(run_dir)
+            _, state = read_pair(run_dir, step)
+            probes, tones = probe_results(train_cfg, run_dir, step, int(cfg.probes.frames),
+                                          int(cfg.probes.speech_utterance))
+            rows.append(summary_row(kind, records, float(state.get("train_seconds", 0.0)),
+                                    probes, int(cfg.warmup_steps)))
+            spectra[kind] = (probes, tones)
+            for metric in CURVE_METRICS:
+                curves[metric][kind] = curve(records, metric)
+    finally:
+        torch.set_num_threads(threads)
+    header = (f"# Upsampler study\n\n{len(cfg.kinds)} kinds, {cfg.max_steps} steps each "
+              f"(discriminators from step {cfg.warmup_steps}), batch {cfg.batch_size}, seed "
+              f"{cfg.seed}, {cfg.num_threads} threads, {cfg.validation_utterances} held-out "
+              f"utterances per validation, corpus {cfg.corpus}.\n")
+    report_dir = output_dir / "report"
+    written = write_report(report_dir, rows, curves, spectra, header, int(cfg.warmup_steps))
+    log.info("report: %s (%d files)", report_dir / "study.md", len(written))
+    return {"rows": rows, "report": report_dir}
+
+
+def run_checked(cfg: DictConfig) -> dict[str, Any]:
+    """``run`` with bad input turned into a one-line ``RecipeError`` (exit status 1)."""
+    try:
+        check_study(cfg)
+    except ValueError as error:
+        raise RecipeError(one_line(error)) from error
+    return run(cfg)
+
+
+@hydra.main(config_path="../configs", config_name="study", version_base=HYDRA_VERSION_BASE)
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point."""
+    run_or_exit(run_checked, cfg, log)
+
+
+if __name__ == "__main__":
+    main()

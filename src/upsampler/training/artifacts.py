@@ -1,0 +1,128 @@
+"""Upsampling artifacts of a generator while it trains: tonal excess and probe-mel spectra.
+
+:func:`tonal_excess` runs :func:`upsampler.analysis.tonal.tonal_artifacts` on a generator
+``(B, num_mels, T) -> (B, 1, T * hop)`` with a short probe (a constant mel and a white-noise
+mel, seeded) and returns the two figures a training log tracks:
+
+* ``tonal_constant_db``: the loudest expected tone of the constant probe over the generator's
+  own white-noise floor (``TonalReport.summary_db``);
+* ``tonal_noise_db``: the loudest expected tone in the white-noise output over its local
+  median (``TonalReport.noise_summary_db``).
+
+Expected tones are the multiples of ``fs_l / s_l`` of every upsampling layer (the tonal
+analysis's definition). The noise probe runs ``PROBE_SEGMENTS`` Welch segments
+(``n_fft = 1600`` samples at hop 200: 32 + 32 frames, 0.4 s of output), a few tens of
+milliseconds for the demo generator, so every validation can afford it.
+
+:func:`probe_mels` names the mels the study's spectra use: the mel of silence (filled with
+``log(1e-5)``, what a log-mel front end clamped at ``1e-5`` gives for digital silence) and a
+constant mid-level mel; :func:`probe_spectrum` is a generator's output spectrum for one of
+them, :func:`probe_tonal_excess` the tonal excess with the constant probe at that level.
+
+Aliasing (``upsampler.analysis.aliasing``) is not tracked here: it drives a block with a
+pure tone and counts every output component that is not the tone or one of its harmonics
+as unwanted. A generator's input is a mel and its output a waveform whose wanted content is
+not the input tone, so for a whole generator that ratio measures the speech it makes, not
+its aliases.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from upsampler.analysis.spectrum import averaged_power_spectrum, expected_tone_frequencies
+from upsampler.analysis.tonal import EDGE_FRAMES, default_fft_size, tonal_artifacts
+from upsampler.lengths import ceil_div, check_int
+
+PROBE_SEGMENTS = 4  # Welch segments of the white-noise probe (tonal_artifacts uses 16)
+SILENCE_LOG_LEVEL = math.log(1e-5)  # log-mel of digital silence with a 1e-5 clamp, about -11.51
+MID_LOG_LEVEL = -5.0  # a constant mid-level log-mel: between silence and loud speech (about +2)
+TONAL_KEYS = ("tonal_constant_db", "tonal_noise_db")
+
+
+def _probe_frames(hop: int, segments: int) -> int:
+    """Input frames for ``segments`` Welch segments plus the dropped edges."""
+    check_int("segments", segments, 1)
+    return 2 * EDGE_FRAMES + ceil_div(segments * default_fft_size(hop), hop)
+
+
+@torch.no_grad()
+def tonal_excess(generator: nn.Module, sample_rate: float, segments: int = PROBE_SEGMENTS,
+                 seed: int = 0) -> dict[str, float]:
+    """``{"tonal_constant_db", "tonal_noise_db"}`` of ``generator`` (module docstring).
+
+    The generator is measured in eval mode and put back in its mode afterwards.
+    """
+    hop = math.prod(generator.upsample_rates)
+    was_training = generator.training
+    generator.eval()
+    try:
+        report = tonal_artifacts(generator, sample_rate, num_frames=_probe_frames(hop, segments),
+                                 seed=seed)
+    finally:
+        generator.train(was_training)
+    return {"tonal_constant_db": report.summary_db, "tonal_noise_db": report.noise_summary_db}
+
+
+def probe_mels(num_mels: int, num_frames: int) -> dict[str, torch.Tensor]:
+    """``{"silence", "constant"}``: ``(num_mels, num_frames)`` mels at the two constant levels."""
+    check_int("num_mels", num_mels, 1)
+    check_int("num_frames", num_frames, 1)
+    return {"silence": torch.full((num_mels, num_frames), SILENCE_LOG_LEVEL),
+            "constant": torch.full((num_mels, num_frames), MID_LOG_LEVEL)}
+
+
+PROBE_LEVELS = {"silence": SILENCE_LOG_LEVEL, "constant": MID_LOG_LEVEL}
+
+
+@torch.no_grad()
+def probe_spectrum(generator: nn.Module, mel: torch.Tensor, sample_rate: float,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies in Hz, power) of ``generator(mel)`` for a mel ``(M, T)``, edges dropped.
+
+    Welch average with ``n_fft`` a multiple of the hop (every expected tone on a bin);
+    ``T`` must exceed ``2 * EDGE_FRAMES + n_fft / hop`` frames.
+    """
+    hop = math.prod(generator.upsample_rates)
+    n_fft = default_fft_size(hop)
+    if mel.dim() != 2 or mel.shape[-1] * hop - 2 * EDGE_FRAMES * hop < n_fft:
+        raise ValueError(f"mel must be (num_mels, T) with T >= {_probe_frames(hop, 1)} frames, "
+                         f"got shape {tuple(mel.shape)}")
+    was_training = generator.training
+    generator.eval()
+    try:
+        wav = generator(mel.unsqueeze(0).to(next(generator.parameters())))[0, 0]  # (1, M, T)
+    finally:
+        generator.train(was_training)
+    edge = EDGE_FRAMES * hop
+    power = averaged_power_spectrum(wav[edge: wav.shape[-1] - edge].double().cpu().numpy(), n_fft)
+    return np.fft.rfftfreq(n_fft, 1.0 / sample_rate), power
+
+
+def probe_tonal_excess(generator: nn.Module, sample_rate: float, level: float,
+                       segments: int = PROBE_SEGMENTS) -> float:
+    """Tonal excess (dB) with the constant probe at ``level`` and white noise of equal power."""
+    hop = math.prod(generator.upsample_rates)
+    was_training = generator.training
+    generator.eval()
+    try:
+        report = tonal_artifacts(generator, sample_rate, num_frames=_probe_frames(hop, segments),
+                                 constant_value=level, noise_std=abs(level))
+    finally:
+        generator.train(was_training)
+    return report.summary_db
+
+
+def tone_frequencies(generator: nn.Module, sample_rate: float) -> np.ndarray:
+    """Distinct expected tone frequencies (Hz, ascending) of the generator's upsampling layers."""
+    tones = expected_tone_frequencies(tuple(generator.upsample_rates), sample_rate)
+    return np.unique([tone.frequency for tone in tones])
+
+
+__all__ = ["MID_LOG_LEVEL", "PROBE_LEVELS", "PROBE_SEGMENTS", "SILENCE_LOG_LEVEL", "TONAL_KEYS",
+           "probe_mels", "probe_spectrum", "probe_tonal_excess", "tonal_excess",
+           "tone_frequencies"]
