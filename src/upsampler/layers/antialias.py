@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from upsampler.layers.antialias_streams import activation_stream, upsample_stream
 from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.layers.snake import in_place_allowed
 from upsampler.layers.streaming import Stream, StreamingModule
 from upsampler.lengths import check_int
 
@@ -202,8 +203,8 @@ class Activation1d(StreamingModule):
     reads pairs ``i-2 .. i+3`` for output ``i`` (its even taps on the odd member, odd taps
     on the even member), again one grouped conv at the base rate::
 
-        x (T) --pad 3|3--> 6-tap conv, 2 outputs/channel --> pairs (y[2j-1], y[2j]), j = 0..T
-        act on pairs; edge pairs replaced by z[0] (left 3) and z[2T-1] (right 3)
+        x (T) --pad 5|5--> 6-tap conv, 2 outputs/channel --> pairs (y[2j-1], y[2j]), j = -2..T+2
+        act on pairs; edge pairs j < 1 and j > T replaced by z[0] (left 3) and z[2T-1] (right 3)
         --> T + 5 pairs --6-tap conv over both members--> T samples
 
     which equals replicate-padding ``z`` before the down filter, as BigVGAN does.
@@ -268,17 +269,25 @@ class Activation1d(StreamingModule):
     def forward_polyphase(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``: the polyphase path (see the class docstring)."""
         batch, channels, length = x.shape
-        up_weight, down_weight = self.up_phase_weight, self.down_phase_weight
-        x = F.pad(x, (self.input_pad, self.input_pad), mode="replicate")  # (B, C, T + 6)
-        pairs = F.conv1d(x, up_weight, groups=channels)  # (B, 2C, T + 1)
-        # (B, 2C, T + 1) -> (B, C, 2 (T + 1)): act is per channel, any length
-        z = self.act(pairs.reshape(batch, channels, 2 * (length + 1)))
-        z = z.reshape(batch, channels, 2, length + 1)  # member 0: y[2j - 1], member 1: y[2j]
-        first = z[:, :, 1:2, 0:1].expand(batch, channels, 2, self.edge_pairs)  # z[0]
-        last = z[:, :, 0:1, length : length + 1].expand(batch, channels, 2, self.edge_pairs)
-        padded = torch.cat([first, z[:, :, :, 1:length], last], dim=-1)  # (B, C, 2, T + 5)
-        padded = padded.reshape(batch, 2 * channels, length + 2 * self.edge_pairs - 1)
-        return F.conv1d(padded, down_weight, groups=channels)  # (B, 2C, T + 5) -> (B, C, T)
+        edge = self.edge_pairs
+        # pad so the up conv gives pairs j = -2 .. T + 2 (T + 5), the down conv's whole input
+        x = F.pad(x, (self.input_pad + edge - 1,) * 2, mode="replicate")  # (B, C, T + 10)
+        pairs = F.conv1d(x, self.up_phase_weight, groups=channels)  # (B, 2C, T + 5)
+        # (B, 2C, T + 5) -> (B, C, 2 (T + 5)), a view: act is per channel, any length
+        z = self.act(pairs.reshape(batch, channels, 2 * (length + 2 * edge - 1)))
+        z = z.reshape(batch, channels, 2, length + 2 * edge - 1)  # members y[2j - 1], y[2j]
+        # pair j sits at index j + 2: z[0] is member 1 of index 2, z[2T - 1] member 0 of T + 2
+        first = z[:, :, 1:2, edge - 1 : edge].expand(batch, channels, 2, edge)
+        last = z[:, :, 0:1, length + edge - 1 : length + edge].expand(batch, channels, 2, edge)
+        if in_place_allowed(z, self.up_phase_weight, self.down_phase_weight):
+            first, last = first.clone(), last.clone()  # the edge slots overlap their sources
+            z[:, :, :, :edge].copy_(first)
+            z[:, :, :, length + edge - 1 :].copy_(last)
+            padded = z
+        else:
+            padded = torch.cat([first, z[:, :, :, edge : length + edge - 1], last], dim=-1)
+        padded = padded.reshape(batch, 2 * channels, length + 2 * edge - 1)
+        return F.conv1d(padded, self.down_phase_weight, groups=channels)  # -> (B, C, T)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``."""
