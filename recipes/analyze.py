@@ -9,7 +9,9 @@ For every seed in ``seeds`` the generator is built at random initialisation (or 
 ``checkpoint``), weight norm folded, and measured with ``upsampler.analysis``:
 ``tonal_artifacts`` (constant and white-noise probes through the whole generator) and,
 per upsampling layer, the phase gains of the linearised layer (``stack_response``) and
-their imbalance. ``report.json`` holds the numbers; the PNG figures are the overlap map
+their imbalance, and the aliasing of the last stage (a tone sweep at its input rate,
+``generator_stage_aliasing``; BigVGAN also without its anti-aliasing filters, the same
+weights). ``report.json`` holds the numbers; the PNG figures are the overlap map
 (transposed layers), the phase-gain heatmaps, the averaged spectrum with the expected tones,
 and the spectrogram of the generator's output for the bundled speech recording.
 """
@@ -32,6 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from upsampler.analysis import (
+    generator_stage_aliasing,
     overlap_map,
     phase_overlap,
     plots,
@@ -160,7 +163,7 @@ def layer_entries(
 def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) -> dict[str, Any]:
     """Tonal excess and per-layer phase gains for every seed; keeps the first seed's objects."""
     sample_rate = int(mel_transform.sample_rate)
-    found: dict[str, Any] = {"per_seed": [], "imbalances": []}
+    found: dict[str, Any] = {"per_seed": [], "imbalances": [], "aliasing": []}
     bar = tqdm(seeds, desc=f"analyze {cfg.upsampler.kind}", unit="seed", disable=not cfg.progress)
     for seed in bar:
         generator = build_generator(cfg, seed=seed)
@@ -172,10 +175,31 @@ def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) 
             "seed": seed, "constant": tonal.summary_db,
             "noise": tonal.noise_summary_db, "period": tonal.period_summary_db,
         })
+        found["aliasing"].append({"seed": seed, **generator_stage_aliasing(generator)})
         found["imbalances"].append([response.imbalance for response in responses])
         if "generator" not in found:
             found.update(generator=generator, tonal=tonal, responses=responses)
     return found
+
+
+def aliasing_entry(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last stage's aliasing (dB) over seeds, and without anti-aliasing where it applies."""
+    first = per_seed[0]
+    entry: dict[str, Any] = {
+        "stage": first["stage"], "in_channels": first["in_channels"], "stride": first["stride"],
+        "sweep_mean": spread([seed["mean_db"] for seed in per_seed]),
+        "near_nyquist": spread([seed["near_nyquist_db"] for seed in per_seed]),
+        "near_nyquist_frequency": first["near_nyquist_frequency"],
+        "without_anti_alias": None,
+        "per_seed": per_seed,
+    }
+    if first["without_anti_alias"] is not None:
+        plain = [seed["without_anti_alias"] for seed in per_seed]
+        entry["without_anti_alias"] = {
+            "sweep_mean": spread([seed["mean_db"] for seed in plain]),
+            "near_nyquist": spread([seed["near_nyquist_db"] for seed in plain]),
+        }
+    return entry
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -220,6 +244,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             [int(response.phase_gains.shape[0]) for response in responses],  # (C_in probed, ...)
         ),
         "overlap": overlap_entries(generator),
+        "aliasing_db": aliasing_entry(found["aliasing"]),
         "figures": [],
     }
     if cfg.figures:
@@ -228,9 +253,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
     report["seconds"] = time.perf_counter() - started
     write_json(output_dir / "report.json", report)
-    excess = report["tonal_excess_db"]
-    log.info("%s: tonal excess %.1f dB (constant), %.1f dB (noise) in %.1f s; report at %s",
+    excess, aliasing = report["tonal_excess_db"], report["aliasing_db"]
+    plain = aliasing["without_anti_alias"]
+    log.info("%s: tonal excess %.1f dB (constant), %.1f dB (noise); aliasing of the last stage "
+             "%.1f dB (sweep mean)%s in %.1f s; report at %s",
              report["upsampler"], excess["constant"]["mean"], excess["noise"]["mean"],
+             aliasing["sweep_mean"]["mean"],
+             "" if plain is None else f", {plain['sweep_mean']['mean']:.1f} dB without anti-aliasing",
              report["seconds"], output_dir / "report.json")
     return report
 

@@ -42,6 +42,13 @@ def test_analyze_writes_report_and_every_figure(tmp_path: Path) -> None:
         assert spread["min"] <= spread["mean"] <= spread["max"]
         assert all(math.isfinite(value) for value in spread.values())
     assert [entry["seed"] for entry in report["tonal_excess_db"]["per_seed"]] == [0, 1]
+    aliasing = report["aliasing_db"]  # last stage: 2 input channels, stride 2, no filters
+    assert (aliasing["stage"], aliasing["in_channels"], aliasing["stride"]) == (3, 2, 2)
+    assert aliasing["without_anti_alias"] is None
+    assert [entry["seed"] for entry in aliasing["per_seed"]] == [0, 1]
+    low, high = (min(e["mean_db"] for e in aliasing["per_seed"]),
+                 max(e["mean_db"] for e in aliasing["per_seed"]))
+    assert (aliasing["sweep_mean"]["min"], aliasing["sweep_mean"]["max"]) == (low, high)
     layers = report["phase_gain_imbalance"]
     assert [(layer["layer"], layer["stride"]) for layer in layers] == list(enumerate(STRIDES))
     assert all(layer["median_coefficient_of_variation"] >= 0 for layer in layers)

@@ -3,6 +3,8 @@ the reference implementation (tests/bigvgan_reference.py), lengths against ``T *
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 import pytest
@@ -120,6 +122,27 @@ def test_activation_equals_the_reference(polyphase: bool) -> None:
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
     x = torch.randn(2, CHANNELS, 50) * 3
     torch.testing.assert_close(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("length", LENGTHS)
+def test_in_place_inference_path_equals_the_reference(mode: Any, length: int) -> None:
+    # without autograd Snake and the polyphase edges run in place: same numbers as the
+    # reference (torch's own layers) and the recording path, input left untouched
+    snake = random_snake(SnakeBeta, logscale=True)
+    ours = Activation1d(snake)
+    theirs = ref.Activation1d(ref.SnakeBeta(CHANNELS, alpha_logscale=True))
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, CHANNELS, length) * 3
+    kept = x.clone()
+    recorded = ours(x)
+    assert recorded.requires_grad  # the out-of-place path
+    with mode():
+        fast, bare_snake = ours(x), snake(x)
+    torch.testing.assert_close(fast, theirs(x))
+    torch.testing.assert_close(fast, recorded.detach())
+    torch.testing.assert_close(bare_snake, theirs.act(x))
+    assert torch.equal(x, kept)
 
 
 def test_polyphase_gradients_equal_the_plain_path() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,12 @@ def test_analyze_reports_bigvgan(tmp_path: Path) -> None:
     ])
     report = analyze.run(cfg)
     assert report["strides"] == [8, 8, 2, 2] and report["upsampler"] == "transposed"
+    # the last stage (16 channels halved three times in, stride 2), with and without filters
+    aliasing = report["aliasing_db"]
+    assert (aliasing["stage"], aliasing["in_channels"], aliasing["stride"]) == (3, 2, 2)
+    for entry in (aliasing, aliasing["without_anti_alias"]):
+        assert all(math.isfinite(v) for v in entry["sweep_mean"].values())
+    assert aliasing["sweep_mean"]["mean"] != aliasing["without_anti_alias"]["sweep_mean"]["mean"]
     assert json.loads((tmp_path / "report.json").read_text()) == report
 
 

@@ -39,6 +39,8 @@ Aliasing of a block driven by a pure tone (``aliasing``, ``aliasing_compare``)
     mean_aliasing_db(reports) -> float
     compare_aliasing(frequencies=SWEEP, seed=0) -> (rows, sweeps): HiFi-GAN V1 and
         BigVGAN-base blocks with and without anti-aliasing; format_aliasing_table(rows) -> str
+    generator_stage_aliasing(generator, stage=-1, frequencies=SWEEP) -> dict: one stage of a
+        generator, and without its anti-aliasing filters where it has them
 Literature comparison (``compare``)
     compare_upsamplers(variants=LITERATURE_VARIANTS, strides=(8, 8, 2, 2),
                        channels=(32, 16, 8, 4, 2), sample_rate=22050.0, seeds=(0, 1, 2),
@@ -57,7 +59,11 @@ from upsampler.analysis.aliasing import (
     mean_aliasing_db,
     tone_aliasing,
 )
-from upsampler.analysis.aliasing_compare import compare_aliasing, format_aliasing_table
+from upsampler.analysis.aliasing_compare import (
+    compare_aliasing,
+    format_aliasing_table,
+    generator_stage_aliasing,
+)
 from upsampler.analysis.compare import (
     LITERATURE_VARIANTS,
     UpsamplerVariant,
@@ -85,5 +91,5 @@ __all__ = [
     "ToneFrequency", "averaged_power_spectrum", "expected_tone_frequencies", "tone_excess_db",
     "TonalReport", "ToneExcess", "tonal_artifacts",
     "AliasingReport", "aliasing_sweep", "mean_aliasing_db", "tone_aliasing",
-    "compare_aliasing", "format_aliasing_table",
+    "compare_aliasing", "format_aliasing_table", "generator_stage_aliasing",
 ]

@@ -10,13 +10,17 @@ Variants (random initialisation, ``seed``), all at the width of each model's las
 * ``hifigan_v1_stage_<kind>``: HiFi-GAN V1's last stage (lrelu -> x2 upsampler -> MRF)
   for each upsampler kind.
 
+``generator_stage_aliasing`` measures one stage of a whole generator the same way (the
+analyze recipe reports its last stage).
+
 The stages add the upsampler's images to the aliases: at initialisation those images (not
 the activation's aliases) dominate, which is what the stage rows show.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import copy
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -93,6 +97,55 @@ def compare_aliasing(
             "per_frequency_db": [r.aliasing_db for r in reports],
         })
     return rows, sweeps
+
+
+def _sweep_summary(module: nn.Module, in_channels: int, stride: int,
+                   frequencies: Sequence[float]) -> dict[str, Any]:
+    reports = aliasing_sweep(module, frequencies, in_channels, stride)
+    nearest = min(reports, key=lambda r: abs(r.frequency - NEAR_NYQUIST))
+    return {"mean_db": mean_aliasing_db(reports), "near_nyquist_db": nearest.aliasing_db,
+            "near_nyquist_frequency": nearest.frequency,
+            "per_frequency_db": [r.aliasing_db for r in reports]}
+
+
+def generator_stage_aliasing(
+    generator: nn.Module, stage: int = -1, frequencies: Sequence[float] = SWEEP
+) -> dict[str, Any]:
+    """Aliasing of one stage of a trained or initialised generator (``generator.stages``).
+
+    The stage (its own weights) gets the tone sweep at its input rate in every input channel
+    (``aliasing_sweep``); its input channels are read from a one-frame forward. Returns
+    ``{stage, in_channels, stride, mean_db, near_nyquist_db, near_nyquist_frequency,
+    per_frequency_db, without_anti_alias}``; ``without_anti_alias`` holds the same numbers
+    for a copy with every ``Activation1d`` at the base rate (``anti_alias=False``), or None
+    when the stage has no active anti-aliasing filters. The generator is not changed.
+    """
+    stages = getattr(generator, "stages", None)
+    if not isinstance(stages, nn.ModuleList) or len(stages) == 0:
+        raise TypeError(f"generator must have a non-empty .stages ModuleList (HiFiGANGenerator, "
+                        f"BigVGANGenerator), got {type(generator).__name__}")
+    if not -len(stages) <= stage < len(stages):
+        raise ValueError(f"stage must index generator.stages ({len(stages)} stages), got {stage}")
+    index = stage % len(stages)
+    block = copy.deepcopy(stages[index]).eval()
+    seen: list[int] = []
+    hook = stages[index].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[1]))
+    try:
+        with torch.no_grad():
+            parameter = next(generator.parameters())
+            generator(torch.zeros(1, generator.num_mels, 1, dtype=parameter.dtype))
+    finally:
+        hook.remove()
+    in_channels, stride = seen[0], int(block.stride)
+    found = {"stage": index, "in_channels": in_channels, "stride": stride,
+             **_sweep_summary(block, in_channels, stride, frequencies),
+             "without_anti_alias": None}
+    filters = [m for m in block.modules() if isinstance(m, Activation1d) and m.anti_alias]
+    if filters:
+        for module in filters:
+            module.anti_alias = False
+        found["without_anti_alias"] = _sweep_summary(block, in_channels, stride, frequencies)
+    return found
 
 
 def format_aliasing_table(rows: Sequence[dict]) -> str:

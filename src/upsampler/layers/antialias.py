@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from upsampler.layers.antialias_streams import activation_stream, upsample_stream
 from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.layers.snake import in_place_allowed
 from upsampler.layers.streaming import Stream, StreamingModule
 from upsampler.lengths import check_int
 
@@ -197,14 +198,14 @@ class Activation1d(StreamingModule):
     numbers without materialising the upsampled signal's zeros or its edge padding. Write
     ``y`` for the upsampled signal (2T samples) and pair sample ``2j - 1`` with ``2j``:
     both come from the same six inputs ``x[j-3 .. j+2]`` (the odd taps of ``2 * filter`` give
-    ``y[2j]``, the even taps ``y[2j-1]``), so one depthwise conv with two outputs per
-    channel gives every pair at the base rate. ``act`` runs on the pairs; the down filter
-    reads pairs ``i-2 .. i+3`` for output ``i`` (its even taps on the odd member, odd taps
-    on the even member), again one grouped conv at the base rate::
+    ``y[2j]``, the even taps ``y[2j-1]``), so two depthwise 6-tap convs (one per member)
+    give every pair at the base rate. ``act`` runs on each member; the down filter reads
+    pairs ``i-2 .. i+3`` for output ``i`` (its even taps on the odd member, odd taps on the
+    even member), again two depthwise 6-tap convs at the base rate, summed::
 
-        x (T) --pad 3|3--> 6-tap conv, 2 outputs/channel --> pairs (y[2j-1], y[2j]), j = 0..T
-        act on pairs; edge pairs replaced by z[0] (left 3) and z[2T-1] (right 3)
-        --> T + 5 pairs --6-tap conv over both members--> T samples
+        x (T) --pad 5|5--> two 6-tap convs --> members y[2j-1], y[2j] for j = -2 .. T+2
+        act on each; edge pairs j < 1 and j > T replaced by z[0] (left 3) and z[2T-1] (right 3)
+        --> T + 5 pairs --6-tap conv per member, summed--> T samples
 
     which equals replicate-padding ``z`` before the down filter, as BigVGAN does.
     """
@@ -255,30 +256,44 @@ class Activation1d(StreamingModule):
             module.down_phase_weight.copy_(down_weight)
 
     def phase_weights(self) -> tuple[Tensor, Tensor]:
-        """The up weight ``(2C, 1, 6)`` (odd then even member per channel) and the down
-        weight ``(C, 2, 6)``, both from the ``filter`` buffers."""
+        """The up weights ``(2, C, 1, 6)`` (member 0, the odd taps; member 1, the even taps)
+        and the down weights ``(2, C, 1, 6)`` (for member 0, for member 1), from ``filter``."""
         up = self.upsample.filter.reshape(-1).flip(0) * self.up_gain  # taps 11 .. 0
         up_pair = torch.stack([up[1::2], up[0::2]])  # (2, 6): taps 10, 8 .. 0 and 11, 9 .. 1
         down = self.downsample.lowpass.filter.reshape(-1)
         down_pair = torch.stack([down[0::2], down[1::2]])  # (2, 6): taps 0, 2 .. 10 and 1 .. 11
-        up_weight = up_pair.repeat(self.channels, 1).unsqueeze(1)  # (2C, 6) -> (2C, 1, 6)
-        down_weight = down_pair.unsqueeze(0).repeat(self.channels, 1, 1)  # (C, 2, 6)
-        return up_weight, down_weight
+        up_weight = up_pair.unsqueeze(1).repeat(1, self.channels, 1).unsqueeze(2)
+        down_weight = down_pair.unsqueeze(1).repeat(1, self.channels, 1).unsqueeze(2)
+        return up_weight.contiguous(), down_weight.contiguous()  # (2, 6) -> (2, C, 1, 6)
 
     def forward_polyphase(self, x: Tensor) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``: the polyphase path (see the class docstring)."""
+        """``(B, C, T) -> (B, C, T)``: the polyphase path (see the class docstring).
+
+        Each member is its own depthwise conv (one input, one output per channel): CPU
+        kernels run those several times faster than one grouped conv with two outputs
+        (or two inputs) per channel.
+        """
         batch, channels, length = x.shape
-        up_weight, down_weight = self.up_phase_weight, self.down_phase_weight
-        x = F.pad(x, (self.input_pad, self.input_pad), mode="replicate")  # (B, C, T + 6)
-        pairs = F.conv1d(x, up_weight, groups=channels)  # (B, 2C, T + 1)
-        # (B, 2C, T + 1) -> (B, C, 2 (T + 1)): act is per channel, any length
-        z = self.act(pairs.reshape(batch, channels, 2 * (length + 1)))
-        z = z.reshape(batch, channels, 2, length + 1)  # member 0: y[2j - 1], member 1: y[2j]
-        first = z[:, :, 1:2, 0:1].expand(batch, channels, 2, self.edge_pairs)  # z[0]
-        last = z[:, :, 0:1, length : length + 1].expand(batch, channels, 2, self.edge_pairs)
-        padded = torch.cat([first, z[:, :, :, 1:length], last], dim=-1)  # (B, C, 2, T + 5)
-        padded = padded.reshape(batch, 2 * channels, length + 2 * self.edge_pairs - 1)
-        return F.conv1d(padded, down_weight, groups=channels)  # (B, 2C, T + 5) -> (B, C, T)
+        edge = self.edge_pairs
+        # pad so the up convs give pairs j = -2 .. T + 2 (T + 5), the down convs' whole input
+        x = F.pad(x, (self.input_pad + edge - 1,) * 2, mode="replicate")  # (B, C, T + 10)
+        up, down = self.up_phase_weight, self.down_phase_weight
+        odd = self.act(F.conv1d(x, up[0], groups=channels))  # y[2j - 1], (B, C, T + 5)
+        even = self.act(F.conv1d(x, up[1], groups=channels))  # y[2j]
+        # pair j sits at index j + 2: z[0] is even[2], z[2T - 1] is odd[T + 2]
+        first = even[:, :, edge - 1 : edge].expand(batch, channels, edge)
+        last = odd[:, :, length + edge - 1 : length + edge].expand(batch, channels, edge)
+        if in_place_allowed(odd, even, down):
+            first, last = first.clone(), last.clone()  # the edge slots overlap their sources
+            for member in (odd, even):
+                member[:, :, :edge].copy_(first)
+                member[:, :, length + edge - 1 :].copy_(last)
+            out = F.conv1d(odd, down[0], groups=channels)  # (B, C, T + 5) -> (B, C, T)
+            return out.add_(F.conv1d(even, down[1], groups=channels))
+        inner = slice(edge, length + edge - 1)
+        odd = torch.cat([first, odd[:, :, inner], last], dim=-1)
+        even = torch.cat([first, even[:, :, inner], last], dim=-1)
+        return F.conv1d(odd, down[0], groups=channels) + F.conv1d(even, down[1], groups=channels)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``."""

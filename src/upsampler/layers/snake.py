@@ -21,6 +21,28 @@ from upsampler.lengths import check_int
 NO_DIV_BY_ZERO = 1e-9  # BigVGAN's eps in 1 / (a + eps)
 
 
+def in_place_allowed(x: Tensor, a: Tensor, b: Tensor) -> bool:
+    """True when in-place ops on fresh intermediates of ``x``, ``a``, ``b`` are safe: autograd
+    records none of them and no tracer or scripting sees the graph (exports stay plain)."""
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return False
+    recording = x.requires_grad or a.requires_grad or b.requires_grad
+    return not (torch.is_grad_enabled() and recording)
+
+
+def snake_function(x: Tensor, frequency: Tensor, inverse_magnitude: Tensor) -> Tensor:
+    """``x + inverse_magnitude * sin(frequency * x)^2``; the per-channel factors ``(1, C, 1)``.
+
+    Four passes over ``x`` and two allocations when nothing needs a gradient (``sin`` and
+    the square in place on the product, then one fused ``addcmul``); out of place when
+    autograd records, and when tracing or scripting for export.
+    """
+    if not in_place_allowed(x, frequency, inverse_magnitude):
+        return torch.addcmul(x, torch.sin(x * frequency).square(), inverse_magnitude)
+    wave = torch.mul(x, frequency).sin_().square_()
+    return torch.addcmul(x, wave, inverse_magnitude)
+
+
 class Snake(Pointwise):
     """``x + 1 / (a + 1e-9) * sin(a x)^2`` with a learnable ``a`` per channel."""
 
@@ -39,7 +61,7 @@ class Snake(Pointwise):
         alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
         if self.alpha_logscale:
             alpha = torch.exp(alpha)
-        return x + (1.0 / (alpha + self.no_div_by_zero)) * torch.sin(x * alpha).pow(2)
+        return snake_function(x, alpha, 1.0 / (alpha + self.no_div_by_zero))
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
@@ -66,7 +88,7 @@ class SnakeBeta(Pointwise):
         if self.alpha_logscale:
             alpha = torch.exp(alpha)
             beta = torch.exp(beta)
-        return x + (1.0 / (beta + self.no_div_by_zero)) * torch.sin(x * alpha).pow(2)
+        return snake_function(x, alpha, 1.0 / (beta + self.no_div_by_zero))
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
