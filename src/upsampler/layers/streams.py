@@ -87,17 +87,17 @@ class PointwiseStream(Stream):
 
     def __init__(self, fn: Callable[[Tensor], Tensor]) -> None:
         self.fn = fn
-        self._empty: Optional[Tensor] = None
+        self._last: Optional[Tensor] = None  # sliced to an empty tail only at flush
 
     def step(self, x: Tensor) -> Tensor:
         y = self.fn(x)
-        self._empty = y[:, :, :0]
+        self._last = y
         return y
 
     def flush(self) -> Tensor:
-        if self._empty is None:
+        if self._last is None:
             raise ValueError("flush() before any input: the stream has received 0 samples")
-        return self._empty
+        return self._last[:, :, :0]
 
 
 class ChainStream(Stream):
