@@ -5,8 +5,9 @@
     python recipes/study.py kinds=[transposed_k2s,subpixel] hydra.run.dir=runs/two
 
 Each kind is ``recipes/train.py experiment=demo`` plus its overrides (``variants`` in
-``configs/study.yaml``), with the same seed, batch, data order, step budget and warm-up; the
-runs go one after another into ``<output_dir>/runs/<kind>/``. A rerun skips kinds that
+``configs/study.yaml``), with the same seed, batch, data order, step budget and warm-up, into
+``<output_dir>/runs/<kind>/``: ``workers`` runs at a time (each its own process on
+``num_threads`` threads; a run's weights do not depend on what trains beside it). A rerun skips kinds that
 reached ``max_steps`` and resumes the others from their last checkpoint pair. The report
 (``<output_dir>/report/``) holds every kind's validation curves against steps, the table at
 the final step (``study.md`` / ``study.json``) and the output spectra of the probe mels
@@ -29,9 +30,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.workers import map_in_processes
 from upsampler.training import data as training_data
 from upsampler.training.artifacts import (
     PROBE_LEVELS,
@@ -74,7 +76,8 @@ def check_study(cfg: DictConfig) -> None:
         raise ValueError(f"kinds must name at least one of {list(cfg.variants)}, got "
                          f"{list(cfg.kinds)} (unknown: {unknown})")
     for field, minimum in (("max_steps", 1), ("validation_every", 1), ("warmup_steps", 0),
-                           ("validation_utterances", 1), ("batch_size", 1), ("num_threads", 1)):
+                           ("validation_utterances", 1), ("batch_size", 1), ("num_threads", 1),
+                           ("workers", 1)):
         value = cfg[field]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
@@ -153,6 +156,29 @@ def run_kind(cfg: DictConfig, kind: str, index: int, output_dir: Path) -> DictCo
     return train_cfg
 
 
+def train_kind(config: dict[str, Any], kind: str, index: int) -> str:
+    """``run_kind`` from a plain (resolved) config: what a worker process calls."""
+    cfg = OmegaConf.create(config)
+    run_kind(cfg, kind, index, Path(str(cfg.output_dir)))
+    return kind
+
+
+def train_all(cfg: DictConfig, output_dir: Path) -> None:
+    """Train the kinds one after another, or ``cfg.workers`` at a time in spawned processes.
+
+    Each process trains on ``num_threads`` threads; a worker takes the next kind in the
+    order of ``kinds`` when it finishes one, so list the slowest kind first.
+    """
+    if cfg.workers == 1:
+        for index, kind in enumerate(cfg.kinds, start=1):
+            run_kind(cfg, kind, index, output_dir)
+        return
+    config = OmegaConf.to_container(cfg, resolve=True)
+    map_in_processes(__file__, "train_kind",
+                     [(config, kind, index) for index, kind in enumerate(cfg.kinds, start=1)],
+                     int(cfg.workers))
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train every kind, then write the report; returns ``{"rows", "report"}``."""
     check_study(cfg)
@@ -162,8 +188,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(int(cfg.num_threads))  # the probes of skipped kinds too
     try:
+        train_all(cfg, output_dir)
         for index, kind in enumerate(cfg.kinds, start=1):
-            train_cfg = run_kind(cfg, kind, index, output_dir)
+            train_cfg = run_kind(cfg, kind, index, output_dir)  # finished: skipped
             run_dir = output_dir / "runs" / kind
             step = latest_checkpoint(run_dir)
             records = read_records(run_dir)
@@ -179,7 +206,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(threads)
     header = (f"# Upsampler study\n\n{len(cfg.kinds)} kinds, {cfg.max_steps} steps each "
               f"(discriminators from step {cfg.warmup_steps}), batch {cfg.batch_size}, seed "
-              f"{cfg.seed}, {cfg.num_threads} threads, {cfg.validation_utterances} held-out "
+              f"{cfg.seed}, {cfg.workers} worker(s) of {cfg.num_threads} thread(s), "
+              f"{cfg.validation_utterances} held-out "
               f"utterances per validation, corpus {cfg.corpus}.\n")
     report_dir = output_dir / "report"
     written = write_report(report_dir, rows, curves, spectra, header, int(cfg.warmup_steps))
