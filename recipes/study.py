@@ -7,8 +7,8 @@
 Each kind is ``recipes/train.py experiment=demo`` plus its overrides (``variants`` in
 ``configs/study.yaml``), with the same seed, batch, data order, step budget and warm-up, into
 ``<output_dir>/runs/<kind>/``: ``workers`` runs at a time (each its own process on
-``num_threads`` threads; a run's weights do not depend on what trains beside it). A rerun skips kinds that
-reached ``max_steps`` and resumes the others from their last checkpoint pair. The report
+``num_threads`` threads; a run's weights do not depend on what trains beside it). A rerun
+skips kinds that reached ``max_steps`` and resumes the others from their last checkpoint pair. The report
 (``<output_dir>/report/``) holds every kind's validation curves against steps, the table at
 the final step (``study.md`` / ``study.json``) and the output spectra of the probe mels
 (silence, a constant mid-level mel, one held-out utterance) with the expected tones marked.
