@@ -21,7 +21,14 @@ import torch
 from torch import Tensor
 
 from upsampler.capture import is_capturing
-from upsampler.index_scatter import index_gather, index_scatter, use_index_scatter
+from upsampler.index_scatter import (
+    index_gather,
+    index_scatter,
+    matrix_gather,
+    matrix_scatter,
+    use_index_scatter,
+    use_matrix_scatter,
+)
 from upsampler.plan import Block, compute_tap_blocks, frame_layout, tap_blocks
 
 # Fold the batch into the matrix product's columns ((C_in, B * T) instead of B products
@@ -87,11 +94,14 @@ def scatter(
 ) -> Tensor:
     """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
     batch, channels, kernel_size, length = cols.shape
+    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     if not torch.jit.is_scripting():
         if not is_capturing() and use_index_scatter(batch, channels, kernel_size, length) and cols.is_contiguous():
+            out_length = (length + extra_frames) * stride + remainder
+            if use_matrix_scatter(batch * channels * kernel_size * length, out_length):
+                return matrix_scatter(cols, bias, out_length, stride, padding, output_padding, dilation)
             out = index_scatter(cols, stride, padding, output_padding, dilation)
             return out if bias is None else out.add_(bias.view(1, channels, 1))
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     out = cols.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
     frames, tail = split_frames(out, length, extra_frames, stride)
     if torch.jit.is_scripting() or is_capturing():
@@ -147,9 +157,13 @@ def gather(
 
     With ``fold`` the columns are stored as ``(C, K, B, T)`` (a permuted view is returned).
     """
-    batch, channels, _ = grad_output.shape
+    batch, channels, out_length = grad_output.shape
     if not torch.jit.is_scripting():
         if not fold and not is_capturing() and use_index_scatter(batch, channels, kernel_size, length):
+            if use_matrix_scatter(batch * channels * kernel_size * length, out_length):
+                return matrix_gather(
+                    grad_output, kernel_size, length, stride, padding, output_padding, dilation
+                )
             return index_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
     grad_output = grad_output.contiguous()
     extra_frames, _ = frame_layout(kernel_size, stride, padding, output_padding, dilation)
