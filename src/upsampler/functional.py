@@ -9,9 +9,12 @@ two matrix products. No convolution op of torch is called on either path.
 
 The overlap-add has four formulations, chosen per call by shape and context:
 
-- strided block adds, one per run of taps (:mod:`upsampler.columns`), the default;
+- strided block adds, one per run of taps (:mod:`upsampler.columns`), the default; a
+  depthwise layer (one channel per group) multiplies and adds each run straight into the
+  output instead of storing its columns;
 - one ``index_add_`` / ``index_select`` (:mod:`upsampler.index_scatter`) for small calls,
-  where per-op overhead dominates;
+  where per-op overhead dominates, or for tiny ones a product with a cached 0/1 scatter
+  matrix (bias folded in by ``addmm``);
 - per-phase input windows (:mod:`upsampler.long_kernel`) for kernels much longer than the
   stride, whose column buffer would be large;
 - out-of-place pads and adds (:mod:`upsampler.overlap_add`) under ``torch.func``
@@ -28,7 +31,7 @@ import torch
 from torch import Tensor
 
 from upsampler.capture import is_capturing, is_compiling
-from upsampler.columns import column_backward, columns, fold_batch, scatter
+from upsampler.columns import column_backward, columns, depthwise_forward, fold_batch, scatter
 from upsampler.index_scatter import matrix_forward, use_index_scatter
 from upsampler.conv_checks import (
     as_int,
@@ -78,6 +81,9 @@ def conv_transpose1d_unchecked(
     fold = False
     if not torch.jit.is_scripting():
         if not is_capturing():
+            depthwise = weight.shape[1] == 1 and x.shape[1] == groups
+            if depthwise and not use_index_scatter(batch, groups, kernel_size, length):
+                return depthwise_forward(x, weight, bias, stride, padding, output_padding, dilation)
             fold = fold_batch(batch, length, weight.shape[1] * groups * kernel_size)
             fold = fold and not use_index_scatter(batch, weight.shape[1] * groups, kernel_size, length)
     cols = columns(x, weight, groups, fold)
