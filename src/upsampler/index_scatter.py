@@ -26,9 +26,11 @@ from upsampler.plan import PLAN_CACHE_SIZE, frame_layout
 INDEX_SCATTER_MAX_COLUMNS = 16384
 # Among those, calls whose scatter as a 0/1 matrix product costs at most this many
 # multiply-adds (B * C_out * K * T * L_out) take the product: one ``addmm`` (bias included)
-# instead of a zero fill, an ``index_add_``, a slice and a bias add. Measured at batch 1
-# on 2 CPU threads (recipes/benchmark.py, section "overhead"): about half the indexed
-# add's time at T <= 10; the cost grows with T**2, so only tiny calls take it.
+# instead of a zero fill, an ``index_add_``, a slice and a bias add. Set from
+# recipes/benchmark.py on 2 CPU threads: section "overhead" (T <= 10, batch 1) went from
+# 1.8-2.3x torch's forward time to 1.4-1.7x; section "crossover" (pair "matrix/index"):
+# 0.7-0.8x the indexed add's time at 8 k-100 k products, 1.6-1.9x at 1 M, 1.7-2.7x at 4 M.
+# The product's cost grows with T**2: only tiny calls take it.
 MATRIX_SCATTER_MAX_PRODUCTS = 2**18
 
 
