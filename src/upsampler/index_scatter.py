@@ -135,12 +135,12 @@ def matrix_gather(
     output_padding: int, dilation: int,
 ) -> Tensor:
     """The adjoint: ``(B, C, L_out) -> (B, C, K, T)``, one product with the transposed matrix."""
-    batch, channels, _ = grad_output.shape
+    batch, channels, out_length = grad_output.shape
     matrix = scatter_matrix(
         kernel_size, length, stride, padding, output_padding, dilation, grad_output.dtype,
         grad_output.device,
     )
-    flat = torch.mm(grad_output.reshape(batch * channels, -1), matrix.t())
+    flat = torch.mm(grad_output.reshape(batch * channels, out_length), matrix.t())
     return flat.view(batch, channels, kernel_size, length)
 
 
