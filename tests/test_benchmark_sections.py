@@ -14,12 +14,13 @@ FAST = "{warmup: 0, min_reps: 2, max_reps: 2, target_seconds: 0.0}"
 
 
 def test_sections_write_their_rows(tmp_path: Path) -> None:
-    thresholds = (index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO,
-                  long_kernel.WINDOWS_MIN_COLUMNS)
+    thresholds = (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
+                  long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS)
     cfg = compose_config("benchmark", [
         "progress=false", f"output_dir={tmp_path}", "hifigan_presets=[]", "extra_layers=[]",
         "overhead.enabled=true", "overhead.lengths=[1]", f"overhead.timing={FAST}",
         "crossover.enabled=true", f"crossover.timing={FAST}",
+        "crossover.matrix_grid=[{channels: 2, kernel_size: 4, stride: 2, length: 3}]",
         "crossover.index_grid=[{channels: 2, kernel_size: 4, stride: 2, length: 3}]",
         "crossover.windows_grid=[{channels: 2, kernel_size: 40, stride: 1, length: 5}]",
         "long_kernel.enabled=true", "long_kernel.channels=2", "long_kernel.kernel_size=64",
@@ -28,13 +29,14 @@ def test_sections_write_their_rows(tmp_path: Path) -> None:
     results = benchmark.run(cfg)
     modes = 2
     assert len(results["overhead"]) == len(cfg.overhead.layers) * modes
-    assert {row["pair"] for row in results["crossover"]} == {"index/blocks", "windows/blocks"}
+    assert {row["pair"] for row in results["crossover"]} == {
+        "matrix/index", "index/blocks", "windows/blocks"}
     assert {row["impl"] for row in results["long_kernel"]} == {"ours", "native"}
     for row in results["long_kernel"]:
         assert row["forward_s"] > 0 and row["forward_backward_s"] > 0
     # forcing a formulation for the crossover leaves the library's thresholds as they were
-    assert (index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO,
-            long_kernel.WINDOWS_MIN_COLUMNS) == thresholds
+    assert (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
+            long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS) == thresholds
     written = json.loads((tmp_path / "benchmark.json").read_text())
     assert set(written) >= {"overhead", "crossover", "long_kernel"}
     for name in ("overhead", "crossover", "long_kernel"):

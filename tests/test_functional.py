@@ -126,15 +126,17 @@ def test_grid_covers_the_required_ranges() -> None:
     assert any(not c.bias for c in GRID)
 
 
-FORMULATIONS = ["by-shape", "blocks", "index", "windows"]
+FORMULATIONS = ["by-shape", "blocks", "index", "matrix", "windows"]
 
 
 @pytest.fixture(params=FORMULATIONS)
 def formulation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Force one overlap-add formulation for every shape (``by-shape``: the library's choice)."""
     if request.param != "by-shape":
-        index = request.param == "index"
+        index = request.param in ("index", "matrix")
         monkeypatch.setattr(index_scatter, "INDEX_SCATTER_MAX_COLUMNS", 10**9 if index else 0)
+        matrix = request.param == "matrix"
+        monkeypatch.setattr(index_scatter, "MATRIX_SCATTER_MAX_PRODUCTS", 10**12 if matrix else 0)
         windows = request.param == "windows"
         monkeypatch.setattr(long_kernel, "WINDOWS_MIN_SPAN_RATIO", 0 if windows else 10**9)
         monkeypatch.setattr(long_kernel, "WINDOWS_MIN_COLUMNS", 0)

@@ -21,7 +21,14 @@ import torch
 from torch import Tensor
 
 from upsampler.capture import is_capturing
-from upsampler.index_scatter import index_gather, index_scatter, use_index_scatter
+from upsampler.index_scatter import (
+    index_gather,
+    index_scatter,
+    matrix_gather,
+    matrix_scatter,
+    use_index_scatter,
+    use_matrix_scatter,
+)
 from upsampler.plan import Block, compute_tap_blocks, frame_layout, tap_blocks
 
 # Fold the batch into the matrix product's columns ((C_in, B * T) instead of B products
@@ -87,11 +94,14 @@ def scatter(
 ) -> Tensor:
     """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
     batch, channels, kernel_size, length = cols.shape
+    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     if not torch.jit.is_scripting():
         if not is_capturing() and use_index_scatter(batch, channels, kernel_size, length) and cols.is_contiguous():
+            out_length = (length + extra_frames) * stride + remainder
+            if use_matrix_scatter(batch * channels * kernel_size * length, out_length):
+                return matrix_scatter(cols, bias, out_length, stride, padding, output_padding, dilation)
             out = index_scatter(cols, stride, padding, output_padding, dilation)
             return out if bias is None else out.add_(bias.view(1, channels, 1))
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     out = cols.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
     frames, tail = split_frames(out, length, extra_frames, stride)
     if torch.jit.is_scripting() or is_capturing():
@@ -117,6 +127,41 @@ def scatter(
             tail_phases = r0 + (mt - 1) * dilation + 1
             dst = tail[:, :, r0:tail_phases:dilation]
             place(dst, cols[:, :, k0 : k0 + mt, t_tail], bias, i == cover, 3)
+    return out
+
+
+@torch.jit.unused
+def depthwise_forward(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
+    output_padding: int, dilation: int,
+) -> Tensor:
+    """Depthwise (one input and one output channel per group): ``(B, C, T) -> (B, C, L)``.
+
+    Each run of taps is one broadcast multiply-add straight into its output block,
+    ``frames[t + a, r0::dilation] += x[t] * w[k0 : k0 + m]``, so the ``(B, C, K, T)``
+    columns (a product per tap that is read back once) are never stored.
+    """
+    batch, channels, length = x.shape
+    kernel_size = weight.shape[2]
+    taps = weight.view(1, channels, 1, kernel_size)
+    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
+    out = x.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
+    if bias is None:
+        out.zero_()
+    else:
+        out.copy_(bias.view(1, channels, 1).expand_as(out))
+    frames, tail = split_frames(out, length, extra_frames, stride)
+    samples = x.unsqueeze(3)  # (B, C, T, 1)
+    blocks, _ = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
+        if t1 > t0:
+            phases = r0 + (m - 1) * dilation + 1
+            dst = frames[:, :, t0 + a : t1 + a, r0:phases:dilation]
+            dst.addcmul_(samples[:, :, t0:t1], taps[..., k0 : k0 + m])
+        if mt > 0:
+            tail_phases = r0 + (mt - 1) * dilation + 1
+            dst = tail[:, :, r0:tail_phases:dilation]
+            dst.addcmul_(samples[:, :, t_tail], taps[:, :, 0, k0 : k0 + mt])
     return out
 
 
@@ -147,9 +192,13 @@ def gather(
 
     With ``fold`` the columns are stored as ``(C, K, B, T)`` (a permuted view is returned).
     """
-    batch, channels, _ = grad_output.shape
+    batch, channels, out_length = grad_output.shape
     if not torch.jit.is_scripting():
         if not fold and not is_capturing() and use_index_scatter(batch, channels, kernel_size, length):
+            if use_matrix_scatter(batch * channels * kernel_size * length, out_length):
+                return matrix_gather(
+                    grad_output, kernel_size, length, stride, padding, output_padding, dilation
+                )
             return index_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
     grad_output = grad_output.contiguous()
     extra_frames, _ = frame_layout(kernel_size, stride, padding, output_padding, dilation)
@@ -243,4 +292,6 @@ def column_backward(
     return grad_input, grad_weight
 
 
-__all__ = ["columns", "column_backward", "fold_batch", "gather", "scatter"]
+__all__ = [
+    "columns", "column_backward", "depthwise_forward", "fold_batch", "gather", "scatter",
+]

@@ -9,9 +9,12 @@ two matrix products. No convolution op of torch is called on either path.
 
 The overlap-add has four formulations, chosen per call by shape and context:
 
-- strided block adds, one per run of taps (:mod:`upsampler.columns`), the default;
+- strided block adds, one per run of taps (:mod:`upsampler.columns`), the default; a
+  depthwise layer (one channel per group) multiplies and adds each run straight into the
+  output instead of storing its columns;
 - one ``index_add_`` / ``index_select`` (:mod:`upsampler.index_scatter`) for small calls,
-  where per-op overhead dominates;
+  where per-op overhead dominates, or for tiny ones a product with a cached 0/1 scatter
+  matrix (bias folded in by ``addmm``);
 - per-phase input windows (:mod:`upsampler.long_kernel`) for kernels much longer than the
   stride, whose column buffer would be large;
 - out-of-place pads and adds (:mod:`upsampler.overlap_add`) under ``torch.func``
@@ -28,8 +31,8 @@ import torch
 from torch import Tensor
 
 from upsampler.capture import is_capturing, is_compiling
-from upsampler.columns import column_backward, columns, fold_batch, scatter
-from upsampler.index_scatter import use_index_scatter
+from upsampler.columns import column_backward, columns, depthwise_forward, fold_batch, scatter
+from upsampler.index_scatter import matrix_forward, use_index_scatter
 from upsampler.conv_checks import (
     as_int,
     check_conv_transpose_args,
@@ -67,6 +70,10 @@ def conv_transpose1d_unchecked(
     batch, _, length = x.shape
     kernel_size = weight.shape[2]
     if not torch.jit.is_scripting():
+        if batch == 1 and groups == 1 and not is_capturing():
+            out = matrix_forward(x, weight, bias, stride, padding, output_padding, dilation)
+            if out is not None:
+                return out
         columns_total = batch * weight.shape[1] * groups * kernel_size * length
         if not is_capturing() and use_windows(kernel_size, stride, dilation, columns_total):
             return windows_forward(x, weight, bias, stride, padding, output_padding, groups, dilation)
@@ -74,18 +81,63 @@ def conv_transpose1d_unchecked(
     fold = False
     if not torch.jit.is_scripting():
         if not is_capturing():
+            depthwise = weight.shape[1] == 1 and x.shape[1] == groups
+            if depthwise and not use_index_scatter(batch, groups, kernel_size, length):
+                return depthwise_forward(x, weight, bias, stride, padding, output_padding, dilation)
             fold = fold_batch(batch, length, weight.shape[1] * groups * kernel_size)
             fold = fold and not use_index_scatter(batch, weight.shape[1] * groups, kernel_size, length)
     cols = columns(x, weight, groups, fold)
     return scatter(cols, bias, stride, padding, output_padding, dilation)
 
 
-class _ConvTranspose1dFunction(torch.autograd.Function):
-    """Forward scatter, backward gather, with explicit gradients.
+def _backward(ctx, grad_output: Tensor):
+    """Both Functions' backward: the gather, then the matrix products of the chosen formulation."""
+    x, weight = ctx.saved_tensors
+    stride, padding, output_padding, groups, dilation = ctx.conv_args
+    need_input, need_weight, need_bias = ctx.needs_input_grad[:3]
+    backward = column_backward
+    if functorch_active():
+        backward = dense_column_backward
+    elif use_windows(weight.shape[2], stride, dilation,
+                     x.shape[0] * grad_output.shape[1] * weight.shape[2] * x.shape[2]):
+        backward = windows_backward
+    grad_input, grad_weight = backward(
+        grad_output, x, weight, stride, padding, output_padding, groups, dilation,
+        need_input, need_weight,
+    )
+    grad_bias = grad_output.sum((0, 2)) if ctx.has_bias and need_bias else None
+    return grad_input, grad_weight, grad_bias, None, None, None, None, None
 
-    Works under ``torch.func``: ``setup_context`` keeps ``forward`` free of ``ctx``, ``jvp``
-    is the forward-mode rule (the op is linear in ``x`` and in ``weight``), and the vmap
-    rule is generated (forward and backward take the out-of-place path under a transform).
+
+def _jvp(ctx, x_tangent, weight_tangent, bias_tangent, *_):
+    """Both Functions' forward-mode rule: the op is linear in ``x`` and in ``weight``."""
+    x, weight = ctx.saved_tensors
+    args = ctx.conv_args
+    tangent = None
+    if x_tangent is not None:
+        tangent = conv_transpose1d_unchecked(x_tangent, weight, None, *args)
+    if weight_tangent is not None:
+        part = conv_transpose1d_unchecked(x, weight_tangent, None, *args)
+        tangent = part if tangent is None else tangent + part
+    if bias_tangent is not None:
+        part = bias_tangent.view(1, -1, 1)
+        tangent = part if tangent is None else tangent + part
+    return tangent
+
+
+def _save(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], conv_args: tuple) -> None:
+    ctx.save_for_backward(x, weight)
+    ctx.save_for_forward(x, weight)
+    ctx.conv_args = conv_args
+    ctx.has_bias = bias is not None
+
+
+class _ConvTranspose1dFunction(torch.autograd.Function):
+    """Forward scatter, backward gather, with explicit gradients, for ``torch.func`` transforms.
+
+    ``setup_context`` keeps ``forward`` free of ``ctx`` (as the transforms require), ``jvp``
+    is the forward-mode rule, and the vmap rule is generated (forward and backward take the
+    out-of-place path under a transform).
     """
 
     generate_vmap_rule = True
@@ -98,45 +150,30 @@ class _ConvTranspose1dFunction(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, weight, bias, stride, padding, output_padding, groups, dilation = inputs
-        ctx.save_for_backward(x, weight)
-        ctx.save_for_forward(x, weight)
-        ctx.conv_args = (stride, padding, output_padding, groups, dilation)
-        ctx.has_bias = bias is not None
+        x, weight, bias, *conv_args = inputs
+        _save(ctx, x, weight, bias, tuple(conv_args))
+
+    backward = staticmethod(_backward)
+    jvp = staticmethod(_jvp)
+
+
+class _EagerConvTranspose1dFunction(torch.autograd.Function):
+    """The same op for plain eager autograd, with ``ctx`` in ``forward``.
+
+    A Function with ``setup_context`` has its arguments bound through ``inspect.signature``
+    on every call (tens of microseconds, as long as the whole op on a tiny input); this
+    form skips that, so eager calls take it and only ``torch.func`` transforms need the other.
+    """
 
     @staticmethod
-    def backward(ctx, grad_output):
-        x, weight = ctx.saved_tensors
-        stride, padding, output_padding, groups, dilation = ctx.conv_args
-        need_input, need_weight, need_bias = ctx.needs_input_grad[:3]
-        backward = column_backward
-        if functorch_active():
-            backward = dense_column_backward
-        elif use_windows(weight.shape[2], stride, dilation,
-                         x.shape[0] * grad_output.shape[1] * weight.shape[2] * x.shape[2]):
-            backward = windows_backward
-        grad_input, grad_weight = backward(
-            grad_output, x, weight, stride, padding, output_padding, groups, dilation,
-            need_input, need_weight,
+    def forward(ctx, x, weight, bias, stride, padding, output_padding, groups, dilation):
+        _save(ctx, x, weight, bias, (stride, padding, output_padding, groups, dilation))
+        return conv_transpose1d_unchecked(
+            x, weight, bias, stride, padding, output_padding, groups, dilation
         )
-        grad_bias = grad_output.sum((0, 2)) if ctx.has_bias and need_bias else None
-        return grad_input, grad_weight, grad_bias, None, None, None, None, None
 
-    @staticmethod
-    def jvp(ctx, x_tangent, weight_tangent, bias_tangent, *_):
-        x, weight = ctx.saved_tensors
-        args = ctx.conv_args
-        (stride, padding, output_padding, groups, dilation) = args
-        tangent = None
-        if x_tangent is not None:
-            tangent = conv_transpose1d_unchecked(x_tangent, weight, None, *args)
-        if weight_tangent is not None:
-            part = conv_transpose1d_unchecked(x, weight_tangent, None, *args)
-            tangent = part if tangent is None else tangent + part
-        if bias_tangent is not None:
-            part = bias_tangent.view(1, -1, 1)
-            tangent = part if tangent is None else tangent + part
-        return tangent
+    backward = staticmethod(_backward)
+    jvp = staticmethod(_jvp)
 
 
 @torch.jit.unused
@@ -150,9 +187,10 @@ def _apply_function(
     groups: int,
     dilation: int,
 ) -> Tensor:
-    return _ConvTranspose1dFunction.apply(
-        x, weight, bias, stride, padding, output_padding, groups, dilation
-    )
+    function = _EagerConvTranspose1dFunction
+    if functorch_active():
+        function = _ConvTranspose1dFunction
+    return function.apply(x, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def _needs_grad(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:

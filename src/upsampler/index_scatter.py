@@ -12,6 +12,7 @@ and device. Eager only (graph capture keeps the strided-block scatter of
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -23,11 +24,24 @@ from upsampler.plan import PLAN_CACHE_SIZE, frame_layout
 # section "crossover": 0.8-0.9x at 4-16 k values, 1.0-1.1x at 32 k, 2x at 64 k); beyond it
 # the indexed add's per-element cost loses to the strided adds.
 INDEX_SCATTER_MAX_COLUMNS = 16384
+# Among those, calls whose scatter as a 0/1 matrix product costs at most this many
+# multiply-adds (B * C_out * K * T * L_out) take the product: one ``addmm`` (bias included)
+# instead of a zero fill, an ``index_add_``, a slice and a bias add. Set from
+# recipes/benchmark.py on 2 CPU threads: section "overhead" (T <= 10, batch 1) went from
+# 1.8-2.3x torch's forward time to 1.4-1.7x; section "crossover" (pair "matrix/index"):
+# 0.7-0.8x the indexed add's time at 8 k-100 k products, 1.6-1.9x at 1 M, 1.7-2.7x at 4 M.
+# The product's cost grows with T**2: only tiny calls take it.
+MATRIX_SCATTER_MAX_PRODUCTS = 2**18
 
 
 def use_index_scatter(batch: int, channels: int, kernel_size: int, length: int) -> bool:
     """Whether ``B * C_out * K * T`` column values are few enough for the indexed add."""
     return batch * channels * kernel_size * length <= INDEX_SCATTER_MAX_COLUMNS
+
+
+def use_matrix_scatter(columns_total: int, out_length: int) -> bool:
+    """Whether the 0/1 scatter matrix product of ``columns_total`` values is cheap enough."""
+    return columns_total * out_length <= MATRIX_SCATTER_MAX_PRODUCTS
 
 
 @lru_cache(maxsize=PLAN_CACHE_SIZE)
@@ -47,6 +61,87 @@ def positions(
     where = (taps + torch.arange(length).view(1, -1) * stride).flatten()
     where[(where < 0) | (where >= out_length)] = out_length
     return where.to(device)
+
+
+@lru_cache(maxsize=PLAN_CACHE_SIZE)
+def scatter_matrix(
+    kernel_size: int,
+    length: int,
+    stride: int,
+    padding: int,
+    output_padding: int,
+    dilation: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Tensor:
+    """``(K * T, L_out)``: row ``(k, t)`` holds a one at the column's output position (if any)."""
+    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
+    out_length = (length + extra_frames) * stride + remainder
+    where = positions(kernel_size, length, stride, padding, output_padding, dilation, torch.device("cpu"))
+    matrix = torch.zeros((kernel_size * length, out_length + 1), dtype=dtype)
+    matrix[torch.arange(kernel_size * length), where] = 1
+    return matrix[:, :out_length].contiguous().to(device)
+
+
+def matrix_scatter(
+    cols: Tensor, bias: Optional[Tensor], out_length: int, stride: int, padding: int,
+    output_padding: int, dilation: int,
+) -> Tensor:
+    """``(B, C, K, T)`` contiguous columns -> ``(B, C, L_out)`` (+ bias), one matrix product."""
+    batch, channels, kernel_size, length = cols.shape
+    matrix = scatter_matrix(
+        kernel_size, length, stride, padding, output_padding, dilation, cols.dtype, cols.device
+    )
+    flat = cols.view(batch * channels, kernel_size * length)
+    if bias is None:
+        out = torch.mm(flat, matrix)
+    elif batch == 1:
+        out = torch.addmm(bias.view(channels, 1), flat, matrix)
+    else:
+        out = torch.mm(flat, matrix).view(batch, channels, out_length).add_(bias.view(1, channels, 1))
+    return out.view(batch, channels, out_length)
+
+
+def matrix_forward(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
+    output_padding: int, dilation: int,
+) -> Optional[Tensor]:
+    """The whole op on a tiny ``(1, C_in, T)`` input with ``groups=1`` in two matrix products.
+
+    ``(C_out * K, C_in) @ (C_in, T)`` gives the columns, whose storage is already
+    ``(C_out, K * T)``; ``addmm`` scatters them and adds the bias. ``None`` when the call
+    is not tiny (the caller then takes the general path).
+    """
+    in_channels, out_channels, kernel_size = weight.shape
+    length = x.shape[2]
+    columns_total = out_channels * kernel_size * length
+    if columns_total > INDEX_SCATTER_MAX_COLUMNS:
+        return None
+    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
+    out_length = (length + extra_frames) * stride + remainder
+    if not use_matrix_scatter(columns_total, out_length):
+        return None
+    matrix = scatter_matrix(
+        kernel_size, length, stride, padding, output_padding, dilation, x.dtype, x.device
+    )
+    cols = torch.mm(weight.reshape(in_channels, -1).t(), x[0])
+    flat = cols.view(out_channels, kernel_size * length)
+    out = torch.mm(flat, matrix) if bias is None else torch.addmm(bias.view(-1, 1), flat, matrix)
+    return out.unsqueeze(0)
+
+
+def matrix_gather(
+    grad_output: Tensor, kernel_size: int, length: int, stride: int, padding: int,
+    output_padding: int, dilation: int,
+) -> Tensor:
+    """The adjoint: ``(B, C, L_out) -> (B, C, K, T)``, one product with the transposed matrix."""
+    batch, channels, out_length = grad_output.shape
+    matrix = scatter_matrix(
+        kernel_size, length, stride, padding, output_padding, dilation, grad_output.dtype,
+        grad_output.device,
+    )
+    flat = torch.mm(grad_output.reshape(batch * channels, out_length), matrix.t())
+    return flat.view(batch, channels, kernel_size, length)
 
 
 def index_scatter(
@@ -77,4 +172,8 @@ def index_gather(
     return padded.index_select(2, where).view(batch, channels, kernel_size, length)
 
 
-__all__ = ["INDEX_SCATTER_MAX_COLUMNS", "index_gather", "index_scatter", "positions", "use_index_scatter"]
+__all__ = [
+    "INDEX_SCATTER_MAX_COLUMNS", "MATRIX_SCATTER_MAX_PRODUCTS", "index_gather", "index_scatter",
+    "matrix_forward", "matrix_gather", "matrix_scatter", "positions", "scatter_matrix", "use_index_scatter",
+    "use_matrix_scatter",
+]

@@ -34,8 +34,9 @@ from upsampler.plan import frame_layout
 # windows are as fast or faster and hold a bounded buffer instead of the columns.
 WINDOWS_MIN_SPAN_RATIO = 32
 WINDOWS_MIN_COLUMNS = 2**24
-# Elements of one chunk's window buffer (float32: 64 MiB).
-WINDOW_BUFFER_ELEMENTS = 2**24
+# Elements of one chunk's window buffer (float32: 16 MiB; peak memory holds about two
+# chunks, so this keeps the 4096-tap case near twice torch's peak instead of four times).
+WINDOW_BUFFER_ELEMENTS = 2**22
 
 
 def use_windows(kernel_size: int, stride: int, dilation: int, columns_total: int) -> bool:
@@ -90,6 +91,7 @@ def windows_forward(
             w = weight[:, :, chunk_taps].reshape(groups, group_in, group_out, n)
             w = w.permute(0, 2, 1, 3).reshape(groups, group_out, group_in * n)
             dst += torch.matmul(w, windows)
+            del windows  # freed before the next chunk's copy: one buffer at a time
     return out if bias is None else out.add_(bias.view(1, -1, 1))
 
 
@@ -122,8 +124,13 @@ def windows_backward(
         if grad_input is not None:
             grad_input += torch.matmul(w, cols)
         if grad_weight is not None:
-            flat = cols.transpose(0, 1).transpose(2, 3).reshape(groups, batch * length, group_out * n)
-            grad_weight[..., k0 : k0 + n] = torch.bmm(xg, flat).view(groups, group_in, group_out, n)
+            if batch == 1:  # (G, C_out / G * n, T) transposed in the product, not copied
+                part = torch.matmul(xg, cols[0].transpose(1, 2))
+            else:
+                flat = cols.transpose(0, 1).transpose(2, 3).reshape(groups, batch * length, group_out * n)
+                part = torch.bmm(xg, flat)
+            grad_weight[..., k0 : k0 + n] = part.view(groups, group_in, group_out, n)
+        del cols  # freed before the next chunk's copy
     if grad_input is not None:
         grad_input = grad_input.view(batch, in_channels, length)
     if grad_weight is not None:

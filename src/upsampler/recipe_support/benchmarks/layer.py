@@ -42,25 +42,27 @@ def bench_overhead(cfg: DictConfig) -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def forced(formulation: str) -> Iterator[None]:
     """Force one overlap-add formulation for every shape while active."""
-    saved = (index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO,
-             long_kernel.WINDOWS_MIN_COLUMNS)
+    saved = (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
+             long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS)
     never = 2**62
-    index_scatter.INDEX_SCATTER_MAX_COLUMNS = never if formulation == "index" else 0
+    index_scatter.INDEX_SCATTER_MAX_COLUMNS = never if formulation in ("index", "matrix") else 0
+    index_scatter.MATRIX_SCATTER_MAX_PRODUCTS = never if formulation == "matrix" else 0
     long_kernel.WINDOWS_MIN_SPAN_RATIO = 0 if formulation == "windows" else never
     long_kernel.WINDOWS_MIN_COLUMNS = 0
     try:
         yield
     finally:
-        (index_scatter.INDEX_SCATTER_MAX_COLUMNS, long_kernel.WINDOWS_MIN_SPAN_RATIO,
-         long_kernel.WINDOWS_MIN_COLUMNS) = saved
+        (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
+         long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS) = saved
 
 
 def bench_crossover(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Where the formulations cross: index vs strided blocks over ``K * T``, windows vs
-    blocks over ``K / stride``; ``ratio`` below 1 favours the first of the pair."""
+    """Where the formulations cross: scatter matrix vs index over ``K * T * L_out``, index vs
+    strided blocks over ``K * T``, windows vs blocks over ``K / stride``; ``ratio`` below 1 favours the first of the pair."""
     rows = []
     cross = cfg.crossover
-    for (first, second), grid in (("index", "blocks"), cross.index_grid), \
+    for (first, second), grid in (("matrix", "index"), cross.matrix_grid), \
+                                  (("index", "blocks"), cross.index_grid), \
                                   (("windows", "blocks"), cross.windows_grid):
         for spec, mode in itertools.product(grid, cfg.modes):
             layer = ConvTranspose1d(spec.channels, spec.channels, spec.kernel_size, spec.stride)
