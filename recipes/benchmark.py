@@ -42,9 +42,9 @@ from upsampler.recipe_support.benchmarks.layer import (
     bench_compile,
     bench_crossover,
     bench_long_kernel,
-    bench_onnx,
     bench_overhead,
 )
+from upsampler.recipe_support.benchmarks.deployment import bench_onnx
 from upsampler.recipe_support.benchmarks.models import (
     bench_bigvgan,
     bench_generator,

@@ -1,13 +1,18 @@
-"""Export a HiFi-GAN generator to TorchScript and ONNX and verify the files (Hydra recipe).
+"""Export a vocoder generator to TorchScript and ONNX and verify the files (Hydra recipe).
 
     python recipes/export.py                                      # untrained V1
     python recipes/export.py model=hifigan_v3 formats=[onnx]
+    python recipes/export.py model=bigvgan_base_22k lowering=conv_transpose
     python recipes/export.py checkpoint=g_02500000 model_config=config.json name=lj_v1
+    python recipes/export.py -m model=hifigan_v1,hifigan_v2,hifigan_v3 \
+        upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr   # a matrix
 
 Writes ``<output_dir>/<name>.pt`` and ``<name>.onnx`` (each to a temporary name, then
-renamed), runs each on seeded random mels of ``verify_frames`` lengths, prints the max abs
-error against eager PyTorch per format and writes ``export.json``. An error above
-``tolerance`` stops the run with status 1.
+renamed), runs each on seeded random mels of ``verify_frames`` lengths (none of them the
+export's), logs the max abs error against eager PyTorch per format and the ONNX graph's
+node types, and writes ``export.json``. An error above ``tolerance`` stops the run with
+status 1. ``lowering=conv_transpose`` writes our transposed layers as ONNX's own
+``ConvTranspose`` node instead of our dense formulation (same numbers).
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from upsampler.export import (
+    LOWERINGS,
     export_onnx,
     export_torchscript,
     exportable,
     max_abs_error,
+    onnx_node_types,
     run_onnx,
     run_torchscript,
 )
@@ -64,19 +71,27 @@ def inference_generator(cfg: DictConfig) -> nn.Module:
 
 
 def write_file(fmt: str, generator: nn.Module, path: Path, example: Tensor,
-               method: str) -> Callable[[Tensor], Tensor]:
+               cfg: DictConfig) -> Callable[[Tensor], Tensor]:
     """Export ``generator`` in format ``fmt`` to ``path``; return a runner of the written file."""
     if fmt == "torchscript":
-        export_torchscript(generator, path, example, method)
+        export_torchscript(generator, path, example, cfg.torchscript_method)
         return lambda mel: run_torchscript(path, mel)
-    export_onnx(generator, path, example)
-    return lambda mel: run_onnx(path, mel)
+    export_onnx(generator, path, example, lowering=cfg.lowering)
+    return lambda mel: run_onnx(path, mel, cfg.num_threads)
+
+
+def node_summary(node_types: dict[str, int]) -> str:
+    """``"412 nodes: Conv 74, LeakyRelu 69, ..."``, most frequent first."""
+    listed = ", ".join(f"{op} {count}" for op, count in node_types.items())
+    return f"{sum(node_types.values())} nodes: {listed}"
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Export every format of ``cfg.formats``; return ``{format: {path, max_abs_error}}``."""
     check_options(cfg, integers=("seed", "batch_size", "example_frames"),
                   positive_or_null=("num_threads",))
+    if cfg.lowering not in LOWERINGS:
+        raise ExportError(f"lowering must be one of {list(LOWERINGS)}, got {cfg.lowering!r}")
     unknown = sorted(set(cfg.formats) - set(SUFFIXES))
     if unknown:
         raise ExportError(f"formats must be among {sorted(SUFFIXES)}, got {unknown}")
@@ -106,12 +121,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     refuse_foreign_files(output_dir, list(paths.values()))
     for fmt, path in paths.items():
         try:
-            runner = write_file(fmt, generator, path, example, cfg.torchscript_method)
+            runner = write_file(fmt, generator, path, example, cfg)
         except OSError as error:  # a read-only or full output folder
             raise ExportError(f"cannot write {str(path)!r}: {one_line(error)}") from error
-        error = max(max_abs_error(runner(mel), ref) for mel, ref in zip(mels, expected))
-        results[fmt] = {"path": str(path), "max_abs_error": error}
-        print(f"{fmt}: {path} max abs error {error:.3g} over {list(cfg.verify_frames)} frames")
+        errors = [max_abs_error(runner(mel), ref) for mel, ref in zip(mels, expected)]
+        error = max(errors)
+        results[fmt] = {"path": str(path), "max_abs_error": error,
+                        "max_abs_errors": errors}  # one per verify_frames length
+        log.info("wrote %s (%s, %.1f MiB); max abs error against eager %s at %s mel frames, "
+                 "batch %d", path, fmt, path.stat().st_size / 2**20,
+                 ", ".join(f"{e:.2g}" for e in errors), list(cfg.verify_frames),
+                 cfg.batch_size)
+        if fmt == "onnx":
+            results[fmt]["lowering"] = cfg.lowering
+            results[fmt]["node_types"] = onnx_node_types(path)
+            log.info("onnx graph (lowering=%s): %s", cfg.lowering,
+                     node_summary(results[fmt]["node_types"]))
         if error > cfg.tolerance:
             raise ExportError(f"{fmt} export differs from eager by {error:.3g} > "
                               f"tolerance={cfg.tolerance}")

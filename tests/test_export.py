@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,14 @@ from torch import nn
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator
 from upsampler.export import (
+    Conv1dAs2d,
     export_onnx,
     export_torchscript,
     exportable,
     max_abs_error,
     run_onnx,
     run_torchscript,
+    with_2d_convs,
 )
 
 EXPORT_LENGTH = 9  # the example length; every check below runs at other lengths
@@ -141,3 +144,22 @@ def test_generator_onnx(onnx_dir: Path) -> None:
     assert_matches_eager(lambda x: run_onnx(path, x), generator, NUM_MELS)
     mel = torch.randn(1, NUM_MELS, 6)
     assert run_onnx(path, mel).shape == (1, 1, 6 * 12)  # T * hop, hop = 4 * 3
+
+
+def test_2d_convs_compute_the_same_generator() -> None:
+    """The ONNX export's copy writes each plain Conv1d as a height-1 Conv2d: same numbers
+    (torch's own Conv1d is the reference), every plain Conv1d replaced, subclasses kept."""
+    torch.manual_seed(0)
+    generator = exportable(HiFiGANGenerator(
+        upsample_rates=[4, 3], upsample_kernel_sizes=[8, 6], upsample_initial_channel=16,
+        resblock="1", resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
+        upsampler="subpixel"))
+    plain = sum(type(m) is nn.Conv1d for m in generator.modules())
+    subclassed = sum(isinstance(m, nn.Conv1d) and type(m) is not nn.Conv1d
+                     for m in generator.modules())
+    swapped = with_2d_convs(copy.deepcopy(generator))
+    assert sum(isinstance(m, Conv1dAs2d) for m in swapped.modules()) == plain > 0
+    assert sum(isinstance(m, nn.Conv1d) for m in swapped.modules()) == subclassed > 0
+    mel = torch.randn(2, NUM_MELS, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(swapped(mel), generator(mel), rtol=0, atol=1e-5)

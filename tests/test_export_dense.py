@@ -54,10 +54,14 @@ def _generator() -> HiFiGANGenerator:
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     folder = tmp_path_factory.mktemp("dense_onnx")
     layer, generator = _layer(), _generator()
+    mel = torch.randn(2, generator.num_mels, 7)
     return {
         "layer": (layer, export_onnx(layer, folder / "layer.onnx", torch.randn(2, 4, 7))),
-        "generator": (generator, export_onnx(generator, folder / "generator.onnx",
-                                             torch.randn(2, generator.num_mels, 7))),
+        "generator": (generator, export_onnx(generator, folder / "generator.onnx", mel)),
+        "layer_lowered": (layer, export_onnx(layer, folder / "layer_ct.onnx",
+                                             torch.randn(2, 4, 7), lowering="conv_transpose")),
+        "generator_lowered": (generator, export_onnx(generator, folder / "generator_ct.onnx",
+                                                     mel, lowering="conv_transpose")),
     }
 
 
@@ -72,15 +76,26 @@ def test_exported_graph_has_no_index_scatter(exported: dict[str, tuple], name: s
         assert "Conv" not in ops
 
 
-@pytest.mark.parametrize("name", ["layer", "generator"])
+def test_opt_in_lowering_writes_onnx_conv_transpose_nodes(exported: dict[str, tuple]) -> None:
+    """``lowering="conv_transpose"``: each transposed layer is one ONNX ConvTranspose node,
+    none of our matrix product and pads; the default export has none (checked above)."""
+    layer_ops = collections.Counter(
+        node.op_type for node in onnx.load(str(exported["layer_lowered"][1])).graph.node)
+    assert layer_ops == {"ConvTranspose": 1}
+    generator, path = exported["generator_lowered"]
+    ops = collections.Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+    assert ops["ConvTranspose"] == len(generator.ups) and "MatMul" not in ops
+
+
+@pytest.mark.parametrize("name", ["layer", "generator", "layer_lowered", "generator_lowered"])
 def test_onnxruntime_matches_torch_at_unseen_lengths(exported: dict[str, tuple], name: str) -> None:
     module, path = exported[name]
-    channels = 4 if name == "layer" else module.num_mels
+    channels = 4 if name.startswith("layer") else module.num_mels
     gen = torch.Generator().manual_seed(3)
     for length in UNSEEN_LENGTHS:
         x = torch.randn(3, channels, length, generator=gen)
         with torch.no_grad():
-            if name == "layer":  # torch's own op as the reference
+            if name.startswith("layer"):  # torch's own op as the reference
                 expected = F.conv_transpose1d(x, module.weight, module.bias, STRIDE, 1,
                                               OUTPUT_PADDING, 1, DILATION)
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,8 @@ def test_export_recipe_from_checkpoint(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("formats=[tflite]", "formats must be among"), ("verify_frames=[5]", "must not contain")],
+    [("formats=[tflite]", "formats must be among"), ("verify_frames=[5]", "must not contain"),
+     ("lowering=sideways", "lowering must be one of")],
 )
 def test_export_recipe_rejects_bad_settings(tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(export.ExportError, match=message):
@@ -80,3 +82,27 @@ def test_export_recipe_setup_problems_are_one_line_errors(
     with pytest.raises(export.ExportError, match=message) as caught:
         export.run(make_cfg(tmp_path, override))
     assert "\n" not in str(caught.value)
+
+
+def test_export_recipe_logs_files_errors_and_node_types_without_optimiser_chatter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``lowering=conv_transpose`` writes ONNX's ConvTranspose node; the log says what was
+    written, the errors at each verify length and the graph's node types, and nothing at
+    INFO from the ONNX optimiser (it logs a line per folded initializer otherwise)."""
+    for module in ("onnx", "onnxruntime", "onnxscript"):
+        pytest.importorskip(module)
+    caplog.set_level(logging.INFO)
+    results = export.run(make_cfg(tmp_path, "formats=[onnx]", "lowering=conv_transpose"))
+    onnx_result = results["onnx"]
+    stages = 4  # configs/model/debug.yaml at hop 200: rates [5, 5, 4, 2]
+    assert onnx_result["node_types"]["ConvTranspose"] == stages
+    assert onnx_result["lowering"] == "conv_transpose"
+    assert len(onnx_result["max_abs_errors"]) == 3 and onnx_result["max_abs_error"] <= 1e-4
+    ours = [r.getMessage() for r in caplog.records if r.name == "export"]
+    assert any(m.startswith(f"wrote {tmp_path / 'generator.onnx'}") and "[3, 11, 17]" in m
+               for m in ours), ours
+    assert any(f"ConvTranspose {stages}" in m and "nodes:" in m for m in ours), ours
+    chatter = [r for r in caplog.records
+               if r.name.startswith(("onnxscript", "onnx_ir")) and r.levelno < logging.WARNING]
+    assert chatter == []

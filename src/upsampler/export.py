@@ -10,18 +10,30 @@ axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it e
 in-place strided adds of the scatter without writing them back, and its graph is wrong.
 Files are written to a temporary name in the target folder and renamed into place
 (:func:`upsampler.files.atomic_write`).
+
+``lowering`` picks how our transposed layer appears in the ONNX graph: ``"dense"`` (the
+default) is our own formulation, a matrix product then pads, reshapes and adds (no
+scatter op); ``"conv_transpose"`` lowers the layer to ONNX's ``ConvTranspose`` node (same
+math, the runtime's own kernel). The rest of the model is the same either way, with
+every plain ``nn.Conv1d`` written as a 2-D ``Conv`` (:class:`Conv1dAs2d`), which
+onnxruntime runs with its faster blocked-layout kernels.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
+import logging
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Iterator, Optional, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upsampler.capture import torch_conv_transpose
 from upsampler.files import atomic_write
 from upsampler.layers.weight_norm import remove_weight_norm
 
@@ -32,6 +44,23 @@ INPUT_NAME, OUTPUT_NAME = "input", "output"
 # torch.export guards ``T - 1 != 1`` inside the scatter's strided views (a size-1 slice has
 # no stride to trace), so the dynamic time axis is declared from 3 samples/frames up
 MIN_EXPORT_LENGTH = 3
+LOWERINGS = ("dense", "conv_transpose")
+# onnxscript's optimiser logs one INFO line per folded initializer (hundreds per generator)
+QUIET_LOGGERS = ("onnxscript", "onnx_ir")
+
+
+@contextlib.contextmanager
+def quiet_onnx_logs(level: int = logging.WARNING) -> Iterator[None]:
+    """Raise the ONNX exporter's and optimiser's loggers to ``level`` while active."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, saved):
+            logger.setLevel(old)
 
 
 def exportable(module: nn.Module) -> nn.Module:
@@ -45,6 +74,50 @@ def exportable(module: nn.Module) -> nn.Module:
     remove_weight_norm(module)
     for param in module.parameters():
         param.requires_grad_(False)
+    return module
+
+
+class Conv1dAs2d(nn.Module):
+    """A plain ``nn.Conv1d`` computed as a 2-D convolution over a height-1 image.
+
+    Same numbers; the ONNX export writes it as a 4-D ``Conv`` between an ``Unsqueeze`` and a
+    ``Squeeze``. onnxruntime's CPU layout optimiser (blocked NCHWc kernels, on at
+    ``ORT_ENABLE_ALL``) only takes 2-D convolutions: on HiFi-GAN V1 (2 threads, 2 s of
+    audio) the graph runs about 17 % faster this way than with 3-D ``Conv`` nodes.
+    """
+
+    def __init__(self, conv: nn.Conv1d) -> None:
+        super().__init__()
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError(f"conv must have numeric zero padding, got {conv}")
+        self.weight = nn.Parameter(conv.weight.detach().unsqueeze(2), requires_grad=False)
+        self.bias = (None if conv.bias is None
+                     else nn.Parameter(conv.bias.detach(), requires_grad=False))
+        self.stride = (1, conv.stride[0])
+        self.padding = (0, int(conv.padding[0]))
+        self.dilation = (1, conv.dilation[0])
+        self.groups = conv.groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C_in, T) -> (B, C_out, T_out)``, as ``nn.Conv1d``."""
+        image = x.unsqueeze(2)  # (B, C_in, 1, T)
+        out = F.conv2d(image, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                       self.groups)
+        return out.squeeze(2)
+
+
+def with_2d_convs(module: nn.Module) -> nn.Module:
+    """``module`` with every plain ``nn.Conv1d`` (exact type) replaced by :class:`Conv1dAs2d`.
+
+    Changes ``module`` in place and returns it; subclasses of ``nn.Conv1d`` (resize and
+    subpixel upsamplers, whose forward does more) and functional convolutions stay as they are.
+    """
+    for name, child in module.named_children():
+        if type(child) is nn.Conv1d and child.padding_mode == "zeros" \
+                and not isinstance(child.padding, str):
+            setattr(module, name, Conv1dAs2d(child))
+        else:
+            with_2d_convs(child)
     return module
 
 
@@ -75,32 +148,62 @@ def export_torchscript(
     return atomic_write(path, lambda temp: torch.jit.save(scripted, str(temp)))
 
 
-def export_onnx(module: nn.Module, path: PathLike, example: Tensor, **onnx_kwargs: Any) -> Path:
+def export_onnx(module: nn.Module, path: PathLike, example: Tensor, lowering: str = "dense",
+                **onnx_kwargs: Any) -> Path:
     """Write ``exportable(module)`` as ONNX with dynamic batch and time axes; return the path.
 
-    Input ``"input"`` ``(B, C, T)``, output ``"output"``; ``onnx_kwargs`` go to
-    ``torch.onnx.export`` (e.g. ``opset_version``). Needs ``onnx`` and ``onnxscript``.
+    Input ``"input"`` ``(B, C, T)``, output ``"output"``. ``lowering`` is ``"dense"`` (our
+    formulation) or ``"conv_transpose"`` (ONNX's ``ConvTranspose`` node); ``onnx_kwargs``
+    go to ``torch.onnx.export`` (e.g. ``opset_version``). Needs ``onnx`` and ``onnxscript``.
     """
+    if lowering not in LOWERINGS:
+        raise ValueError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
     _check_example(example)
-    model = exportable(module)
+    model = with_2d_convs(exportable(module))
     dims = {
         BATCH_AXIS: torch.export.Dim("batch"),
         TIME_AXIS: torch.export.Dim("time", min=MIN_EXPORT_LENGTH),
     }
-    return atomic_write(path, lambda temp: torch.onnx.export(
-        model, (example,), str(temp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-        dynamo=True, dynamic_shapes=(dims,), external_data=False, verbose=False,
-        **onnx_kwargs,
-    ))
+    lowered = torch_conv_transpose() if lowering == "conv_transpose" else contextlib.nullcontext()
+    with lowered, quiet_onnx_logs():
+        return atomic_write(path, lambda temp: torch.onnx.export(
+            model, (example,), str(temp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamo=True, dynamic_shapes=(dims,), external_data=False, verbose=False,
+            **onnx_kwargs,
+        ))
 
 
-def run_onnx(path: PathLike, input: Tensor) -> Tensor:
-    """Run an exported file in onnxruntime (CPU): ``(B, C, T)`` float tensor in, tensor out."""
+def onnx_session(path: PathLike, num_threads: Optional[int] = None) -> Any:
+    """An onnxruntime CPU session of ``path``: all graph optimisations, sequential execution,
+    ``num_threads`` intra-op threads (None: onnxruntime's default) and one inter-op thread.
+
+    With a thread count set, the pool's threads do not spin between ops: on a machine
+    shared with other work a spinning thread takes cores the others need.
+    """
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (output,) = session.run(None, {INPUT_NAME: input.detach().cpu().numpy()})
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    if num_threads is not None:
+        options.intra_op_num_threads, options.inter_op_num_threads = int(num_threads), 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path: PathLike, input: Tensor, num_threads: Optional[int] = None) -> Tensor:
+    """Run an exported file in onnxruntime (CPU): ``(B, C, T)`` float tensor in, tensor out."""
+    (output,) = onnx_session(path, num_threads).run(
+        None, {INPUT_NAME: input.detach().cpu().numpy()})
     return torch.from_numpy(output)
+
+
+def onnx_node_types(path: PathLike) -> dict[str, int]:
+    """``{op_type: count}`` of an ONNX file's graph, most frequent first."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return dict(collections.Counter(node.op_type for node in graph.node).most_common())
 
 
 def run_torchscript(path: PathLike, input: Tensor) -> Tensor:
@@ -120,10 +223,16 @@ def max_abs_error(output: Tensor, reference: Tensor) -> float:
 
 
 __all__ = [
+    "LOWERINGS",
+    "Conv1dAs2d",
     "exportable",
     "export_onnx",
+    "onnx_node_types",
+    "onnx_session",
+    "quiet_onnx_logs",
     "export_torchscript",
     "max_abs_error",
     "run_onnx",
     "run_torchscript",
+    "with_2d_convs",
 ]

@@ -30,7 +30,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from upsampler.capture import is_capturing, is_compiling
+from upsampler.capture import is_capturing, is_compiling, lowering_to_torch
 from upsampler.columns import column_backward, columns, depthwise_forward, fold_batch, scatter
 from upsampler.index_scatter import matrix_forward, use_index_scatter
 from upsampler.conv_checks import (
@@ -62,6 +62,10 @@ def conv_transpose1d_unchecked(
     strided in-place writes, and an exported graph of pads and adds has no index scatter.
     """
     if not torch.jit.is_scripting():
+        if lowering_to_torch():  # the opt-in export to ONNX's ConvTranspose node
+            return torch.conv_transpose1d(
+                x, weight, bias, stride, padding, output_padding, groups, dilation
+            )
         # compiling first: dynamo never traces the functorch query
         if is_compiling() or functorch_active():
             return dense_conv_transpose1d(

@@ -66,11 +66,40 @@ def _spread_phases(taps: Tensor, r0: int, dilation: int, stride: int) -> Tensor:
     return F.pad(taps, (r0, stride - r0 - ((m - 1) * dilation + 1)))
 
 
+def whole_frame_scatter(cols: Tensor, stride: int, padding: int, output_padding: int) -> Tensor:
+    """:func:`dense_scatter` for ``dilation == 1`` and ``K`` a multiple of ``stride``.
+
+    Tap ``k = j * stride + r`` of step ``t`` lands at ``(t + j) * stride + r - padding``:
+    the taps split into ``n = K / stride`` whole frames, one transpose gives them all as
+    ``(B, C, n, T, stride)``, frame block ``j`` is padded ``j`` frames in front and the sum
+    of the ``n`` blocks, flattened, is the unpadded output; ``padding`` is then cut from both
+    ends (and ``output_padding`` added at the end). A HiFi-GAN layer (``K = 2 * stride``)
+    becomes one transpose, two pads, one add and one slice, where the runs of
+    :func:`dense_scatter` need three transposes and five pads: fewer copies of the output.
+    """
+    batch, channels, kernel_size, length = cols.shape
+    blocks = kernel_size // stride
+    frames = cols.reshape(batch, channels, blocks, stride, length).transpose(3, 4)
+    out = None
+    for j in range(blocks):
+        # a slice, not ``frames[:, :, j]``: an integer index exports as a Gather
+        shifted = F.pad(frames[:, :, j : j + 1], (0, 0, j, blocks - 1 - j))  # T + n - 1 frames
+        out = shifted if out is None else out + shifted
+    assert out is not None  # kernel_size >= stride >= 1 gives at least one block
+    flat = out.reshape(batch, channels, (length + blocks - 1) * stride)
+    end = output_padding - padding  # the unpadded output ends ``padding`` samples late
+    if end < 0:
+        return flat[:, :, padding:end]  # a negative end: no shape arithmetic
+    return F.pad(flat[:, :, padding:], (0, end))
+
+
 def dense_scatter(
     cols: Tensor, stride: int, padding: int, output_padding: int, dilation: int
 ) -> Tensor:
     """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
     batch, channels, kernel_size, length = cols.shape
+    if dilation == 1 and kernel_size % stride == 0:
+        return whole_frame_scatter(cols, stride, padding, output_padding)
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     total = length + extra_frames + 1  # whole frames and the partial last one
     out = None
@@ -157,5 +186,5 @@ def dense_column_backward(
 
 __all__ = [
     "dense_column_backward", "dense_conv_transpose1d", "dense_gather", "dense_scatter",
-    "functorch_active",
+    "functorch_active", "whole_frame_scatter",
 ]

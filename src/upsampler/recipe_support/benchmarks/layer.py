@@ -1,4 +1,4 @@
-"""Layer sections: per-call overhead, formulation crossovers, long kernels, compile, ONNX."""
+"""Layer sections: per-call overhead, formulation crossovers, long kernels, compile."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -144,36 +143,4 @@ def bench_compile(cfg: DictConfig) -> list[dict[str, Any]]:
                      "eager_ms": timings["ours_ms"], "compiled_ms": timings["native_ms"],
                      "speedup": timings["ratio"], "compile_s": compile_s,
                      "max_abs_diff": diff})
-    return rows
-
-
-def bench_onnx(cfg: DictConfig) -> list[dict[str, Any]]:
-    """HiFi-GAN inference, eager torch vs the ONNX export in onnxruntime (same thread count),
-    interleaved; ``ratio`` is onnxruntime / torch (below 1: onnxruntime is faster)."""
-    import onnxruntime
-
-    from upsampler.export import INPUT_NAME, export_onnx
-
-    rows = []
-    for preset in cfg.onnx.presets:
-        model = HiFiGANGenerator.from_preset(preset).eval()
-        model.remove_weight_norm()
-        path = Path(cfg.output_dir) / f"{preset}.onnx"
-        start = time.perf_counter()
-        export_onnx(model, path, torch.randn(2, model.num_mels, cfg.onnx.export_frames))
-        export_s = time.perf_counter() - start
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = cfg.num_threads, 1
-        session = onnxruntime.InferenceSession(str(path), options,
-                                               providers=["CPUExecutionProvider"])
-        mel = torch.randn(1, model.num_mels, cfg.onnx.mel_frames)
-        feed = {INPUT_NAME: mel.numpy()}
-        with torch.no_grad():
-            diff = float(abs(session.run(None, feed)[0] - model(mel).numpy()).max())
-        timings = interleaved_times(lambda: session.run(None, feed), step(model, mel, "forward"),
-                                    cfg.onnx.timing)
-        rows.append({"preset": preset, "mel_frames": cfg.onnx.mel_frames,
-                     "torch_ms": timings["native_ms"], "onnxruntime_ms": timings["ours_ms"],
-                     "ratio": timings["ratio"], "ratio_of_minima": timings["ratio_of_minima"],
-                     "export_s": export_s, "max_abs_diff": diff})
     return rows

@@ -45,6 +45,34 @@ def interleaved_times(
             "ratio_of_minima": min(times["ours"]) / min(times["native"])}
 
 
+def interleaved_many(calls: dict[str, Callable[[], object]], timing: DictConfig) -> dict[str, Any]:
+    """Median milliseconds of each call, run in turn (the order reversed every other rep).
+
+    Returns ``{"reps": n, "<name>_ms": median, "<name>_min_ms": fastest}`` per call.
+    """
+    def elapsed(fn: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) * MS
+
+    for _ in range(timing.warmup):
+        for fn in calls.values():
+            fn()
+    probe = sum(elapsed(fn) for fn in calls.values()) / MS
+    reps = min(max(math.ceil(timing.target_seconds / max(probe, TINY_SECONDS)), timing.min_reps),
+               timing.max_reps)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls.items())
+    for rep in range(reps):
+        for name, fn in order if rep % 2 == 0 else order[::-1]:
+            times[name].append(elapsed(fn))
+    result: dict[str, Any] = {"reps": reps}
+    for name, values in times.items():
+        result[f"{name}_ms"] = statistics.median(values)
+        result[f"{name}_min_ms"] = min(values)
+    return result
+
+
 def step(layer: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], object]:
     """A no-argument call: a forward, or a forward + backward of every gradient."""
     if mode == "forward":
