@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from upsampler.capture import is_capturing
 from upsampler.layers.streaming import Pointwise
 from upsampler.lengths import check_int
 
@@ -23,11 +24,14 @@ NO_DIV_BY_ZERO = 1e-9  # BigVGAN's eps in 1 / (a + eps)
 
 def in_place_allowed(x: Tensor, a: Tensor, b: Tensor) -> bool:
     """True when in-place ops on fresh intermediates of ``x``, ``a``, ``b`` are safe: autograd
-    records none of them and no tracer or scripting sees the graph (exports stay plain)."""
-    if torch.jit.is_scripting() or torch.jit.is_tracing():
-        return False
-    recording = x.requires_grad or a.requires_grad or b.requires_grad
-    return not (torch.is_grad_enabled() and recording)
+    records none of them and no tracer, compiler or exporter sees the graph (an exported
+    in-place write of a slice becomes a scatter)."""
+    if not torch.jit.is_scripting():
+        if is_capturing():
+            return False
+        recording = x.requires_grad or a.requires_grad or b.requires_grad
+        return not (torch.is_grad_enabled() and recording)
+    return False
 
 
 def snake_function(x: Tensor, frequency: Tensor, inverse_magnitude: Tensor) -> Tensor:
