@@ -16,11 +16,8 @@ the final step (``study.md`` / ``study.json``) and the output spectra of the pro
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import logging
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,7 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
-from upsampler.recipe_support.workers import map_in_processes
+from upsampler.recipe_support.workers import load_script, map_in_processes
 from upsampler.training import data as training_data
 from upsampler.training.artifacts import (
     PROBE_LEVELS,
@@ -58,15 +55,9 @@ HYDRA_VERSION_BASE = "1.3"
 LISTS = ("training.txt", "validation.txt")  # HiFi-GAN's file lists in the corpus folder
 
 
-@functools.cache
 def train_recipe() -> ModuleType:
     """``recipes/train.py`` as a module (recipes are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("study_train", Path(__file__).with_name(
-        "train.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(str(Path(__file__).with_name("train.py")))
 
 
 def check_study(cfg: DictConfig) -> None:

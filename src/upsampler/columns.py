@@ -95,14 +95,14 @@ def scatter(
     """Add each column into ``t * stride + k * dilation - padding``: ``(B, C, K, T) -> (B, C, L)``."""
     batch, channels, kernel_size, length = cols.shape
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
+    out_length = (length + extra_frames) * stride + remainder
     if not torch.jit.is_scripting():
         if not is_capturing() and use_index_scatter(batch, channels, kernel_size, length) and cols.is_contiguous():
-            out_length = (length + extra_frames) * stride + remainder
             if use_matrix_scatter(batch * channels * kernel_size * length, out_length):
-                return matrix_scatter(cols, bias, out_length, stride, padding, output_padding, dilation)
+                return matrix_scatter(cols, bias, stride, padding, output_padding, dilation)
             out = index_scatter(cols, stride, padding, output_padding, dilation)
             return out if bias is None else out.add_(bias.view(1, channels, 1))
-    out = cols.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
+    out = cols.new_empty((batch, channels, out_length))
     frames, tail = split_frames(out, length, extra_frames, stride)
     if torch.jit.is_scripting() or is_capturing():
         blocks, cover = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)

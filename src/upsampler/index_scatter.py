@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from upsampler.plan import PLAN_CACHE_SIZE, frame_layout
+from upsampler.plan import PLAN_CACHE_SIZE, output_length
 
 # Calls with at most this many column values (B * C_out * K * T) take the indexed add: the
 # measured crossover with the strided-block scatter on 2 CPU threads (recipes/benchmark.py,
@@ -55,8 +55,7 @@ def positions(
     device: torch.device,
 ) -> Tensor:
     """``(K * T,)`` output positions of the columns in ``(k, t)`` order; dropped ones -> ``L_out``."""
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out_length = (length + extra_frames) * stride + remainder
+    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
     taps = torch.arange(kernel_size).view(-1, 1) * dilation - padding
     where = (taps + torch.arange(length).view(1, -1) * stride).flatten()
     where[(where < 0) | (where >= out_length)] = out_length
@@ -75,8 +74,7 @@ def scatter_matrix(
     device: torch.device,
 ) -> Tensor:
     """``(K * T, L_out)``: row ``(k, t)`` holds a one at the column's output position (if any)."""
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out_length = (length + extra_frames) * stride + remainder
+    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
     where = positions(kernel_size, length, stride, padding, output_padding, dilation, torch.device("cpu"))
     matrix = torch.zeros((kernel_size * length, out_length + 1), dtype=dtype)
     matrix[torch.arange(kernel_size * length), where] = 1
@@ -84,14 +82,15 @@ def scatter_matrix(
 
 
 def matrix_scatter(
-    cols: Tensor, bias: Optional[Tensor], out_length: int, stride: int, padding: int,
-    output_padding: int, dilation: int,
+    cols: Tensor, bias: Optional[Tensor], stride: int, padding: int, output_padding: int,
+    dilation: int,
 ) -> Tensor:
     """``(B, C, K, T)`` contiguous columns -> ``(B, C, L_out)`` (+ bias), one matrix product."""
     batch, channels, kernel_size, length = cols.shape
     matrix = scatter_matrix(
         kernel_size, length, stride, padding, output_padding, dilation, cols.dtype, cols.device
     )
+    out_length = matrix.shape[1]
     flat = cols.view(batch * channels, kernel_size * length)
     if bias is None:
         out = torch.mm(flat, matrix)
@@ -109,25 +108,20 @@ def matrix_forward(
     """The whole op on a tiny ``(1, C_in, T)`` input with ``groups=1`` in two matrix products.
 
     ``(C_out * K, C_in) @ (C_in, T)`` gives the columns, whose storage is already
-    ``(C_out, K * T)``; ``addmm`` scatters them and adds the bias. ``None`` when the call
-    is not tiny (the caller then takes the general path).
+    ``(1, C_out, K, T)``; :func:`matrix_scatter` scatters them and adds the bias. ``None``
+    when the call is not tiny (the caller then takes the general path).
     """
     in_channels, out_channels, kernel_size = weight.shape
     length = x.shape[2]
     columns_total = out_channels * kernel_size * length
     if columns_total > INDEX_SCATTER_MAX_COLUMNS:
         return None
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out_length = (length + extra_frames) * stride + remainder
+    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
     if not use_matrix_scatter(columns_total, out_length):
         return None
-    matrix = scatter_matrix(
-        kernel_size, length, stride, padding, output_padding, dilation, x.dtype, x.device
-    )
     cols = torch.mm(weight.reshape(in_channels, -1).t(), x[0])
-    flat = cols.view(out_channels, kernel_size * length)
-    out = torch.mm(flat, matrix) if bias is None else torch.addmm(bias.view(-1, 1), flat, matrix)
-    return out.unsqueeze(0)
+    return matrix_scatter(cols.view(1, out_channels, kernel_size, length), bias, stride, padding,
+                          output_padding, dilation)
 
 
 def matrix_gather(
@@ -150,8 +144,8 @@ def index_scatter(
     """``(B, C, K, T)`` contiguous columns -> ``(B, C, L_out)``, one ``index_add_``."""
     batch, channels, kernel_size, length = cols.shape
     where = positions(kernel_size, length, stride, padding, output_padding, dilation, cols.device)
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out = cols.new_zeros((batch, channels, (length + extra_frames) * stride + remainder + 1))
+    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
+    out = cols.new_zeros((batch, channels, out_length + 1))  # + the spare slot
     out.index_add_(2, where, cols.view(batch, channels, kernel_size * length))
     return out[:, :, :-1]
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from upsampler.plan import frame_layout
+from upsampler.plan import output_length
 
 # Use this formulation when a kernel spans at least this many strides (K * dilation / stride)
 # and the column buffer would hold at least WINDOWS_MIN_COLUMNS values (64 MiB of float32).
@@ -63,8 +63,7 @@ def windows_forward(
     batch, in_channels, length = x.shape
     _, group_out, kernel_size = weight.shape
     group_in, out_channels = in_channels // groups, group_out * groups
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out_length = (length + extra_frames) * stride + remainder
+    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
     out = x.new_zeros((batch, out_channels, out_length))
     step = dilation // math.gcd(dilation, stride)  # input steps between consecutive phase taps
     for phase in range(min(stride, out_length)):

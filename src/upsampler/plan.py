@@ -32,6 +32,14 @@ def frame_layout(
     return excess // stride, excess % stride
 
 
+def output_length(
+    length: int, kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int
+) -> int:
+    """``L_out`` of a ``length``-step input from :func:`frame_layout` (unchecked, for the ops)."""
+    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
+    return (length + extra_frames) * stride + remainder
+
+
 def compute_tap_runs(kernel_size: int, stride: int, padding: int, dilation: int) -> List[Run]:
     """Taps grouped into runs that share a frame offset, in tap order."""
     runs: List[Run] = []
