@@ -30,6 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.train_setup import default_wav_dir
 from upsampler.recipe_support.workers import load_script, map_in_processes
 from upsampler.training import data as training_data
 from upsampler.training.artifacts import (
@@ -120,7 +121,7 @@ def probe_results(train_cfg: DictConfig, run_dir: Path, step: int, frames: int,
         excess = probe_tonal_excess(generator, sample_rate, PROBE_LEVELS[name])
         probes.append(ProbeSpectrum(name, frequencies, power, excess))
     list_path = Path(train_cfg.data.validation_list)
-    files = training_data.read_file_list(list_path, train_recipe().default_wav_dir(list_path))
+    files = training_data.read_file_list(list_path, default_wav_dir(list_path))
     if not 0 <= speech_index < len(files):
         raise ValueError(f"probes.speech_utterance must be in [0, {len(files)}), got "
                          f"{speech_index}")

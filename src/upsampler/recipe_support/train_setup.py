@@ -1,0 +1,162 @@
+"""Building and resuming a training run from its Hydra config (serves ``recipes/train.py``).
+
+``build`` makes the generator, discriminators, trainer and datasets (a setup problem is one
+``RecipeError`` line); ``resume_or_start`` loads the last complete checkpoint pair or refuses
+to overwrite one; ``save`` writes the pair at the trainer's step with the data position.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+from torch.utils.data import Dataset
+
+from upsampler.audio import MelSpectrogram
+from upsampler.recipe_support.build import check_model_matches_audio
+from upsampler.recipe_support.distributed import ProcessContext
+from upsampler.recipe_support.errors import RecipeError, one_line
+from upsampler.training import data as training_data
+from upsampler.training.checkpoints import (
+    generator_state_dict,
+    latest_checkpoint,
+    load_generator_state,
+    read_pair,
+    save_pair,
+)
+from upsampler.training.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from upsampler.training.losses import MultiResolutionSTFTLoss
+from upsampler.training.loop import LossWeights, Trainer
+
+log = logging.getLogger("train")
+CUBLAS_DETERMINISTIC = ":4096:8"  # cuBLAS workspace setting deterministic algorithms need
+WAV_FOLDER = "wavs"  # where HiFi-GAN's layout keeps the files a list names
+UNTIL_THE_CLOCK = sys.maxsize  # warm-up step count while warmup_minutes decides
+
+
+@dataclass
+class Position:
+    """Where the run stands in its data and its time budget (saved in every ``do_*``)."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    seconds: float = 0.0
+
+
+def configure(cfg: DictConfig) -> None:
+    """Threads, seeds and (optionally) deterministic algorithms, before any model exists."""
+    if cfg.num_threads is not None:
+        torch.set_num_threads(int(cfg.num_threads))
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+
+def default_wav_dir(list_path: Path) -> Path:
+    """HiFi-GAN's layout: ``wavs/`` beside the list when it exists, else the list's folder."""
+    beside = list_path.expanduser().parent / WAV_FOLDER
+    return beside if beside.is_dir() else list_path.expanduser().parent
+
+
+def build_datasets(cfg: DictConfig, mel_transform: nn.Module) -> tuple[Dataset, Dataset | None]:
+    """Training segments and held-out utterances (None without ``data.validation_list``)."""
+    data = cfg.data
+
+    def files(list_path: str | None) -> list[Path]:
+        if list_path is None:
+            if data.wav_dir is None:
+                raise ValueError("set data.train_list (HiFi-GAN's training.txt) or data.wav_dir "
+                                 "(a folder of wavs); both are null")
+            return training_data.find_wavs(Path(data.wav_dir).expanduser())
+        wav_dir = data.wav_dir if data.wav_dir is not None else default_wav_dir(Path(list_path))
+        return training_data.read_file_list(Path(list_path).expanduser(),
+                                            Path(wav_dir).expanduser())
+
+    train_set = training_data.SegmentDataset(files(data.train_list), mel_transform,
+                                             int(data.segment_length), seed=int(cfg.seed),
+                                             short_files=str(data.short_files))
+    if data.validation_list is None:
+        log.warning("data.validation_list is null: no held-out validation, losses only")
+        return train_set, None
+    held_out = files(data.validation_list)[: data.validation_utterances]
+    return train_set, training_data.UtteranceDataset(held_out, mel_transform)
+
+
+def warmup_steps(cfg: DictConfig) -> int:
+    """``cfg.warmup_steps``; with ``warmup_minutes`` set, no step count ends the warm-up."""
+    return UNTIL_THE_CLOCK if cfg.warmup_minutes is not None else int(cfg.warmup_steps)
+
+
+def build(cfg: DictConfig, ctx: ProcessContext) -> tuple[Trainer, MelSpectrogram, Dataset,
+                                                          Dataset | None]:
+    """Models (same initial weights on every rank), trainer and datasets; one-line errors."""
+    try:
+        mel_transform = instantiate(cfg.audio)
+        generator = instantiate(cfg.model)
+        check_model_matches_audio(generator, mel_transform)
+        disc = cfg.discriminator
+        mpd = MultiPeriodDiscriminator(list(disc.periods), list(disc.period_channels))
+        msd = MultiScaleDiscriminator(list(disc.scale_channels), list(disc.scale_groups))
+        loss_mel = MelSpectrogram(mel_transform.sample_rate, mel_transform.n_fft,
+                                  mel_transform.hop_length, mel_transform.win_length,
+                                  mel_transform.num_mels, mel_transform.fmin, fmax=None)
+        opt = cfg.optimiser
+        weights = LossWeights(cfg.loss.mel_weight, cfg.loss.stft_weight,
+                              cfg.loss.adversarial_weight)
+        shortest = MultiResolutionSTFTLoss().shortest
+        if int(cfg.data.segment_length) < shortest:
+            raise ValueError(f"data.segment_length must be at least {shortest} samples for the "
+                             f"STFT loss, got {cfg.data.segment_length}")
+        for module in (generator, mpd, msd):
+            module.to(ctx.device)
+        trainer = Trainer(generator, mpd, msd, loss_mel, float(opt.learning_rate),
+                          tuple(opt.betas), float(opt.lr_decay), float(opt.weight_decay),
+                          warmup_steps(cfg), weights).to(ctx.device)
+        train_set, validation_set = build_datasets(cfg, mel_transform)
+    except Exception as error:  # setup problems end the run with one line, not a traceback
+        raise RecipeError(one_line(error)) from error
+    return trainer, mel_transform, train_set, validation_set
+
+
+def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Position:
+    """Load the last complete pair when ``resume=true``; refuse to overwrite one otherwise."""
+    step = latest_checkpoint(output_dir)
+    if step is None:
+        if cfg.resume:
+            log.info("resume=true but %s holds no complete checkpoint pair: starting at step 0",
+                     output_dir)
+        return Position()
+    if not cfg.resume:
+        raise RecipeError(f"{output_dir} already holds checkpoints up to step {step}; pass "
+                          f"resume=true to continue that run or choose a new hydra.run.dir")
+    try:
+        generator_state, state = read_pair(output_dir, step)
+        source = str(output_dir / f"g_{step:08d}")
+        load_generator_state(trainer.generator, generator_state, source)
+        trainer.load_state_dict(state, source.replace("/g_", "/do_"))
+    except ValueError as error:
+        raise RecipeError(one_line(error)) from error
+    if cfg.warmup_minutes is not None and "warmup_steps" in state:
+        trainer.warmup_steps = int(state["warmup_steps"])  # the step the time warm-up ended
+    log.info("resumed from step %d (epoch %d) in %s", step, state.get("epoch", 0), output_dir)
+    return Position(int(state.get("epoch", 0)), int(state.get("batch_in_epoch", 0)),
+                    float(state.get("train_seconds", 0.0)))
+
+
+def save(cfg: DictConfig, trainer: Trainer, position: Position, output_dir: Path) -> None:
+    """The pair at the trainer's step (call on rank 0)."""
+    state = trainer.state_dict()
+    state.update(epoch=position.epoch, batch_in_epoch=position.batch_in_epoch,
+                 train_seconds=position.seconds)
+    save_pair(output_dir, trainer.step, generator_state_dict(trainer.generator), state,
+              cfg.keep_checkpoints)
