@@ -121,3 +121,22 @@ def test_trainer_state_round_trip_gives_identical_next_steps() -> None:
     assert first.train_step(mel, wav) == second.train_step(mel, wav)
     for a, b in zip(first.generator.parameters(), second.generator.parameters()):
         assert torch.equal(a, b)
+
+
+def test_resume_with_another_decay_continues_from_the_saved_rate() -> None:
+    mel, wav = fixed_batch()
+    first = tiny_trainer(learning_rate=1e-3, lr_decay=0.5)
+    for _ in range(3):
+        first.train_step(mel, wav)
+    assert first.learning_rate == pytest.approx(1e-3 / 8)
+    buffer = io.BytesIO()
+    torch.save((first.state_dict(), first.generator.state_dict()), buffer)
+    buffer.seek(0)
+    state, weights = torch.load(buffer, weights_only=True)
+    annealed = tiny_trainer(learning_rate=1e-3, lr_decay=0.25)  # resumed to anneal faster
+    annealed.generator.load_state_dict(weights)
+    annealed.load_state_dict(state, "memory")
+    assert annealed.learning_rate == pytest.approx(1e-3 / 8)
+    annealed.train_step(mel, wav)
+    annealed.train_step(mel, wav)
+    assert annealed.learning_rate == pytest.approx(1e-3 / 8 / 16)

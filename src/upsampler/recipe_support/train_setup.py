@@ -146,6 +146,11 @@ def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Posi
         trainer.load_state_dict(state, source.replace("/g_", "/do_"))
     except ValueError as error:
         raise RecipeError(one_line(error)) from error
+    saved_decay = state.get("scheduler_g", {}).get("gamma", trainer.lr_decay)
+    if saved_decay != trainer.lr_decay:
+        log.info("optimiser.lr_decay %g per step from here on (the checkpoint's run used %g); "
+                 "the rate continues from %.3g", trainer.lr_decay, saved_decay,
+                 trainer.learning_rate)
     if cfg.warmup_minutes is not None and "warmup_steps" in state:
         trainer.warmup_steps = int(state["warmup_steps"])  # the step the time warm-up ended
     log.info("resumed from step %d (epoch %d) in %s", step, state.get("epoch", 0), output_dir)

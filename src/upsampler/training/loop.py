@@ -87,6 +87,7 @@ class Trainer:
                                          weight_decay=weight_decay)
         self.scheduler_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, lr_decay)
         self.scheduler_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, lr_decay)
+        self.lr_decay = lr_decay
         self.step = 0
 
     def to(self, device: torch.device) -> "Trainer":
@@ -198,6 +199,9 @@ class Trainer:
             self.scheduler_d.load_state_dict(state["scheduler_d"])
         else:  # an original HiFi-GAN file: the optimisers hold the decayed rate already
             self.scheduler_g.last_epoch = self.scheduler_d.last_epoch = self.step
+        # the rate continues from the saved one; the decay from here on is the configured
+        # one (equal to the saved gamma unless the run is resumed to anneal faster or slower)
+        self.scheduler_g.gamma = self.scheduler_d.gamma = self.lr_decay
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
             random.setstate(state["python_rng"])
