@@ -16,11 +16,10 @@ default) is our own formulation, a matrix product then pads, reshapes and adds (
 scatter op); ``"conv_transpose"`` lowers the layer to ONNX's ``ConvTranspose`` node (same
 math, the runtime's own kernel). The rest of the model is the same either way, with
 every plain ``nn.Conv1d`` written as a 2-D ``Conv`` (:class:`Conv1dAs2d`), which
-onnxruntime runs with its faster blocked-layout kernels, and (``blocked_rows``, 2 by
+onnxruntime runs with its faster blocked-layout kernels, and (``blocked_residuals``, on by
 default) each HiFi-GAN MRF written so its residual blocks stay in that layout from the
-first convolution to the last, on an image of two rows that the runtime's threads share
-(:mod:`upsampler.onnx_layout`: same numbers, a few identity 1x1 convolutions, slices and
-a concat more in the file).
+first convolution to the last (:mod:`upsampler.onnx_layout`: same numbers, a few identity
+1x1 convolutions more in the file).
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ INPUT_NAME, OUTPUT_NAME = "input", "output"
 # no stride to trace), so the dynamic time axis is declared from 3 samples/frames up
 MIN_EXPORT_LENGTH = 3
 LOWERINGS = ("dense", "conv_transpose")
-BLOCKED_ROWS = (0, 1, 2)  # 0: MRFs as they are; 1 or 2: rows of the blocked-layout image
 # onnxscript's optimiser logs one INFO line per folded initializer (hundreds per generator)
 QUIET_LOGGERS = ("onnxscript", "onnx_ir")
 
@@ -110,26 +108,25 @@ def export_torchscript(
 
 
 def export_onnx(module: nn.Module, path: PathLike, example: Tensor, lowering: str = "dense",
-                blocked_rows: int = 2, **onnx_kwargs: Any) -> Path:
+                blocked_residuals: bool = True, **onnx_kwargs: Any) -> Path:
     """Write ``exportable(module)`` as ONNX with dynamic batch and time axes; return the path.
 
     Input ``"input"`` ``(B, C, T)``, output ``"output"``. ``lowering`` is ``"dense"`` (our
     formulation) or ``"conv_transpose"`` (ONNX's ``ConvTranspose`` node);
-    ``blocked_rows`` (1 or 2) writes each MRF for onnxruntime's blocked CPU layout on an
-    image of that many rows (:func:`upsampler.onnx_layout.with_blocked_residuals`); 0
-    leaves the MRFs as they are (for a runtime without that layout, where the identity
-    convolutions are only extra work);
+    ``blocked_residuals`` writes each MRF for onnxruntime's blocked CPU layout
+    (:func:`upsampler.onnx_layout.with_blocked_residuals`; turn it off for a runtime
+    without that layout, where its identity convolutions are only extra work);
     ``onnx_kwargs`` go to ``torch.onnx.export`` (e.g. ``opset_version``). Needs ``onnx``
     and ``onnxscript``.
     """
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
-    if isinstance(blocked_rows, bool) or blocked_rows not in BLOCKED_ROWS:
-        raise ValueError(f"blocked_rows must be one of {BLOCKED_ROWS}, got {blocked_rows!r}")
+    if not isinstance(blocked_residuals, bool):
+        raise TypeError(f"blocked_residuals must be a bool, got {blocked_residuals!r}")
     _check_example(example)
     model = with_2d_convs(exportable(module))
-    if blocked_rows:
-        with_blocked_residuals(model, blocked_rows)
+    if blocked_residuals:
+        with_blocked_residuals(model)
     dims = {
         BATCH_AXIS: torch.export.Dim("batch"),
         TIME_AXIS: torch.export.Dim("time", min=MIN_EXPORT_LENGTH),

@@ -4,7 +4,7 @@ Four ways to run the same inference copy (weight norm folded, eval) on the same 
 interleaved on ``num_threads`` threads: eager torch, a TorchScript trace, onnxruntime on our
 dense export (``lowering="dense"``) and onnxruntime on the export that lowers our transposed
 layers to ONNX's ``ConvTranspose`` node; both ONNX files write the MRFs for onnxruntime's
-blocked layout on ``blocked_rows`` rows (``upsampler.onnx_layout``). Ratios are each
+blocked layout when ``blocked_residuals`` (``upsampler.onnx_layout``). Ratios are each
 runtime's median over eager's.
 """
 
@@ -57,7 +57,7 @@ def runners(model: nn.Module, folder: Path, label: str, section: DictConfig,
     for lowering in ("dense", "conv_transpose"):
         start = time.perf_counter()
         path = export_onnx(model, folder / f"{label}_{lowering}.onnx", example, lowering=lowering,
-                           blocked_rows=section.blocked_rows)
+                           blocked_residuals=section.blocked_residuals)
         seconds[f"onnx_{lowering}_export_s"] = time.perf_counter() - start
         session = onnx_session(path, num_threads)
         calls[f"ort_{lowering}"] = (
@@ -89,8 +89,8 @@ def bench_onnx(cfg: DictConfig) -> list[dict[str, Any]]:
             timings = interleaved_many({name: timed(name) for name in RUNTIMES}, section.timing)
         eager = timings["eager_ms"]
         row: dict[str, Any] = {"model": label, "mel_frames": section.mel_frames,
-                               "threads": cfg.num_threads, "blocked_rows": section.blocked_rows,
-                               "reps": timings["reps"]}
+                               "threads": cfg.num_threads, "reps": timings["reps"],
+                               "blocked_residuals": section.blocked_residuals}
         row.update({f"{name}_ms": timings[f"{name}_ms"] for name in RUNTIMES})
         row.update({f"{name}_ratio": timings[f"{name}_ms"] / eager for name in RUNTIMES[1:]})
         row.update({"max_abs_diff": diff, **seconds})
