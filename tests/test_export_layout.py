@@ -113,7 +113,8 @@ def test_onnxruntime_keeps_the_residual_blocks_blocked(tmp_path: Path, resblock:
     outside the MRF (before the upsampler and before conv_post; the rest are fused into
     convolutions) and the MRF costs one reorder in and one out (plus conv_pre's and
     conv_post's pairs); without the rewrite each residual unit leaves a LeakyRelu standing
-    and a reorder pair around it. Outputs match eager at unseen lengths and batch. One stage keeps the export short."""
+    and a reorder pair around it. Outputs match eager at unseen lengths and batch. One
+    stage keeps the export short."""
     for module in ("onnx", "onnxruntime", "onnxscript"):
         pytest.importorskip(module)
     generator = make_generator(resblock, rates=(4,))
