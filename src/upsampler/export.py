@@ -16,7 +16,10 @@ default) is our own formulation, a matrix product then pads, reshapes and adds (
 scatter op); ``"conv_transpose"`` lowers the layer to ONNX's ``ConvTranspose`` node (same
 math, the runtime's own kernel). The rest of the model is the same either way, with
 every plain ``nn.Conv1d`` written as a 2-D ``Conv`` (:class:`Conv1dAs2d`), which
-onnxruntime runs with its faster blocked-layout kernels.
+onnxruntime runs with its faster blocked-layout kernels, and (``blocked_residuals``, on by
+default) each HiFi-GAN MRF written so its residual blocks stay in that layout from the
+first convolution to the last (:mod:`upsampler.onnx_layout`: same numbers, a few identity
+1x1 convolutions more in the file).
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upsampler.capture import torch_conv_transpose
 from upsampler.files import atomic_write
 from upsampler.layers.weight_norm import remove_weight_norm
+from upsampler.onnx_layout import Conv1dAs2d, with_2d_convs, with_blocked_residuals
 
 PathLike = Union[str, "os.PathLike[str]"]
 TORCHSCRIPT_METHODS = ("trace", "script")
@@ -77,50 +80,6 @@ def exportable(module: nn.Module) -> nn.Module:
     return module
 
 
-class Conv1dAs2d(nn.Module):
-    """A plain ``nn.Conv1d`` computed as a 2-D convolution over a height-1 image.
-
-    Same numbers; the ONNX export writes it as a 4-D ``Conv`` between an ``Unsqueeze`` and a
-    ``Squeeze``. onnxruntime's CPU layout optimiser (blocked NCHWc kernels, on at
-    ``ORT_ENABLE_ALL``) only takes 2-D convolutions: on HiFi-GAN V1 (2 threads, 2 s of
-    audio) the graph runs about 17 % faster this way than with 3-D ``Conv`` nodes.
-    """
-
-    def __init__(self, conv: nn.Conv1d) -> None:
-        super().__init__()
-        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError(f"conv must have numeric zero padding, got {conv}")
-        self.weight = nn.Parameter(conv.weight.detach().unsqueeze(2), requires_grad=False)
-        self.bias = (None if conv.bias is None
-                     else nn.Parameter(conv.bias.detach(), requires_grad=False))
-        self.stride = (1, conv.stride[0])
-        self.padding = (0, int(conv.padding[0]))
-        self.dilation = (1, conv.dilation[0])
-        self.groups = conv.groups
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C_in, T) -> (B, C_out, T_out)``, as ``nn.Conv1d``."""
-        image = x.unsqueeze(2)  # (B, C_in, 1, T)
-        out = F.conv2d(image, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                       self.groups)
-        return out.squeeze(2)
-
-
-def with_2d_convs(module: nn.Module) -> nn.Module:
-    """``module`` with every plain ``nn.Conv1d`` (exact type) replaced by :class:`Conv1dAs2d`.
-
-    Changes ``module`` in place and returns it; subclasses of ``nn.Conv1d`` (resize and
-    subpixel upsamplers, whose forward does more) and functional convolutions stay as they are.
-    """
-    for name, child in module.named_children():
-        if type(child) is nn.Conv1d and child.padding_mode == "zeros" \
-                and not isinstance(child.padding, str):
-            setattr(module, name, Conv1dAs2d(child))
-        else:
-            with_2d_convs(child)
-    return module
-
-
 def _check_example(example: Tensor) -> None:
     if not isinstance(example, Tensor) or example.dim() != 3:
         shape = tuple(example.shape) if isinstance(example, Tensor) else type(example).__name__
@@ -149,17 +108,25 @@ def export_torchscript(
 
 
 def export_onnx(module: nn.Module, path: PathLike, example: Tensor, lowering: str = "dense",
-                **onnx_kwargs: Any) -> Path:
+                blocked_residuals: bool = True, **onnx_kwargs: Any) -> Path:
     """Write ``exportable(module)`` as ONNX with dynamic batch and time axes; return the path.
 
     Input ``"input"`` ``(B, C, T)``, output ``"output"``. ``lowering`` is ``"dense"`` (our
-    formulation) or ``"conv_transpose"`` (ONNX's ``ConvTranspose`` node); ``onnx_kwargs``
-    go to ``torch.onnx.export`` (e.g. ``opset_version``). Needs ``onnx`` and ``onnxscript``.
+    formulation) or ``"conv_transpose"`` (ONNX's ``ConvTranspose`` node);
+    ``blocked_residuals`` writes each MRF for onnxruntime's blocked CPU layout
+    (:func:`upsampler.onnx_layout.with_blocked_residuals`; turn it off for a runtime
+    without that layout, where its identity convolutions are only extra work);
+    ``onnx_kwargs`` go to ``torch.onnx.export`` (e.g. ``opset_version``). Needs ``onnx``
+    and ``onnxscript``.
     """
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
+    if not isinstance(blocked_residuals, bool):
+        raise TypeError(f"blocked_residuals must be a bool, got {blocked_residuals!r}")
     _check_example(example)
     model = with_2d_convs(exportable(module))
+    if blocked_residuals:
+        with_blocked_residuals(model)
     dims = {
         BATCH_AXIS: torch.export.Dim("batch"),
         TIME_AXIS: torch.export.Dim("time", min=MIN_EXPORT_LENGTH),
@@ -235,4 +202,5 @@ __all__ = [
     "run_onnx",
     "run_torchscript",
     "with_2d_convs",
+    "with_blocked_residuals",
 ]

@@ -3,7 +3,9 @@
 Four ways to run the same inference copy (weight norm folded, eval) on the same mel, timed
 interleaved on ``num_threads`` threads: eager torch, a TorchScript trace, onnxruntime on our
 dense export (``lowering="dense"``) and onnxruntime on the export that lowers our transposed
-layers to ONNX's ``ConvTranspose`` node. Ratios are each runtime's median over eager's.
+layers to ONNX's ``ConvTranspose`` node; both ONNX files write the MRFs for onnxruntime's
+blocked layout when ``blocked_residuals`` (``upsampler.onnx_layout``). Ratios are each
+runtime's median over eager's.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def runners(model: nn.Module, folder: Path, label: str, section: DictConfig,
         "eager": model, "torchscript": traced}
     for lowering in ("dense", "conv_transpose"):
         start = time.perf_counter()
-        path = export_onnx(model, folder / f"{label}_{lowering}.onnx", example, lowering=lowering)
+        path = export_onnx(model, folder / f"{label}_{lowering}.onnx", example, lowering=lowering,
+                           blocked_residuals=section.blocked_residuals)
         seconds[f"onnx_{lowering}_export_s"] = time.perf_counter() - start
         session = onnx_session(path, num_threads)
         calls[f"ort_{lowering}"] = (
@@ -86,7 +89,8 @@ def bench_onnx(cfg: DictConfig) -> list[dict[str, Any]]:
             timings = interleaved_many({name: timed(name) for name in RUNTIMES}, section.timing)
         eager = timings["eager_ms"]
         row: dict[str, Any] = {"model": label, "mel_frames": section.mel_frames,
-                               "threads": cfg.num_threads, "reps": timings["reps"]}
+                               "threads": cfg.num_threads, "reps": timings["reps"],
+                               "blocked_residuals": section.blocked_residuals}
         row.update({f"{name}_ms": timings[f"{name}_ms"] for name in RUNTIMES})
         row.update({f"{name}_ratio": timings[f"{name}_ms"] / eager for name in RUNTIMES[1:]})
         row.update({"max_abs_diff": diff, **seconds})
