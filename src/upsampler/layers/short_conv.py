@@ -31,11 +31,10 @@ def gathered_conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor], dilation:
     batch, channels, length = x.shape
     out_channels, _, kernel_size = weight.shape
     outputs = length - (kernel_size - 1) * dilation
-    x = x.contiguous()
-    step_b, step_c, step_t = x.stride()
+    step_b, step_c, step_t = x.stride()  # any layout: a view into a stream's buffer is fine
     # (B, C_in, L) -> (B, C_in, K, n): cols[b, c, k, t] = x[b, c, t + k * dilation]
     cols = x.as_strided((batch, channels, kernel_size, outputs),
-                        (step_b, step_c, dilation * step_t, step_t))
+                        (step_b, step_c, dilation * step_t, step_t), x.storage_offset())
     cols = cols.reshape(batch, channels * kernel_size, outputs)  # (B, C_in * K, n), a copy
     flat = weight.reshape(out_channels, channels * kernel_size)
     if batch == 1:

@@ -110,7 +110,8 @@ class ResizeConv1d(nn.Conv1d, StreamingModule):
 
         span = 2 * LINEAR_REACH + 1
         return PaddedFilterStream(
-            interior, self.in_channels, span, LINEAR_REACH, LINEAR_REACH, "replicate", up=scale
+            interior, self.in_channels, span, LINEAR_REACH, LINEAR_REACH, "replicate", up=scale,
+            in_place=True,
         )
 
     def new_stream(self) -> Stream:
@@ -202,7 +203,7 @@ class SubpixelConv1d(nn.Conv1d, StreamingModule):
         padding = self.padding[0]
         return PaddedFilterStream(
             valid, self.upsampled_channels, self.kernel_size[0], padding, padding,
-            up=self.scale_factor,
+            up=self.scale_factor, in_place=True,
         )
 
     def extra_repr(self) -> str:
