@@ -56,8 +56,7 @@ def upsample_stream(up: "torch.nn.Module") -> Stream:
         phases = phases.reshape(batch, channels, ratio, windows).transpose(2, 3)
         return phases.reshape(batch, channels, windows * ratio)
 
-    return PaddedFilterStream(valid, channels, span, -lo, hi, REPLICATE, hop=1, up=ratio,
-                              in_place=True)
+    return PaddedFilterStream(valid, channels, span, -lo, hi, REPLICATE, hop=1, up=ratio)
 
 
 def lowpass_stream(lowpass: "torch.nn.Module", channels: int) -> Stream:
@@ -69,7 +68,7 @@ def lowpass_stream(lowpass: "torch.nn.Module", channels: int) -> Stream:
         return F.conv1d(x, weight, stride=stride, groups=channels)
 
     return PaddedFilterStream(valid, channels, lowpass.kernel_size, lowpass.pad_left,
-                              lowpass.pad_right, REPLICATE, hop=stride, in_place=True)
+                              lowpass.pad_right, REPLICATE, hop=stride)
 
 
 def activation_stream(activation: "torch.nn.Module") -> Stream:

@@ -31,18 +31,20 @@ def gathered_conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor], dilation:
     batch, channels, length = x.shape
     out_channels, _, kernel_size = weight.shape
     outputs = length - (kernel_size - 1) * dilation
-    step_b, step_c, step_t = x.stride()  # any layout: a view into a stream's buffer is fine
+    x = x.contiguous()
+    step_b, step_c, step_t = x.stride()
     # (B, C_in, L) -> (B, C_in, K, n): cols[b, c, k, t] = x[b, c, t + k * dilation]
     cols = x.as_strided((batch, channels, kernel_size, outputs),
                         (step_b, step_c, dilation * step_t, step_t), x.storage_offset())
-    cols = cols.reshape(batch, channels * kernel_size, outputs)  # (B, C_in * K, n), a copy
     flat = weight.reshape(out_channels, channels * kernel_size)
     if batch == 1:
+        cols = cols.reshape(channels * kernel_size, outputs)  # (C_in * K, n), a copy
         if bias is None:
-            return (flat @ cols[0]).unsqueeze(0)
-        return torch.addmm(bias[:, None], flat, cols[0]).unsqueeze(0)  # (1, C_out, n)
+            return (flat @ cols).unsqueeze(0)
+        return torch.addmm(bias.unsqueeze(1), flat, cols).unsqueeze(0)  # (1, C_out, n)
+    cols = cols.reshape(batch, channels * kernel_size, outputs)  # (B, C_in * K, n), a copy
     y = flat @ cols  # (C_out, C_in * K) @ (B, C_in * K, n) -> (B, C_out, n)
-    return y if bias is None else y + bias[:, None]
+    return y if bias is None else y + bias.unsqueeze(1)
 
 
 def conv1d_for_stream(

@@ -27,7 +27,6 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.layers.short_conv import conv1d_for_stream
-from upsampler.layers.stream_buffer import StreamBuffer
 from upsampler.lengths import effective_kernel_size
 
 Rational = Union[int, Fraction]
@@ -134,17 +133,17 @@ class ResidualStream(Stream):
             raise ValueError(f"a residual's inner module must keep the rate, got {inner.context}")
         self.inner = inner
         self.context = Context(1, max(inner.context.left, 0), max(inner.context.right, 0))
-        self._skip = StreamBuffer()
+        self._skip: Optional[Tensor] = None
 
     def _add(self, y: Tensor) -> Tensor:
         count = y.shape[-1]
-        skip = self._skip.view()
-        assert skip is not None  # step() appended before inner could return samples
-        self._skip.consume(count)
+        skip = self._skip
+        assert skip is not None  # step() held the input before inner could return samples
+        self._skip = skip.narrow(-1, count, skip.shape[-1] - count)
         return y + skip.narrow(-1, 0, count)
 
     def step(self, x: Tensor) -> Tensor:
-        self._skip.append(x)
+        self._skip = _cat(self._skip, x)
         return self._add(self.inner.step(x))
 
     def flush(self) -> Tensor:
@@ -165,10 +164,10 @@ class MeanStream(Stream):
             strides.pop(), max(b.context.left for b in branches),
             max(b.context.right for b in branches),
         )
-        self._held = [StreamBuffer() for _ in self.branches]
+        self._held: list[Optional[Tensor]] = [None] * len(self.branches)
 
     def _mean(self, outputs: list[Tensor]) -> Tensor:
-        held = [buffer.append(y) for buffer, y in zip(self._held, outputs)]
+        held = [_cat(h, y) for h, y in zip(self._held, outputs)]
         count = min(h.shape[-1] for h in held)
         if len(held) == 1:
             total = held[0].narrow(-1, 0, count) / 1
@@ -177,8 +176,7 @@ class MeanStream(Stream):
             for h in held[2:]:
                 total.add_(h.narrow(-1, 0, count))
             total.div_(len(held))
-        for buffer in self._held:
-            buffer.consume(count)
+        self._held = [h.narrow(-1, count, h.shape[-1] - count) for h in held]
         return total
 
     def step(self, x: Tensor) -> Tensor:
@@ -200,8 +198,7 @@ class PaddedFilterStream(Stream):
         window w      [w*hop ........ w*hop + span)  ->  outputs [w*up, (w + 1)*up)
 
     A window is computed once all its samples have arrived; the right padding is known
-    at ``flush``. ``in_place=True`` (for a ``valid`` that always returns a new tensor, never
-    a view of its input) keeps the held inputs in a ``StreamBuffer`` written in place. Stride-1 and strided convs, subpixel convs, resize layers and
+    at ``flush``. Stride-1 and strided convs, subpixel convs, resize layers and
     replicate-padded low-pass filters are all of this form.
     """
 
@@ -215,7 +212,6 @@ class PaddedFilterStream(Stream):
         pad_mode: str = "zeros",
         hop: int = 1,
         up: int = 1,
-        in_place: bool = False,
     ) -> None:
         if pad_mode not in PAD_MODES:
             raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
@@ -227,7 +223,7 @@ class PaddedFilterStream(Stream):
             _simplest(stride), _simplest(up - 1 + pad_left * stride),
             _simplest((span - 1 - pad_left) * stride),
         )
-        self._held = StreamBuffer(in_place)  # padded inputs not yet consumed
+        self._buffer: Optional[Tensor] = None  # padded inputs not yet consumed
         self._last: Optional[Tensor] = None  # the last input sample (replicate padding)
         self._started = False
 
@@ -237,36 +233,35 @@ class PaddedFilterStream(Stream):
             return edge.new_zeros((batch, channels, count))
         return edge.expand(batch, channels, count)
 
-    def _run(self, window: Tensor) -> Tensor:
-        length = window.shape[-1]
-        windows = (length - self.span) // self.hop + 1
+    def _run(self, buffer: Tensor) -> Tensor:
+        windows = (buffer.shape[-1] - self.span) // self.hop + 1
         if windows <= 0:
-            return window.new_zeros((window.shape[0], self.out_channels, 0))
-        self._held.consume(windows * self.hop)
-        used = (windows - 1) * self.hop + self.span
-        return self.valid(window if used == length else window.narrow(-1, 0, used))
+            self._buffer = buffer
+            return buffer.new_zeros((buffer.shape[0], self.out_channels, 0))
+        length, consumed = buffer.shape[-1], windows * self.hop
+        self._buffer = buffer.narrow(-1, consumed, length - consumed)
+        used = consumed - self.hop + self.span
+        return self.valid(buffer if used >= length else buffer.narrow(-1, 0, used))
 
     def step(self, x: Tensor) -> Tensor:
-        length = x.shape[-1]
-        if length == 0:
+        if x.shape[-1] == 0:
             return x.new_zeros((x.shape[0], self.out_channels, 0))
         if not self._started:
             self._started = True
             if self.pad_left > 0:
-                self._held.append(self._pad(x.narrow(-1, 0, 1), self.pad_left))
+                x = torch.cat([self._pad(x[:, :, :1], self.pad_left), x], dim=-1)
         if self.pad_mode == "replicate":
-            self._last = x.narrow(-1, length - 1, 1)
-        return self._run(self._held.append(x))
+            self._last = x.narrow(-1, x.shape[-1] - 1, 1)
+        return self._run(_cat(self._buffer, x))
 
     def flush(self) -> Tensor:
         if not self._started:
             raise ValueError("flush() before any input: the stream has received 0 samples")
-        window = self._held.view()
-        assert window is not None  # step() appended the first chunk
+        buffer = self._buffer
         if self.pad_right > 0:
-            edge = self._last if self._last is not None else window.narrow(-1, 0, 0)
-            window = self._held.append(self._pad(edge, self.pad_right))
-        return self._run(window)
+            edge = self._last if self._last is not None else buffer[:, :, -1:]
+            buffer = _cat(buffer, self._pad(edge, self.pad_right))
+        return self._run(buffer)
 
 
 def conv_stream(conv: nn.Conv1d) -> PaddedFilterStream:
@@ -290,5 +285,5 @@ def conv_stream(conv: nn.Conv1d) -> PaddedFilterStream:
         return conv1d_for_stream(x, conv.weight, conv.bias, stride, dilation, groups)
 
     return PaddedFilterStream(
-        valid, conv.out_channels, span, left, right, conv.padding_mode, stride, in_place=True
+        valid, conv.out_channels, span, left, right, conv.padding_mode, stride
     )

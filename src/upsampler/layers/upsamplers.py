@@ -110,8 +110,7 @@ class ResizeConv1d(nn.Conv1d, StreamingModule):
 
         span = 2 * LINEAR_REACH + 1
         return PaddedFilterStream(
-            interior, self.in_channels, span, LINEAR_REACH, LINEAR_REACH, "replicate", up=scale,
-            in_place=True,
+            interior, self.in_channels, span, LINEAR_REACH, LINEAR_REACH, "replicate", up=scale
         )
 
     def new_stream(self) -> Stream:
@@ -203,7 +202,7 @@ class SubpixelConv1d(nn.Conv1d, StreamingModule):
         padding = self.padding[0]
         return PaddedFilterStream(
             valid, self.upsampled_channels, self.kernel_size[0], padding, padding,
-            up=self.scale_factor, in_place=True,
+            up=self.scale_factor,
         )
 
     def extra_repr(self) -> str:
