@@ -138,8 +138,9 @@ class ResidualStream(Stream):
     def _add(self, y: Tensor) -> Tensor:
         count = y.shape[-1]
         skip = self._skip
-        self._skip = skip[:, :, count:]
-        return y + skip[:, :, :count]
+        assert skip is not None  # step() held the input before inner could return samples
+        self._skip = skip.narrow(-1, count, skip.shape[-1] - count)
+        return y + skip.narrow(-1, 0, count)
 
     def step(self, x: Tensor) -> Tensor:
         self._skip = _cat(self._skip, x)
@@ -168,11 +169,15 @@ class MeanStream(Stream):
     def _mean(self, outputs: list[Tensor]) -> Tensor:
         held = [_cat(h, y) for h, y in zip(self._held, outputs)]
         count = min(h.shape[-1] for h in held)
-        total = held[0][:, :, :count]
-        for h in held[1:]:
-            total = total + h[:, :, :count]
-        self._held = [h[:, :, count:] for h in held]
-        return total / len(self.branches)
+        if len(held) == 1:
+            total = held[0].narrow(-1, 0, count) / 1
+        else:  # a new tensor: adding and dividing in place changes no input
+            total = held[0].narrow(-1, 0, count) + held[1].narrow(-1, 0, count)
+            for h in held[2:]:
+                total.add_(h.narrow(-1, 0, count))
+            total.div_(len(held))
+        self._held = [h.narrow(-1, count, h.shape[-1] - count) for h in held]
+        return total
 
     def step(self, x: Tensor) -> Tensor:
         return self._mean([branch.step(x) for branch in self.branches])
@@ -233,10 +238,10 @@ class PaddedFilterStream(Stream):
         if windows <= 0:
             self._buffer = buffer
             return buffer.new_zeros((buffer.shape[0], self.out_channels, 0))
-        self._buffer = buffer[:, :, windows * self.hop :]
-        if windows * self.hop + self.span - self.hop < buffer.shape[-1]:
-            buffer = buffer[:, :, : (windows - 1) * self.hop + self.span]
-        return self.valid(buffer)
+        length, consumed = buffer.shape[-1], windows * self.hop
+        self._buffer = buffer.narrow(-1, consumed, length - consumed)
+        used = consumed - self.hop + self.span
+        return self.valid(buffer if used >= length else buffer.narrow(-1, 0, used))
 
     def step(self, x: Tensor) -> Tensor:
         if x.shape[-1] == 0:
@@ -246,7 +251,7 @@ class PaddedFilterStream(Stream):
             if self.pad_left > 0:
                 x = torch.cat([self._pad(x[:, :, :1], self.pad_left), x], dim=-1)
         if self.pad_mode == "replicate":
-            self._last = x[:, :, -1:]
+            self._last = x.narrow(-1, x.shape[-1] - 1, 1)
         return self._run(_cat(self._buffer, x))
 
     def flush(self) -> Tensor:

@@ -59,13 +59,14 @@ class StreamingGenerator(nn.Module):
 
     def __init__(self, generator: nn.Module, sample_rate: int = HIFIGAN_SAMPLE_RATE) -> None:
         super().__init__()
-        self.left_context, self.right_context = generator_context(generator)
         self.generator = generator
         self.hop_length: int = generator.hop_length
         self.num_mels: int = generator.num_mels
         self.sample_rate = check_int("sample_rate", sample_rate, 1)
+        self.reset()  # builds the stream once; its context is the receptive field
+        context = self._stream.context
+        self.left_context, self.right_context = math.ceil(context.left), math.ceil(context.right)
         self.look_ahead_frames = look_ahead_frames(self.right_context, self.hop_length)
-        self.reset()
 
     @property
     def latency_ms(self) -> float:
