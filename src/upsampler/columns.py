@@ -113,6 +113,9 @@ def scatter(
             out.zero_()
         else:
             out.copy_(bias.view(1, channels, 1).expand_as(out))
+    elif not torch.jit.is_scripting() and remainder == 0 and dilation == 1:
+        add_runs_into_cover(cols, blocks)
+        blocks = blocks[:1]  # the covering run now holds every sum: one placement
     for i, (k0, m, a, r0, t0, t1, mt, t_tail) in enumerate(blocks):
         phases = r0 + (m - 1) * dilation + 1
         if t1 > t0 and m == 1:
@@ -128,6 +131,46 @@ def scatter(
             dst = tail[:, :, r0:tail_phases:dilation]
             place(dst, cols[:, :, k0 : k0 + mt, t_tail], bias, i == cover, 3)
     return out
+
+
+@torch.jit.unused
+def add_runs_into_cover(cols: Tensor, blocks: List[Block]) -> None:
+    """Add every run of taps into the columns of the run that covers the output, in place.
+
+    ``blocks[0]`` covers every phase (taps ``kc .. kc + stride - 1`` land in frame
+    ``t + a_c``); a run of taps ``k0 .. k0 + m - 1`` at phases ``r0 ..`` lands in frame
+    ``t + a``, which the covering run reaches from step ``t + a - a_c``::
+
+        cols[kc + r0 + i, t + a - a_c] += cols[k0 + i, t]      (i < m, t in [t0, t1))
+
+    Both sides are contiguous along ``T``: plain adds, where adding each run into the output
+    frames transposes ``(m, T)`` to ``(T, m)`` (slow for the few phases of a short run).
+    Only the covering run is then placed. No partial last frame (``L_out`` a multiple of
+    ``stride``) and ``dilation == 1``, so each phase is one tap.
+    """
+    kc, _, a_c = blocks[0][0], blocks[0][1], blocks[0][2]
+    for k0, m, a, r0, t0, t1, _, _ in blocks[1:]:
+        if t1 > t0:
+            shift = a - a_c
+            cols[:, :, kc + r0 : kc + r0 + m, t0 + shift : t1 + shift].add_(cols[:, :, k0 : k0 + m, t0:t1])
+
+
+@torch.jit.unused
+def copy_runs_from_cover(cols: Tensor, blocks: List[Block]) -> None:
+    """:func:`add_runs_into_cover`'s adjoint: each run's columns copied from the covering run's.
+
+    The covering run's columns ``blocks[0]`` already hold the gathered output gradient; tap
+    ``k0 + i`` of a run reads the same output sample as tap ``kc + r0 + i`` of the covering run
+    at step ``t + a - a_c`` (zero outside ``[t0, t1)``).
+    """
+    kc, _, a_c = blocks[0][0], blocks[0][1], blocks[0][2]
+    for k0, m, a, r0, t0, t1, _, _ in blocks[1:]:
+        taps = cols[:, :, k0 : k0 + m]
+        taps[..., :t0].zero_()
+        taps[..., t1:].zero_()
+        if t1 > t0:
+            shift = a - a_c
+            taps[..., t0:t1].copy_(cols[:, :, kc + r0 : kc + r0 + m, t0 + shift : t1 + shift])
 
 
 @torch.jit.unused
@@ -209,10 +252,13 @@ def gather(
     else:
         cols = grad_output.new_empty((batch, channels, kernel_size, length))
     if torch.jit.is_scripting() or is_capturing():
-        blocks, _ = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+        blocks, cover = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
     else:
-        blocks, _ = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
-    for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
+        blocks, cover = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    from_cover = False
+    if not torch.jit.is_scripting():
+        from_cover = cover == 0 and tail.shape[2] == 0 and dilation == 1
+    for k0, m, a, r0, t0, t1, mt, t_tail in (blocks[:1] if from_cover else blocks):
         taps = cols[:, :, k0 : k0 + m]
         taps[..., :t0].zero_()
         taps[..., t1:].zero_()
@@ -225,6 +271,8 @@ def gather(
         if mt > 0:
             tail_phases = r0 + (mt - 1) * dilation + 1
             cols[:, :, k0 : k0 + mt, t_tail].copy_(tail[:, :, r0:tail_phases:dilation])
+    if from_cover:
+        copy_runs_from_cover(cols, blocks)
     return cols
 
 
