@@ -7,8 +7,9 @@ Layout: the columns are channels-first, ``(B, C_out, K, T)``, and the output
 consecutive taps sharing ``a_k`` form a run that fills phases ``r, r + dilation, ...``
 of the same frames, so each run is one strided block add (a HiFi-GAN layer,
 ``K = 2 * stride``, has three runs, the middle one covering every output sample,
-which initialises the output instead of zeros). The output is written in place in
-its final layout: no padding crop and no transpose copy at the end.
+which initialises the output instead of zeros; the other two are first added into its
+columns, contiguous along ``T``, so only it is placed). The output is written in place
+in its final layout: no padding crop and no transpose copy at the end.
 
 Every function here assumes checked arguments and a batched ``(B, C, T)`` input.
 """
