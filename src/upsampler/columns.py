@@ -136,20 +136,17 @@ def scatter(
 
 @torch.jit.unused
 def add_runs_into_cover(cols: Tensor, blocks: List[Block]) -> None:
-    """Add every run of taps into the columns of the run that covers the output, in place.
+    """Add every other run into the columns of the covering run ``blocks[0]``, in place.
 
-    ``blocks[0]`` covers every phase (taps ``kc .. kc + stride - 1`` land in frame
-    ``t + a_c``); a run of taps ``k0 .. k0 + m - 1`` at phases ``r0 ..`` lands in frame
-    ``t + a``, which the covering run reaches from step ``t + a - a_c``::
+    Tap ``k0 + i`` (phase ``r0 + i``, frame ``t + a``) meets the covering run's tap
+    ``kc + r0 + i`` (frame ``t' + a_c``) at ``t' = t + a - a_c``::
 
         cols[kc + r0 + i, t + a - a_c] += cols[k0 + i, t]      (i < m, t in [t0, t1))
 
-    Both sides are contiguous along ``T``: plain adds, where adding each run into the output
-    frames transposes ``(m, T)`` to ``(T, m)`` (slow for the few phases of a short run).
-    Only the covering run is then placed. No partial last frame (``L_out`` a multiple of
-    ``stride``) and ``dilation == 1``, so each phase is one tap.
+    adds contiguous along ``T``, where adding into the frames transposes each short run.
+    Needs no partial last frame and ``dilation == 1`` (one tap per phase).
     """
-    kc, _, a_c = blocks[0][0], blocks[0][1], blocks[0][2]
+    kc, a_c = blocks[0][0], blocks[0][2]
     for k0, m, a, r0, t0, t1, _, _ in blocks[1:]:
         if t1 > t0:
             shift = a - a_c
@@ -158,13 +155,8 @@ def add_runs_into_cover(cols: Tensor, blocks: List[Block]) -> None:
 
 @torch.jit.unused
 def copy_runs_from_cover(cols: Tensor, blocks: List[Block]) -> None:
-    """:func:`add_runs_into_cover`'s adjoint: each run's columns copied from the covering run's.
-
-    The covering run's columns ``blocks[0]`` already hold the gathered output gradient; tap
-    ``k0 + i`` of a run reads the same output sample as tap ``kc + r0 + i`` of the covering run
-    at step ``t + a - a_c`` (zero outside ``[t0, t1)``).
-    """
-    kc, _, a_c = blocks[0][0], blocks[0][1], blocks[0][2]
+    """The adjoint: each run's columns copied from the gathered covering run (zeros outside)."""
+    kc, a_c = blocks[0][0], blocks[0][2]
     for k0, m, a, r0, t0, t1, _, _ in blocks[1:]:
         taps = cols[:, :, k0 : k0 + m]
         taps[..., :t0].zero_()
@@ -172,41 +164,6 @@ def copy_runs_from_cover(cols: Tensor, blocks: List[Block]) -> None:
         if t1 > t0:
             shift = a - a_c
             taps[..., t0:t1].copy_(cols[:, :, kc + r0 : kc + r0 + m, t0 + shift : t1 + shift])
-
-
-@torch.jit.unused
-def depthwise_forward(
-    x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
-    output_padding: int, dilation: int,
-) -> Tensor:
-    """Depthwise (one input and one output channel per group): ``(B, C, T) -> (B, C, L)``.
-
-    Each run of taps is one broadcast multiply-add straight into its output block,
-    ``frames[t + a, r0::dilation] += x[t] * w[k0 : k0 + m]``, so the ``(B, C, K, T)``
-    columns (a product per tap that is read back once) are never stored.
-    """
-    batch, channels, length = x.shape
-    kernel_size = weight.shape[2]
-    taps = weight.view(1, channels, 1, kernel_size)
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out = x.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
-    if bias is None:
-        out.zero_()
-    else:
-        out.copy_(bias.view(1, channels, 1).expand_as(out))
-    frames, tail = split_frames(out, length, extra_frames, stride)
-    samples = x.unsqueeze(3)  # (B, C, T, 1)
-    blocks, _ = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
-    for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
-        if t1 > t0:
-            phases = r0 + (m - 1) * dilation + 1
-            dst = frames[:, :, t0 + a : t1 + a, r0:phases:dilation]
-            dst.addcmul_(samples[:, :, t0:t1], taps[..., k0 : k0 + m])
-        if mt > 0:
-            tail_phases = r0 + (mt - 1) * dilation + 1
-            dst = tail[:, :, r0:tail_phases:dilation]
-            dst.addcmul_(samples[:, :, t_tail], taps[:, :, 0, k0 : k0 + mt])
-    return out
 
 
 def place(dst: Tensor, src: Tensor, bias: Optional[Tensor], assign: bool, dims: int) -> None:
@@ -342,5 +299,6 @@ def column_backward(
 
 
 __all__ = [
-    "columns", "column_backward", "depthwise_forward", "fold_batch", "gather", "scatter",
+    "add_runs_into_cover", "cached_blocks", "columns", "column_backward", "copy_runs_from_cover",
+    "fold_batch", "gather", "scatter", "split_frames",
 ]
