@@ -1,7 +1,7 @@
 """Length arithmetic, checked by running layers against ``length * stride``.
 
 Expected lengths come from running torch's native transposed convolution (or ours)
-and comparing with ``length * stride``, never from the formula in ``lengths.py``.
+and comparing with ``length * stride``, never from the formula in ``upsampler.lengths``.
 """
 
 from __future__ import annotations

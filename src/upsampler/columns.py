@@ -7,8 +7,9 @@ Layout: the columns are channels-first, ``(B, C_out, K, T)``, and the output
 consecutive taps sharing ``a_k`` form a run that fills phases ``r, r + dilation, ...``
 of the same frames, so each run is one strided block add (a HiFi-GAN layer,
 ``K = 2 * stride``, has three runs, the middle one covering every output sample,
-which initialises the output instead of zeros). The output is written in place in
-its final layout: no padding crop and no transpose copy at the end.
+which initialises the output instead of zeros; the other two are first added into its
+columns, contiguous along ``T``, so only it is placed). The output is written in place
+in its final layout: no padding crop and no transpose copy at the end.
 
 Every function here assumes checked arguments and a batched ``(B, C, T)`` input.
 """
@@ -113,6 +114,9 @@ def scatter(
             out.zero_()
         else:
             out.copy_(bias.view(1, channels, 1).expand_as(out))
+    elif not torch.jit.is_scripting() and remainder == 0 and dilation == 1:
+        add_runs_into_cover(cols, blocks)
+        blocks = blocks[:1]  # the covering run now holds every sum: one placement
     for i, (k0, m, a, r0, t0, t1, mt, t_tail) in enumerate(blocks):
         phases = r0 + (m - 1) * dilation + 1
         if t1 > t0 and m == 1:
@@ -131,38 +135,35 @@ def scatter(
 
 
 @torch.jit.unused
-def depthwise_forward(
-    x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
-    output_padding: int, dilation: int,
-) -> Tensor:
-    """Depthwise (one input and one output channel per group): ``(B, C, T) -> (B, C, L)``.
+def add_runs_into_cover(cols: Tensor, blocks: List[Block]) -> None:
+    """Add every other run into the columns of the covering run ``blocks[0]``, in place.
 
-    Each run of taps is one broadcast multiply-add straight into its output block,
-    ``frames[t + a, r0::dilation] += x[t] * w[k0 : k0 + m]``, so the ``(B, C, K, T)``
-    columns (a product per tap that is read back once) are never stored.
+    Tap ``k0 + i`` (phase ``r0 + i``, frame ``t + a``) meets the covering run's tap
+    ``kc + r0 + i`` (frame ``t' + a_c``) at ``t' = t + a - a_c``::
+
+        cols[kc + r0 + i, t + a - a_c] += cols[k0 + i, t]      (i < m, t in [t0, t1))
+
+    adds contiguous along ``T``, where adding into the frames transposes each short run.
+    Needs no partial last frame and ``dilation == 1`` (one tap per phase).
     """
-    batch, channels, length = x.shape
-    kernel_size = weight.shape[2]
-    taps = weight.view(1, channels, 1, kernel_size)
-    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
-    out = x.new_empty((batch, channels, (length + extra_frames) * stride + remainder))
-    if bias is None:
-        out.zero_()
-    else:
-        out.copy_(bias.view(1, channels, 1).expand_as(out))
-    frames, tail = split_frames(out, length, extra_frames, stride)
-    samples = x.unsqueeze(3)  # (B, C, T, 1)
-    blocks, _ = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
-    for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
+    kc, a_c = blocks[0][0], blocks[0][2]
+    for k0, m, a, r0, t0, t1, _, _ in blocks[1:]:
         if t1 > t0:
-            phases = r0 + (m - 1) * dilation + 1
-            dst = frames[:, :, t0 + a : t1 + a, r0:phases:dilation]
-            dst.addcmul_(samples[:, :, t0:t1], taps[..., k0 : k0 + m])
-        if mt > 0:
-            tail_phases = r0 + (mt - 1) * dilation + 1
-            dst = tail[:, :, r0:tail_phases:dilation]
-            dst.addcmul_(samples[:, :, t_tail], taps[:, :, 0, k0 : k0 + mt])
-    return out
+            shift = a - a_c
+            cols[:, :, kc + r0 : kc + r0 + m, t0 + shift : t1 + shift].add_(cols[:, :, k0 : k0 + m, t0:t1])
+
+
+@torch.jit.unused
+def copy_runs_from_cover(cols: Tensor, blocks: List[Block]) -> None:
+    """The adjoint: each run's columns copied from the gathered covering run (zeros outside)."""
+    kc, a_c = blocks[0][0], blocks[0][2]
+    for k0, m, a, r0, t0, t1, _, _ in blocks[1:]:
+        taps = cols[:, :, k0 : k0 + m]
+        taps[..., :t0].zero_()
+        taps[..., t1:].zero_()
+        if t1 > t0:
+            shift = a - a_c
+            taps[..., t0:t1].copy_(cols[:, :, kc + r0 : kc + r0 + m, t0 + shift : t1 + shift])
 
 
 def place(dst: Tensor, src: Tensor, bias: Optional[Tensor], assign: bool, dims: int) -> None:
@@ -209,10 +210,13 @@ def gather(
     else:
         cols = grad_output.new_empty((batch, channels, kernel_size, length))
     if torch.jit.is_scripting() or is_capturing():
-        blocks, _ = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+        blocks, cover = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
     else:
-        blocks, _ = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
-    for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
+        blocks, cover = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    from_cover = False
+    if not torch.jit.is_scripting():
+        from_cover = cover == 0 and tail.shape[2] == 0 and dilation == 1
+    for k0, m, a, r0, t0, t1, mt, t_tail in (blocks[:1] if from_cover else blocks):
         taps = cols[:, :, k0 : k0 + m]
         taps[..., :t0].zero_()
         taps[..., t1:].zero_()
@@ -225,6 +229,8 @@ def gather(
         if mt > 0:
             tail_phases = r0 + (mt - 1) * dilation + 1
             cols[:, :, k0 : k0 + mt, t_tail].copy_(tail[:, :, r0:tail_phases:dilation])
+    if from_cover:
+        copy_runs_from_cover(cols, blocks)
     return cols
 
 
@@ -293,5 +299,6 @@ def column_backward(
 
 
 __all__ = [
-    "columns", "column_backward", "depthwise_forward", "fold_batch", "gather", "scatter",
+    "add_runs_into_cover", "cached_blocks", "columns", "column_backward", "copy_runs_from_cover",
+    "fold_batch", "gather", "scatter", "split_frames",
 ]

@@ -11,7 +11,7 @@ The overlap-add has four formulations, chosen per call by shape and context:
 
 - strided block adds, one per run of taps (:mod:`upsampler.columns`), the default; a
   depthwise layer (one channel per group) multiplies and adds each run straight into the
-  output instead of storing its columns;
+  output instead of storing its columns (:mod:`upsampler.depthwise`);
 - one ``index_add_`` / ``index_select`` (:mod:`upsampler.index_scatter`) for small calls,
   where per-op overhead dominates, or for tiny ones a product with a cached 0/1 scatter
   matrix (bias folded in by ``addmm``);
@@ -31,7 +31,8 @@ import torch
 from torch import Tensor
 
 from upsampler.capture import is_capturing, is_compiling, lowering_to_torch
-from upsampler.columns import column_backward, columns, depthwise_forward, fold_batch, scatter
+from upsampler.columns import column_backward, columns, fold_batch, scatter
+from upsampler.depthwise import depthwise_forward
 from upsampler.index_scatter import matrix_forward, use_index_scatter
 from upsampler.conv_checks import (
     as_int,

@@ -34,9 +34,13 @@ from upsampler.plan import output_length
 # windows are as fast or faster and hold a bounded buffer instead of the columns.
 WINDOWS_MIN_SPAN_RATIO = 32
 WINDOWS_MIN_COLUMNS = 2**24
-# Elements of one chunk's window buffer (float32: 16 MiB; peak memory holds about two
-# chunks, so this keeps the 4096-tap case near twice torch's peak instead of four times).
-WINDOW_BUFFER_ELEMENTS = 2**22
+# Elements of one chunk's window buffer (float32: 4 MiB). Measured on
+# ConvTranspose1d(16, 16, 4096) over 4096 steps (recipes/benchmark.py, section
+# "long_kernel", 1 thread, three fresh processes each): at 2**22 the peak resident memory
+# rose 67-106 MiB above the process's baseline (torch: 30 MiB), at 2**20 26-34 MiB, with
+# forward and forward+backward times no slower (0.5-0.9 s and 0.9-1.3 s against 0.6-0.9 s and
+# 1.3-1.6 s); at 2**19 the memory fell to 20-24 MiB but the chunks' products got slower.
+WINDOW_BUFFER_ELEMENTS = 2**20
 
 
 def use_windows(kernel_size: int, stride: int, dilation: int, columns_total: int) -> bool:
