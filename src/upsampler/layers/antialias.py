@@ -32,12 +32,14 @@ from upsampler.layers.kaiser import (
     POLYPHASE_KERNEL_SIZE,
     POLYPHASE_RATIO,
     UP_OVERLAP,
+    block_product,
     default_kernel_size,
     down_block_matrix,
     kaiser_attenuation,
     kaiser_beta,
     kaiser_sinc_filter1d,
     ratio_filter,
+    replicate_pad,
     up_block_matrix,
 )
 from upsampler.layers.snake import in_place_allowed
@@ -220,17 +222,19 @@ class Activation1d(StreamingModule):
     def forward_polyphase(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``: the polyphase path (see the class docstring).
 
-        Without autograd or capture the products write into fresh buffers and the edges
-        are copied in place; otherwise every step is out of place (and exports).
+        Without autograd or capture the products write into fresh buffers (the down
+        product into the padded input's), and the padding and edges are copied in place;
+        otherwise every step is out of place (and exports).
         """
         batch, channels, length = x.shape
         block, overlap = self.block, self.up_overlap
         rows = (length + overlap + block - 1) // block + 1  # blocks of the T + 5 pairs, plus one
-        x = F.pad(x, (overlap, rows * block - length - overlap), mode="replicate")
-        blocks = x.reshape(-1, block)  # (B, C, rows M) -> (B C rows, M)
         fresh = in_place_allowed(x, self.up_block, self.down_block)
-        y = self._block_product(blocks, self.up_block, overlap, fresh)  # (B C rows, 2M)
-        z = self.act(y.view(batch, channels, -1))  # (B C rows, 2M) -> (B, C, 2 rows M)
+        padded = replicate_pad(x, overlap, rows * block - length - overlap, fresh)  # (B, C, rows M)
+        blocks = padded.view(-1, block)  # (B, C, rows M) -> (B C rows, M)
+        y = block_product(blocks, self.up_block, overlap, fresh)  # (B C rows, 2M)
+        y = y.view(batch, channels, -1)  # (B C rows, 2M) -> (B, C, 2 rows M)
+        z = self.act(y) if torch.jit.is_scripting() or not fresh else self._act_in_place(y)
         first, last = overlap, 2 * length + overlap - 1  # where z[0] and z[2T - 1] sit
         fresh = fresh and in_place_allowed(z, self.up_block, self.down_block)  # act records?
         if fresh:
@@ -244,25 +248,17 @@ class Activation1d(StreamingModule):
                 z[..., last + 1 + overlap :],
             ], dim=-1)
         high = z.reshape(-1, 2 * block)  # (B, C, 2 rows M) -> (B C rows, 2M)
-        out = self._block_product(high, self.down_block, self.down_overlap, fresh)
-        return out.view(batch, channels, -1)[..., :length]  # (B C rows, M) -> (B, C, T)
+        out = block_product(high, self.down_block, self.down_overlap, fresh,
+                            blocks if fresh else None)
+        # (B C rows, M) -> (B, C, T); contiguous: torch's convs run slower on the strided view
+        return out.view(batch, channels, -1)[..., :length].contiguous()
 
-    @staticmethod
-    def _block_product(blocks: Tensor, matrix: Tensor, overlap: int, fresh: bool) -> Tensor:
-        """Row ``i`` of ``blocks`` with the first ``overlap`` samples of row ``i + 1``, times
-        ``matrix``; the last row (which has no successor) gives zeros.
-        ``(N, W) -> (N, matrix.shape[1])``."""
-        width = blocks.shape[1]
-        head, tail = matrix[:width], matrix[width:]
-        current, following = blocks[:-1], blocks[1:, :overlap]
-        if fresh:
-            out = blocks.new_empty(blocks.shape[0], matrix.shape[1])
-            torch.mm(current, head, out=out[:-1])
-            out[:-1].addmm_(following, tail)
-            out[-1].zero_()
-            return out
-        product = torch.addmm(torch.mm(following, tail), current, head)
-        return F.pad(product, (0, 0, 0, 1))  # the zero last row
+    @torch.jit.unused
+    def _act_in_place(self, y: Tensor) -> Tensor:
+        """``act`` written into ``y`` where it can (Snake: ``writes_in_place``)."""
+        if getattr(self.act, "writes_in_place", False):
+            return self.act(y, in_place=True)
+        return self.act(y)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``."""

@@ -6,15 +6,18 @@ ratio 2, cutoff ``0.5 / ratio``, half transition width ``0.6 / ratio``, unit DC 
 
 ``up_block_matrix`` and ``down_block_matrix`` write the ratio-2, 12-tap resampling of a block
 of ``block`` samples as one matrix product, so a whole signal resamples as two matrix
-products over its blocks (see ``Activation1d``): a dense GEMM does the 6 taps of both phases,
-which CPU kernels run several times faster than a depthwise convolution of the same taps.
+products over its blocks (``block_product``; see ``Activation1d``): a dense GEMM does the 6
+taps of both phases, which CPU kernels run several times faster than a depthwise convolution
+of the same taps.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from upsampler.lengths import check_int
@@ -132,7 +135,43 @@ def down_block_matrix(filter: Tensor, block: int) -> Tensor:
     return matrix
 
 
+def block_product(
+    blocks: Tensor, matrix: Tensor, overlap: int, fresh: bool, out: Optional[Tensor] = None
+) -> Tensor:
+    """Row ``i`` of ``blocks`` with the first ``overlap`` samples of row ``i + 1``, times
+    ``matrix`` (``(W + overlap, N_out)``); the last row, which has no successor, gives zeros.
+    ``(N, W) -> (N, N_out)``. ``fresh`` (nothing records autograd) writes into ``out`` (a new
+    buffer if None; it must not overlap ``blocks``) with ``mm(out=)`` and ``addmm_``.
+    """
+    width = blocks.shape[1]
+    head, tail = matrix[:width], matrix[width:]
+    current, following = blocks[:-1], blocks[1:, :overlap]
+    if fresh:
+        if out is None:
+            out = blocks.new_empty(blocks.shape[0], matrix.shape[1])
+        torch.mm(current, head, out=out[:-1])
+        out[:-1].addmm_(following, tail)
+        out[-1].zero_()
+        return out
+    product = torch.addmm(torch.mm(following, tail), current, head)
+    return F.pad(product, (0, 0, 0, 1))  # the zero last row
+
+
+def replicate_pad(x: Tensor, left: int, right: int, fresh: bool) -> Tensor:
+    """``(B, C, T) -> (B, C, left + T + right)``, the edge samples repeated. ``fresh``
+    (nothing records autograd) copies three times into a new buffer, faster on CPU than
+    torch's replicate pad; otherwise ``F.pad`` (which exports)."""
+    if not fresh:
+        return F.pad(x, (left, right), mode="replicate")
+    length = x.shape[-1]
+    padded = x.new_empty(x.shape[0], x.shape[1], left + length + right)
+    padded.narrow(-1, left, length).copy_(x)
+    padded.narrow(-1, 0, left).copy_(x.narrow(-1, 0, 1))
+    padded.narrow(-1, left + length, right).copy_(x.narrow(-1, length - 1, 1))
+    return padded
+
+
 __all__ = [
-    "default_kernel_size", "down_block_matrix", "kaiser_attenuation", "kaiser_beta",
+    "block_product", "replicate_pad", "default_kernel_size", "down_block_matrix", "kaiser_attenuation", "kaiser_beta",
     "kaiser_sinc_filter1d", "ratio_filter", "up_block_matrix",
 ]
