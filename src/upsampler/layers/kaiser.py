@@ -34,6 +34,7 @@ POLYPHASE_KERNEL_SIZE = 12
 PHASE_TAPS = POLYPHASE_KERNEL_SIZE // POLYPHASE_RATIO  # 6 non-zero taps per output phase
 UP_OVERLAP = PHASE_TAPS - 1  # input samples a block of pairs reads beyond its own: 5
 DOWN_OVERLAP = POLYPHASE_KERNEL_SIZE - POLYPHASE_RATIO  # high-rate samples beyond a block: 10
+MIN_BLOCK = UP_OVERLAP  # a block's successor must hold the overlap (5 low-rate, 10 high-rate)
 
 
 def default_kernel_size(ratio: int) -> int:
@@ -110,7 +111,7 @@ def up_block_matrix(filter: Tensor, block: int, gain: float = POLYPHASE_RATIO) -
         y[2j - 1] = sum_m gain * filter[10 - 2m] * x[j - 3 + m],  m = 0 .. 5
         y[2j]     = sum_m gain * filter[11 - 2m] * x[j - 3 + m]
     """
-    check_int("block", block, 1)
+    check_int("block", block, MIN_BLOCK)
     taps = _check_polyphase_filter("filter", filter).flip(0) * gain  # taps 11 .. 0
     phases = torch.stack([taps[1::2], taps[0::2]])  # (2, 6): taps 10, 8 .. 0 and 11, 9 .. 1
     matrix = taps.new_zeros(block + UP_OVERLAP, POLYPHASE_RATIO * block)
@@ -126,7 +127,7 @@ def down_block_matrix(filter: Tensor, block: int) -> Tensor:
 
         out[r] = sum_k filter[k] * z[2r + k],  k = 0 .. 11
     """
-    check_int("block", block, 1)
+    check_int("block", block, MIN_BLOCK)
     taps = _check_polyphase_filter("filter", filter)
     matrix = taps.new_zeros(POLYPHASE_RATIO * block + DOWN_OVERLAP, block)
     for out in range(block):
