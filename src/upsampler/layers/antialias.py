@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upsampler.capture import is_capturing
 from upsampler.layers.antialias_streams import activation_stream, upsample_stream
 from upsampler.layers.conv_transpose import ConvTranspose1d
 from upsampler.layers.kaiser import (
@@ -264,7 +265,9 @@ class Activation1d(StreamingModule):
         """``(B, C, T) -> (B, C, T)``."""
         if not self.anti_alias:
             return self.act(x)
-        if self.polyphase:
+        # under export / torch.compile the plain path: the block layout's length arithmetic
+        # (whole blocks of M samples) stalls the symbolic shape reasoning of a dynamic export
+        if self.polyphase and not is_capturing():
             return self.forward_polyphase(x)
         x = self.upsample(x)
         x = self.act(x)
