@@ -217,3 +217,32 @@ def test_activation_streams_like_its_forward(anti_alias: bool) -> None:
     streamed = stream_in_chunks(act, x, [5, 1, 3])
     assert streamed.shape == x.shape
     torch.testing.assert_close(streamed, act(x))  # the polyphase forward
+
+
+def test_parameter_gradients_when_only_snake_records() -> None:
+    # the input needs no gradient, Snake's parameters do: the upsampled buffer is fresh,
+    # but Snake must not write into it, or its backward would read overwritten values
+    act = Activation1d(random_snake(SnakeBeta, logscale=True)).double()
+    x = torch.randn(2, CHANNELS, 13, dtype=torch.float64)
+    grads = []
+    for polyphase in (True, False):
+        act.polyphase = polyphase
+        grads.append(torch.autograd.grad(act(x).square().sum(), list(act.act.parameters())))
+    for fast, plain in zip(*grads):
+        torch.testing.assert_close(fast, plain)
+
+
+@pytest.mark.parametrize("cls", [Snake, SnakeBeta])
+def test_snake_in_place_writes_only_without_autograd(cls: type) -> None:
+    snake = random_snake(cls, logscale=True)
+    x = torch.randn(1, CHANNELS, 6)
+    expected = snake(x)
+    owned = x.clone()
+    with torch.no_grad():
+        written = snake(owned, in_place=True)
+    assert written.data_ptr() == owned.data_ptr()
+    torch.testing.assert_close(written, expected)
+    kept = x.clone()
+    recorded = snake(kept, in_place=True)  # the parameters record: out of place
+    assert recorded.requires_grad and torch.equal(kept, x)
+    torch.testing.assert_close(recorded, expected)

@@ -1,7 +1,8 @@
 """Anti-aliased resampling as BigVGAN does it: Kaiser-windowed sinc low-pass filters.
 
-``kaiser_sinc_filter1d`` designs the filter (12 taps for ratio 2, cutoff ``0.5 / ratio``,
-half transition width ``0.6 / ratio``, unit DC gain). ``UpSample1d`` inserts samples with our
+``kaiser_sinc_filter1d`` (:mod:`upsampler.layers.kaiser`, re-exported here) designs the
+filter (12 taps for ratio 2, cutoff ``0.5 / ratio``, half transition width ``0.6 / ratio``,
+unit DC gain). ``UpSample1d`` inserts samples with our
 ``ConvTranspose1d`` (depthwise, stride = ratio, gain = ratio), ``DownSample1d`` low-passes
 and keeps every ratio-th sample. Both replicate-pad their input, so no edge falls to zero.
 For ratio 2 and 12 taps::
@@ -16,77 +17,35 @@ Buffers are named ``filter`` (``(1, 1, K)``) as in BigVGAN's checkpoints, which 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upsampler.capture import is_capturing
 from upsampler.layers.antialias_streams import activation_stream, upsample_stream
 from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.layers.kaiser import (
+    CUTOFF_PER_RATIO,
+    DOWN_OVERLAP,
+    HALF_WIDTH_PER_RATIO,
+    POLYPHASE_KERNEL_SIZE,
+    POLYPHASE_RATIO,
+    UP_OVERLAP,
+    block_product,
+    default_kernel_size,
+    down_block_matrix,
+    kaiser_attenuation,
+    kaiser_beta,
+    kaiser_sinc_filter1d,
+    ratio_filter,
+    replicate_pad,
+    up_block_matrix,
+)
 from upsampler.layers.snake import in_place_allowed
 from upsampler.layers.streaming import Stream, StreamingModule
 from upsampler.lengths import check_int
-
-TAPS_PER_RATIO = 6  # BigVGAN's kernel_size = int(6 * ratio // 2) * 2: 12 taps at ratio 2
-CUTOFF_PER_RATIO = 0.5  # cutoff 0.5 / ratio, in cycles per sample at the high rate
-HALF_WIDTH_PER_RATIO = 0.6  # half transition width 0.6 / ratio
-# Kaiser's empirical beta for a stop-band attenuation of A dB (Oppenheim & Schafer 7.62)
-KAISER_HIGH_A, KAISER_LOW_A = 50.0, 21.0
-
-
-def default_kernel_size(ratio: int) -> int:
-    """BigVGAN's filter length for a resampling ratio: ``int(6 * ratio // 2) * 2``."""
-    check_int("ratio", ratio, 1)
-    return int(TAPS_PER_RATIO * ratio // 2) * 2
-
-
-def kaiser_beta(attenuation_db: float) -> float:
-    """Kaiser window beta for ``attenuation_db`` of stop-band attenuation."""
-    if attenuation_db > KAISER_HIGH_A:
-        return 0.1102 * (attenuation_db - 8.7)
-    if attenuation_db >= KAISER_LOW_A:
-        excess = attenuation_db - KAISER_LOW_A
-        return 0.5842 * excess**0.4 + 0.07886 * excess
-    return 0.0
-
-
-def kaiser_attenuation(kernel_size: int, half_width: float) -> float:
-    """The attenuation BigVGAN assumes: ``2.285 * (K // 2 - 1) * pi * 4 * half_width + 7.95``."""
-    return 2.285 * (kernel_size // 2 - 1) * math.pi * (4 * half_width) + 7.95
-
-
-def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> Tensor:
-    """Kaiser-windowed sinc low-pass, ``(1, 1, kernel_size)``, taps summing to 1.
-
-    ``cutoff`` and ``half_width`` are in cycles per sample (0.5 = Nyquist). Even kernels
-    put their taps at ``+-0.5, +-1.5, ...`` samples from the centre, odd ones on integers.
-    Designed in float32 as BigVGAN designs it, so the taps equal the buffers its
-    checkpoints store (a float64 design differs by up to 3e-8); returned in the default dtype.
-    """
-    check_int("kernel_size", kernel_size, 2)
-    if not 0.0 < cutoff <= 0.5:
-        raise ValueError(f"cutoff must be in (0, 0.5] cycles per sample, got {cutoff}")
-    half_size = kernel_size // 2
-    beta = kaiser_beta(kaiser_attenuation(kernel_size, half_width))
-    window = torch.kaiser_window(
-        kernel_size, periodic=False, beta=beta, dtype=torch.float32, device="cpu"
-    )
-    if kernel_size % 2 == 0:
-        time = torch.arange(-half_size, half_size, dtype=torch.float32, device="cpu") + 0.5
-    else:
-        time = torch.arange(kernel_size, dtype=torch.float32, device="cpu") - half_size
-    taps = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
-    taps = taps / taps.sum()
-    return taps.to(torch.get_default_dtype()).view(1, 1, kernel_size)
-
-
-def _ratio_filter(ratio: int, kernel_size: int) -> Tensor:
-    return kaiser_sinc_filter1d(
-        CUTOFF_PER_RATIO / ratio, HALF_WIDTH_PER_RATIO / ratio, kernel_size
-    )
-
 
 class LowPassFilter1d(nn.Module):
     """Depthwise low-pass with replicate padding, then every ``stride``-th sample.
@@ -132,7 +91,7 @@ class UpSample1d(StreamingModule):
         check_int("kernel_size", self.kernel_size, 2)
         self.pad = self.kernel_size // ratio - 1  # replicate padding of the input
         self.pad_left = self.pad * ratio + (self.kernel_size - ratio) // 2
-        self.register_buffer("filter", _ratio_filter(ratio, self.kernel_size))
+        self.register_buffer("filter", ratio_filter(ratio, self.kernel_size))
         self.conv = ConvTranspose1d(
             channels, channels, self.kernel_size, stride=ratio, groups=channels, bias=False
         )
@@ -179,12 +138,7 @@ class DownSample1d(nn.Module):
         return self.lowpass(x)
 
 
-# The polyphase path is derived for BigVGAN's only setting: ratio 2 both ways, 12 taps.
-POLYPHASE_RATIO = 2
-POLYPHASE_KERNEL_SIZE = 12
-PHASE_TAPS = POLYPHASE_KERNEL_SIZE // POLYPHASE_RATIO  # 6 non-zero taps per output phase
-INPUT_PAD = PHASE_TAPS // 2  # replicate padding of x on each side for the 6-tap phase filters
-EDGE_PAIRS = PHASE_TAPS // 2  # sample pairs on each side that the down filter reads beyond the signal
+BLOCK = 16  # pairs per block: of 8, 16 and 32 (timed on one thread) 16 was fastest or tied
 
 
 class Activation1d(StreamingModule):
@@ -195,19 +149,22 @@ class Activation1d(StreamingModule):
     base rate instead (the same parameters and buffers; for aliasing comparisons).
 
     ``polyphase=True`` (the default, used for ratio 2 with 12 taps) computes the same
-    numbers without materialising the upsampled signal's zeros or its edge padding. Write
-    ``y`` for the upsampled signal (2T samples) and pair sample ``2j - 1`` with ``2j``:
-    both come from the same six inputs ``x[j-3 .. j+2]`` (the odd taps of ``2 * filter`` give
-    ``y[2j]``, the even taps ``y[2j-1]``), so two depthwise 6-tap convs (one per member)
-    give every pair at the base rate. ``act`` runs on each member; the down filter reads
-    pairs ``i-2 .. i+3`` for output ``i`` (its even taps on the odd member, odd taps on the
-    even member), again two depthwise 6-tap convs at the base rate, summed::
+    numbers without the upsampled signal's zeros, its edge padding or depthwise convs: both
+    filters become matrix products over blocks of the signal. Each channel of ``x`` is
+    replicate-padded by 5 on the left (and on the right up to whole blocks of ``M`` =
+    ``BLOCK`` samples); block ``b`` and the first 5 samples of block ``b + 1`` give, times
+    ``up_block`` (:func:`~upsampler.layers.kaiser.up_block_matrix`), ``2M`` samples of the
+    upsampled ``y`` in time order, starting at ``y[-5]``. ``act`` runs on them; the 5 samples
+    before ``z[0]`` and after ``z[2T - 1]`` are replaced by those two (BigVGAN's replicate
+    padding before its down filter); then row ``b`` and the first 10 samples of row
+    ``b + 1``, times ``down_block``, give ``M`` outputs::
 
-        x (T) --pad 5|5--> two 6-tap convs --> members y[2j-1], y[2j] for j = -2 .. T+2
-        act on each; edge pairs j < 1 and j > T replaced by z[0] (left 3) and z[2T-1] (right 3)
-        --> T + 5 pairs --6-tap conv per member, summed--> T samples
+        x (T) --pad 5 | to blocks--> (rows, M) --2 GEMMs--> (rows, 2M) = y[-5 ..]
+        --act, edges--> z --2 GEMMs--> (rows, M) --first T per channel--> (T)
 
-    which equals replicate-padding ``z`` before the down filter, as BigVGAN does.
+    The blocks of all channels lie in one matrix, each channel one block longer than it
+    needs, so the last block of a channel (which reads into the next channel) falls
+    beyond the ``T`` outputs kept.
     """
 
     def __init__(
@@ -239,67 +196,78 @@ class Activation1d(StreamingModule):
         )
         self.polyphase = bool(polyphase) and self.polyphase_fits
         # attributes, not globals, so TorchScript reads them
-        self.up_gain = float(up_ratio)
-        self.input_pad = INPUT_PAD
-        self.edge_pairs = EDGE_PAIRS
-        # the phase weights, derived from the filters once (again after every state_dict load)
-        up_weight, down_weight = self.phase_weights()
-        self.register_buffer("up_phase_weight", up_weight, persistent=False)
-        self.register_buffer("down_phase_weight", down_weight, persistent=False)
-        self.register_load_state_dict_post_hook(Activation1d._refresh_phase_weights)
+        self.block = BLOCK
+        self.up_overlap = UP_OVERLAP  # also the left padding of x and the samples before z[0]
+        self.down_overlap = DOWN_OVERLAP
+        # the block matrices, derived from the filters once (again after every state_dict load)
+        up_block, down_block = self.block_matrices()
+        self.register_buffer("up_block", up_block, persistent=False)
+        self.register_buffer("down_block", down_block, persistent=False)
+        self.register_load_state_dict_post_hook(Activation1d._refresh_block_matrices)
 
     @staticmethod
-    def _refresh_phase_weights(module: nn.Module, incompatible_keys: Any) -> None:
-        up_weight, down_weight = module.phase_weights()
+    def _refresh_block_matrices(module: nn.Module, incompatible_keys: Any) -> None:
+        up_block, down_block = module.block_matrices()
         with torch.no_grad():
-            module.up_phase_weight.copy_(up_weight)
-            module.down_phase_weight.copy_(down_weight)
+            module.up_block.copy_(up_block)
+            module.down_block.copy_(down_block)
 
-    def phase_weights(self) -> tuple[Tensor, Tensor]:
-        """The up weights ``(2, C, 1, 6)`` (member 0, the odd taps; member 1, the even taps)
-        and the down weights ``(2, C, 1, 6)`` (for member 0, for member 1), from ``filter``."""
-        up = self.upsample.filter.reshape(-1).flip(0) * self.up_gain  # taps 11 .. 0
-        up_pair = torch.stack([up[1::2], up[0::2]])  # (2, 6): taps 10, 8 .. 0 and 11, 9 .. 1
-        down = self.downsample.lowpass.filter.reshape(-1)
-        down_pair = torch.stack([down[0::2], down[1::2]])  # (2, 6): taps 0, 2 .. 10 and 1 .. 11
-        up_weight = up_pair.unsqueeze(1).repeat(1, self.channels, 1).unsqueeze(2)
-        down_weight = down_pair.unsqueeze(1).repeat(1, self.channels, 1).unsqueeze(2)
-        return up_weight.contiguous(), down_weight.contiguous()  # (2, 6) -> (2, C, 1, 6)
+    def block_matrices(self) -> tuple[Tensor, Tensor]:
+        """``(M + 5, 2M)`` up and ``(2M + 10, M)`` down block matrices from the filters, or
+        ``(1, 1)`` placeholders when the polyphase path does not fit the ratios and sizes."""
+        up_filter, down_filter = self.upsample.filter, self.downsample.lowpass.filter
+        if not self.polyphase_fits:
+            return up_filter.new_zeros(1, 1), down_filter.new_zeros(1, 1)
+        return up_block_matrix(up_filter, self.block), down_block_matrix(down_filter, self.block)
 
     def forward_polyphase(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``: the polyphase path (see the class docstring).
 
-        Each member is its own depthwise conv (one input, one output per channel): CPU
-        kernels run those several times faster than one grouped conv with two outputs
-        (or two inputs) per channel.
+        Without autograd or capture the products write into fresh buffers (the down
+        product into the padded input's), and the padding and edges are copied in place;
+        otherwise every step is out of place (and exports).
         """
         batch, channels, length = x.shape
-        edge = self.edge_pairs
-        # pad so the up convs give pairs j = -2 .. T + 2 (T + 5), the down convs' whole input
-        x = F.pad(x, (self.input_pad + edge - 1,) * 2, mode="replicate")  # (B, C, T + 10)
-        up, down = self.up_phase_weight, self.down_phase_weight
-        odd = self.act(F.conv1d(x, up[0], groups=channels))  # y[2j - 1], (B, C, T + 5)
-        even = self.act(F.conv1d(x, up[1], groups=channels))  # y[2j]
-        # pair j sits at index j + 2: z[0] is even[2], z[2T - 1] is odd[T + 2]
-        first = even[:, :, edge - 1 : edge].expand(batch, channels, edge)
-        last = odd[:, :, length + edge - 1 : length + edge].expand(batch, channels, edge)
-        if in_place_allowed(odd, even, down):
-            first, last = first.clone(), last.clone()  # the edge slots overlap their sources
-            for member in (odd, even):
-                member[:, :, :edge].copy_(first)
-                member[:, :, length + edge - 1 :].copy_(last)
-            out = F.conv1d(odd, down[0], groups=channels)  # (B, C, T + 5) -> (B, C, T)
-            return out.add_(F.conv1d(even, down[1], groups=channels))
-        inner = slice(edge, length + edge - 1)
-        odd = torch.cat([first, odd[:, :, inner], last], dim=-1)
-        even = torch.cat([first, even[:, :, inner], last], dim=-1)
-        return F.conv1d(odd, down[0], groups=channels) + F.conv1d(even, down[1], groups=channels)
+        block, overlap = self.block, self.up_overlap
+        rows = (length + overlap + block - 1) // block + 1  # blocks of the T + 5 pairs, plus one
+        fresh = in_place_allowed(x, self.up_block, self.down_block)
+        padded = replicate_pad(x, overlap, rows * block - length - overlap, fresh)  # (B, C, rows M)
+        blocks = padded.view(-1, block)  # (B, C, rows M) -> (B C rows, M)
+        y = block_product(blocks, self.up_block, overlap, fresh)  # (B C rows, 2M)
+        y = y.view(batch, channels, -1)  # (B C rows, 2M) -> (B, C, 2 rows M)
+        z = self.act(y) if torch.jit.is_scripting() or not fresh else self._act_in_place(y)
+        first, last = overlap, 2 * length + overlap - 1  # where z[0] and z[2T - 1] sit
+        fresh = fresh and in_place_allowed(z, self.up_block, self.down_block)  # act records?
+        if fresh:
+            z.narrow(-1, 0, overlap).copy_(z.narrow(-1, first, 1))
+            z.narrow(-1, last + 1, overlap).copy_(z.narrow(-1, last, 1))
+        else:
+            z = torch.cat([
+                z.narrow(-1, first, 1).expand(batch, channels, overlap),
+                z[..., first : last + 1],
+                z.narrow(-1, last, 1).expand(batch, channels, overlap),
+                z[..., last + 1 + overlap :],
+            ], dim=-1)
+        high = z.reshape(-1, 2 * block)  # (B, C, 2 rows M) -> (B C rows, 2M)
+        out = block_product(high, self.down_block, self.down_overlap, fresh,
+                            blocks if fresh else None)
+        # (B C rows, M) -> (B, C, T); contiguous: torch's convs run slower on the strided view
+        return out.view(batch, channels, -1)[..., :length].contiguous()
+
+    @torch.jit.unused
+    def _act_in_place(self, y: Tensor) -> Tensor:
+        """``act`` written into ``y`` where it can (Snake: ``writes_in_place``)."""
+        if getattr(self.act, "writes_in_place", False):
+            return self.act(y, in_place=True)
+        return self.act(y)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``."""
         if not self.anti_alias:
             return self.act(x)
-        if self.polyphase:
+        # under export / torch.compile the plain path: the block layout's length arithmetic
+        # (whole blocks of M samples) stalls the symbolic shape reasoning of a dynamic export
+        if self.polyphase and not is_capturing():
             return self.forward_polyphase(x)
         x = self.upsample(x)
         x = self.act(x)
@@ -310,3 +278,9 @@ class Activation1d(StreamingModule):
 
     def extra_repr(self) -> str:
         return f"anti_alias={self.anti_alias}, polyphase={self.polyphase}"
+
+
+__all__ = [
+    "Activation1d", "DownSample1d", "LowPassFilter1d", "UpSample1d", "default_kernel_size",
+    "kaiser_attenuation", "kaiser_beta", "kaiser_sinc_filter1d",
+]

@@ -47,6 +47,13 @@ def snake_function(x: Tensor, frequency: Tensor, inverse_magnitude: Tensor) -> T
     return torch.addcmul(x, wave, inverse_magnitude)
 
 
+def snake_(x: Tensor, frequency: Tensor, inverse_magnitude: Tensor) -> Tensor:
+    """``snake_function`` written into ``x``, for a caller that owns ``x`` and records no
+    autograd: one temporary instead of two."""
+    wave = torch.mul(x, frequency).sin_().square_()
+    return x.addcmul_(wave, inverse_magnitude)
+
+
 class Snake(Pointwise):
     """``x + 1 / (a + 1e-9) * sin(a x)^2`` with a learnable ``a`` per channel."""
 
@@ -54,18 +61,27 @@ class Snake(Pointwise):
         self, in_features: int, alpha: float = 1.0, alpha_logscale: bool = False
     ) -> None:
         super().__init__()
+        self.writes_in_place = True  # forward takes in_place (read by Activation1d)
         self.in_features = check_int("in_features", in_features, 1)
         self.alpha_logscale = bool(alpha_logscale)
         self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
         initial = 0.0 if self.alpha_logscale else float(alpha)
         self.alpha = nn.Parameter(torch.full((in_features,), initial))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
+    def factors(self) -> tuple[Tensor, Tensor]:
+        """``(a, 1 / (a + 1e-9))``, each ``(1, C, 1)``."""
         alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
         if self.alpha_logscale:
             alpha = torch.exp(alpha)
-        return snake_function(x, alpha, 1.0 / (alpha + self.no_div_by_zero))
+        return alpha, 1.0 / (alpha + self.no_div_by_zero)
+
+    def forward(self, x: Tensor, in_place: bool = False) -> Tensor:
+        """``(B, C, T) -> (B, C, T)``; ``in_place=True`` writes into ``x`` when nothing
+        records autograd (for a caller that owns ``x``, such as ``Activation1d``)."""
+        frequency, inverse_magnitude = self.factors()
+        if in_place and in_place_allowed(x, frequency, inverse_magnitude):
+            return snake_(x, frequency, inverse_magnitude)
+        return snake_function(x, frequency, inverse_magnitude)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
@@ -78,6 +94,7 @@ class SnakeBeta(Pointwise):
         self, in_features: int, alpha: float = 1.0, alpha_logscale: bool = False
     ) -> None:
         super().__init__()
+        self.writes_in_place = True  # forward takes in_place (read by Activation1d)
         self.in_features = check_int("in_features", in_features, 1)
         self.alpha_logscale = bool(alpha_logscale)
         self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
@@ -85,14 +102,22 @@ class SnakeBeta(Pointwise):
         self.alpha = nn.Parameter(torch.full((in_features,), initial))
         self.beta = nn.Parameter(torch.full((in_features,), initial))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
+    def factors(self) -> tuple[Tensor, Tensor]:
+        """``(a, 1 / (b + 1e-9))``, each ``(1, C, 1)``."""
         alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
         beta = self.beta.unsqueeze(0).unsqueeze(-1)
         if self.alpha_logscale:
             alpha = torch.exp(alpha)
             beta = torch.exp(beta)
-        return snake_function(x, alpha, 1.0 / (beta + self.no_div_by_zero))
+        return alpha, 1.0 / (beta + self.no_div_by_zero)
+
+    def forward(self, x: Tensor, in_place: bool = False) -> Tensor:
+        """``(B, C, T) -> (B, C, T)``; ``in_place=True`` writes into ``x`` when nothing
+        records autograd (for a caller that owns ``x``, such as ``Activation1d``)."""
+        frequency, inverse_magnitude = self.factors()
+        if in_place and in_place_allowed(x, frequency, inverse_magnitude):
+            return snake_(x, frequency, inverse_magnitude)
+        return snake_function(x, frequency, inverse_magnitude)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
