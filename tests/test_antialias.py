@@ -107,10 +107,12 @@ def test_polyphase_activation_equals_the_plain_path(cls: type, length: int) -> N
     assert act.polyphase
     x = torch.randn(2, CHANNELS, length, dtype=torch.float64) * 3
     fast = act(x)
+    phases = act.forward_phases(x)  # the form export, tracing and torch.compile see
     act.polyphase = False
     plain = act(x)
-    assert fast.shape == (2, CHANNELS, length)
+    assert fast.shape == phases.shape == (2, CHANNELS, length)
     torch.testing.assert_close(fast, plain)  # float64 defaults: rtol 1e-7, atol 1e-7
+    torch.testing.assert_close(phases, plain)
 
 
 @pytest.mark.parametrize("polyphase", [True, False])
@@ -186,9 +188,10 @@ def test_phase_weights_follow_loaded_filters() -> None:
     state["downsample.lowpass.filter"] = state["downsample.lowpass.filter"].flip(-1) * 2
     act.load_state_dict(state)
     x = torch.randn(1, CHANNELS, 10, dtype=torch.float64)
-    fast = act(x)
+    fast, phases = act(x), act.forward_phases(x)
     act.polyphase = False
     torch.testing.assert_close(fast, act(x))
+    torch.testing.assert_close(phases, act(x))
 
 
 def stream_in_chunks(module: torch.nn.Module, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:

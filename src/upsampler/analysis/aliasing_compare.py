@@ -27,7 +27,7 @@ from torch import nn
 
 from upsampler.analysis.aliasing import AliasingReport, aliasing_sweep, mean_aliasing_db
 from upsampler.layers.amp import AMPBlock1
-from upsampler.layers.antialias import Activation1d
+from upsampler.layers.activation1d import Activation1d
 from upsampler.layers.snake import SnakeBeta
 from upsampler.layers.upsample_block import MRF, UpsampleBlock, build_upsampler
 from upsampler.layers.upsamplers import UPSAMPLERS

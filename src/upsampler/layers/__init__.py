@@ -22,7 +22,8 @@ from upsampler.layers.streaming import (
 from upsampler.layers.upsample_block import MRF, UpsampleBlock
 from upsampler.layers.weight_norm import apply_weight_norm, remove_weight_norm
 from upsampler.layers.snake import Snake, SnakeBeta
-from upsampler.layers.antialias import Activation1d, DownSample1d, LowPassFilter1d, UpSample1d
+from upsampler.layers.activation1d import Activation1d
+from upsampler.layers.antialias import DownSample1d, LowPassFilter1d, UpSample1d
 from upsampler.layers.amp import AMPBlock1, AMPBlock2
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from torch import nn
 
-from upsampler.layers.antialias import Activation1d
+from upsampler.layers.activation1d import Activation1d
 from upsampler.layers.resblocks import ResidualBlock, _check_dilations, _same_conv
 from upsampler.layers.snake import make_snake
 from upsampler.lengths import check_int

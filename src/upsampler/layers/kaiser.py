@@ -158,6 +158,25 @@ def block_product(
     return F.pad(product, (0, 0, 0, 1))  # the zero last row
 
 
+def phase_weights(
+    up_filter: Tensor, down_filter: Tensor, channels: int, up_gain: float
+) -> tuple[Tensor, Tensor]:
+    """The ratio-2, 12-tap filters as depthwise weights per phase, each ``(2, C, 1, 6)``.
+
+    Pair output sample ``2j - 1`` with ``2j``: both come from inputs ``x[j-3 .. j+2]``, the
+    odd taps of ``up_gain * filter`` (flipped, as a correlation) giving ``y[2j]`` and the
+    even taps ``y[2j - 1]``; the down filter's even taps read the odd member, its odd taps
+    the even member. Up weights: ``[y[2j - 1], y[2j]]``; down weights: for those members.
+    """
+    up = up_filter.reshape(-1).flip(0) * up_gain  # taps 11 .. 0
+    up_pair = torch.stack([up[1::2], up[0::2]])  # (2, 6): taps 10, 8 .. 0 and 11, 9 .. 1
+    down = down_filter.reshape(-1)
+    down_pair = torch.stack([down[0::2], down[1::2]])  # (2, 6): taps 0, 2 .. 10 and 1 .. 11
+    # (2, 6) -> (2, C, 1, 6)
+    return (up_pair.unsqueeze(1).repeat(1, channels, 1).unsqueeze(2),
+            down_pair.unsqueeze(1).repeat(1, channels, 1).unsqueeze(2))
+
+
 def replicate_pad(x: Tensor, left: int, right: int, fresh: bool) -> Tensor:
     """``(B, C, T) -> (B, C, left + T + right)``, the edge samples repeated. ``fresh``
     (nothing records autograd) copies three times into a new buffer, faster on CPU than
@@ -174,5 +193,5 @@ def replicate_pad(x: Tensor, left: int, right: int, fresh: bool) -> Tensor:
 
 __all__ = [
     "block_product", "replicate_pad", "default_kernel_size", "down_block_matrix", "kaiser_attenuation", "kaiser_beta",
-    "kaiser_sinc_filter1d", "ratio_filter", "up_block_matrix",
+    "kaiser_sinc_filter1d", "phase_weights", "ratio_filter", "up_block_matrix",
 ]

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from torch import nn
 
 from upsampler.layers.amp import make_amp_block
-from upsampler.layers.antialias import Activation1d
+from upsampler.layers.activation1d import Activation1d
 from upsampler.layers.snake import make_snake
 from upsampler.layers.upsample_block import (
     MRF,
