@@ -34,13 +34,15 @@ from upsampler.plan import output_length
 # windows are as fast or faster and hold a bounded buffer instead of the columns.
 WINDOWS_MIN_SPAN_RATIO = 32
 WINDOWS_MIN_COLUMNS = 2**24
-# Elements of one chunk's window buffer (float32: 4 MiB). Measured on
+# Elements of one chunk's window buffer (float32: 8 MiB). Measured on
 # ConvTranspose1d(16, 16, 4096) over 4096 steps (recipes/benchmark.py, section
 # "long_kernel", 1 thread, three fresh processes each): at 2**22 the peak resident memory
 # rose 67-106 MiB above the process's baseline (torch: 30 MiB), at 2**20 26-34 MiB, with
 # forward and forward+backward times no slower (0.5-0.9 s and 0.9-1.3 s against 0.6-0.9 s and
 # 1.3-1.6 s); at 2**19 the memory fell to 20-24 MiB but the chunks' products got slower.
-WINDOW_BUFFER_ELEMENTS = 2**20
+# On 2 threads (quiet machine, 3 reps) 2**20 made the forward 2.2x torch's (0.36 vs 0.165 s),
+# 2**21 1.7x (0.28 s) with a peak of 37-45 MiB against torch's 38: within 2x on both counts.
+WINDOW_BUFFER_ELEMENTS = 2**21
 
 
 def use_windows(kernel_size: int, stride: int, dilation: int, columns_total: int) -> bool:
