@@ -54,26 +54,22 @@ def snake_(x: Tensor, frequency: Tensor, inverse_magnitude: Tensor) -> Tensor:
     return x.addcmul_(wave, inverse_magnitude)
 
 
-class Snake(Pointwise):
-    """``x + 1 / (a + 1e-9) * sin(a x)^2`` with a learnable ``a`` per channel."""
+class _SnakeFamily(Pointwise):
+    """What Snake and SnakeBeta share: ``alpha``, its log-scale option and the forward on
+    their ``factors()``."""
 
-    def __init__(
-        self, in_features: int, alpha: float = 1.0, alpha_logscale: bool = False
-    ) -> None:
+    def __init__(self, in_features: int, alpha: float, alpha_logscale: bool) -> None:
         super().__init__()
         self.writes_in_place = True  # forward takes in_place (read by Activation1d)
         self.in_features = check_int("in_features", in_features, 1)
         self.alpha_logscale = bool(alpha_logscale)
         self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
-        initial = 0.0 if self.alpha_logscale else float(alpha)
-        self.alpha = nn.Parameter(torch.full((in_features,), initial))
+        self.initial = 0.0 if self.alpha_logscale else float(alpha)
+        self.alpha = nn.Parameter(torch.full((in_features,), self.initial))
 
     def factors(self) -> tuple[Tensor, Tensor]:
-        """``(a, 1 / (a + 1e-9))``, each ``(1, C, 1)``."""
-        alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
-        if self.alpha_logscale:
-            alpha = torch.exp(alpha)
-        return alpha, 1.0 / (alpha + self.no_div_by_zero)
+        """The frequency and inverse magnitude, each ``(1, C, 1)``."""
+        raise NotImplementedError
 
     def forward(self, x: Tensor, in_place: bool = False) -> Tensor:
         """``(B, C, T) -> (B, C, T)``; ``in_place=True`` writes into ``x`` when nothing
@@ -87,20 +83,30 @@ class Snake(Pointwise):
         return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
 
 
-class SnakeBeta(Pointwise):
+class Snake(_SnakeFamily):
+    """``x + 1 / (a + 1e-9) * sin(a x)^2`` with a learnable ``a`` per channel."""
+
+    def __init__(
+        self, in_features: int, alpha: float = 1.0, alpha_logscale: bool = False
+    ) -> None:
+        super().__init__(in_features, alpha, alpha_logscale)
+
+    def factors(self) -> tuple[Tensor, Tensor]:
+        """``(a, 1 / (a + 1e-9))``, each ``(1, C, 1)``."""
+        alpha = self.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
+        if self.alpha_logscale:
+            alpha = torch.exp(alpha)
+        return alpha, 1.0 / (alpha + self.no_div_by_zero)
+
+
+class SnakeBeta(_SnakeFamily):
     """``x + 1 / (b + 1e-9) * sin(a x)^2``: frequency ``a`` and magnitude ``b`` per channel."""
 
     def __init__(
         self, in_features: int, alpha: float = 1.0, alpha_logscale: bool = False
     ) -> None:
-        super().__init__()
-        self.writes_in_place = True  # forward takes in_place (read by Activation1d)
-        self.in_features = check_int("in_features", in_features, 1)
-        self.alpha_logscale = bool(alpha_logscale)
-        self.no_div_by_zero = NO_DIV_BY_ZERO  # an attribute so TorchScript reads it
-        initial = 0.0 if self.alpha_logscale else float(alpha)
-        self.alpha = nn.Parameter(torch.full((in_features,), initial))
-        self.beta = nn.Parameter(torch.full((in_features,), initial))
+        super().__init__(in_features, alpha, alpha_logscale)
+        self.beta = nn.Parameter(torch.full((in_features,), self.initial))
 
     def factors(self) -> tuple[Tensor, Tensor]:
         """``(a, 1 / (b + 1e-9))``, each ``(1, C, 1)``."""
@@ -110,17 +116,6 @@ class SnakeBeta(Pointwise):
             alpha = torch.exp(alpha)
             beta = torch.exp(beta)
         return alpha, 1.0 / (beta + self.no_div_by_zero)
-
-    def forward(self, x: Tensor, in_place: bool = False) -> Tensor:
-        """``(B, C, T) -> (B, C, T)``; ``in_place=True`` writes into ``x`` when nothing
-        records autograd (for a caller that owns ``x``, such as ``Activation1d``)."""
-        frequency, inverse_magnitude = self.factors()
-        if in_place and in_place_allowed(x, frequency, inverse_magnitude):
-            return snake_(x, frequency, inverse_magnitude)
-        return snake_function(x, frequency, inverse_magnitude)
-
-    def extra_repr(self) -> str:
-        return f"{self.in_features}, alpha_logscale={self.alpha_logscale}"
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"snake": Snake, "snakebeta": SnakeBeta}
