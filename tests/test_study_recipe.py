@@ -10,19 +10,16 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from recipe_support import compose_config, load_recipe
-from training_support import one_thread  # noqa: F401 (a fixture)
+from training_support import SAMPLE_RATE, one_thread, write_corpus  # noqa: F401 (a fixture)
 from upsampler import BigVGANGenerator, HiFiGANGenerator
 from upsampler.training.artifacts import SILENCE_LOG_LEVEL, probe_mels, tonal_excess
 
-SAMPLE_RATE = 16000
 TRAIN_FILES, HELD_OUT_FILES = 4, 2
 STEPS, EVERY, WARMUP = 4, 2, 2
 KINDS = ("transposed_ks1", "subpixel")
@@ -33,18 +30,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # the recipe sets the thread
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """HiFi-GAN's layout: ``wavs/<name>.wav`` plus ``training.txt`` / ``validation.txt``."""
-    root = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(0)
-    (root / "wavs").mkdir()
-    names = [f"utt{i}" for i in range(TRAIN_FILES + HELD_OUT_FILES)]
-    for i, name in enumerate(names):
-        t = np.arange(SAMPLE_RATE // 2 + 400 * i) / SAMPLE_RATE
-        wav = 0.3 * np.sin(2 * np.pi * (180 + 40 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(root / "wavs" / f"{name}.wav", wav.astype(np.float32), SAMPLE_RATE)
-    (root / "training.txt").write_text("".join(f"{n}|text\n" for n in names[:TRAIN_FILES]))
-    (root / "validation.txt").write_text("".join(f"{n}|text\n" for n in names[TRAIN_FILES:]))
-    return root
+    return write_corpus(tmp_path_factory.mktemp("corpus"), TRAIN_FILES, HELD_OUT_FILES,
+                        SAMPLE_RATE // 2)
 
 
 TINY = [  # a 16-channel generator and two-channel discriminators: plumbing, not quality

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from omegaconf import DictConfig
 
 from recipe_support import REPO, compose_config, load_recipe
-from training_support import one_thread  # noqa: F401 (a fixture)
+from training_support import one_thread, write_corpus  # noqa: F401 (a fixture)
 from upsampler import load_hifigan
 from upsampler.recipe_support.errors import RecipeError
 
@@ -35,23 +34,10 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
-def write_corpus(root: Path) -> Path:
-    """HiFi-GAN's layout: ``wavs/<name>.wav`` plus ``training.txt`` / ``validation.txt``."""
-    rng = np.random.default_rng(0)
-    (root / "wavs").mkdir(parents=True)
-    names = [f"utt{i}" for i in range(TRAIN_FILES + HELD_OUT_FILES)]
-    for i, name in enumerate(names):
-        t = np.arange(SAMPLE_RATE // 4 + 400 * i) / SAMPLE_RATE
-        wav = 0.3 * np.sin(2 * np.pi * (180 + 40 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(root / "wavs" / f"{name}.wav", wav.astype(np.float32), SAMPLE_RATE)
-    (root / "training.txt").write_text("".join(f"{n}|text\n" for n in names[:TRAIN_FILES]))
-    (root / "validation.txt").write_text("".join(f"{n}|text\n" for n in names[TRAIN_FILES:]))
-    return root
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
+    return write_corpus(tmp_path_factory.mktemp("corpus"), TRAIN_FILES, HELD_OUT_FILES,
+                        SAMPLE_RATE // 4)
 
 
 def tiny_overrides(corpus: Path, output_dir: Path) -> list[str]:

@@ -1,11 +1,15 @@
-"""Shared by the training tests: a tiny trainer (generator and discriminators) and a fixed batch."""
+"""Shared by the training tests: a tiny trainer (generator and discriminators), a fixed batch
+and a fabricated corpus in HiFi-GAN's layout."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from upsampler import HiFiGANGenerator
@@ -14,6 +18,24 @@ from upsampler.training.discriminators import MultiPeriodDiscriminator, MultiSca
 from upsampler.training.loop import Trainer
 
 SAMPLE_RATE, HOP = 16000, 200  # configs/audio/16k_hop200.yaml
+
+
+def write_corpus(root: Path, train_files: int, held_out_files: int, base_samples: int) -> Path:
+    """HiFi-GAN's layout: ``wavs/<name>.wav`` plus ``training.txt`` / ``validation.txt``.
+
+    Utterance ``i`` is a tone of ``180 + 40 i`` Hz in light noise, ``base_samples + 400 i``
+    samples long at ``SAMPLE_RATE``; the first ``train_files`` train, the rest are held out.
+    """
+    rng = np.random.default_rng(0)
+    (root / "wavs").mkdir(parents=True)
+    names = [f"utt{i}" for i in range(train_files + held_out_files)]
+    for i, name in enumerate(names):
+        t = np.arange(base_samples + 400 * i) / SAMPLE_RATE
+        wav = 0.3 * np.sin(2 * np.pi * (180 + 40 * i) * t) + 0.01 * rng.standard_normal(t.size)
+        sf.write(root / "wavs" / f"{name}.wav", wav.astype(np.float32), SAMPLE_RATE)
+    (root / "training.txt").write_text("".join(f"{n}|text\n" for n in names[:train_files]))
+    (root / "validation.txt").write_text("".join(f"{n}|text\n" for n in names[train_files:]))
+    return root
 
 
 def tiny_trainer(**kwargs) -> Trainer:

@@ -114,7 +114,7 @@ def scatter(
             out.zero_()
         else:
             out.copy_(bias.view(1, channels, 1).expand_as(out))
-    elif not torch.jit.is_scripting() and remainder == 0 and dilation == 1:
+    elif not torch.jit.is_scripting() and sums_into_cover(cover, remainder):
         add_runs_into_cover(cols, blocks)
         blocks = blocks[:1]  # the covering run now holds every sum: one placement
     for i, (k0, m, a, r0, t0, t1, mt, t_tail) in enumerate(blocks):
@@ -134,6 +134,13 @@ def scatter(
     return out
 
 
+def sums_into_cover(cover: int, remainder: int) -> bool:
+    """Whether the other runs are added into the covering run's columns before one placement
+    (and gathered back from them): a covering run exists (so dilation is 1, one tap per
+    phase) and the output has no partial last frame."""
+    return cover == 0 and remainder == 0
+
+
 @torch.jit.unused
 def add_runs_into_cover(cols: Tensor, blocks: List[Block]) -> None:
     """Add every other run into the columns of the covering run ``blocks[0]``, in place.
@@ -144,7 +151,7 @@ def add_runs_into_cover(cols: Tensor, blocks: List[Block]) -> None:
         cols[kc + r0 + i, t + a - a_c] += cols[k0 + i, t]      (i < m, t in [t0, t1))
 
     adds contiguous along ``T``, where adding into the frames transposes each short run.
-    Needs no partial last frame and ``dilation == 1`` (one tap per phase).
+    Only where :func:`sums_into_cover` holds.
     """
     kc, a_c = blocks[0][0], blocks[0][2]
     for k0, m, a, r0, t0, t1, _, _ in blocks[1:]:
@@ -202,7 +209,7 @@ def gather(
                 )
             return index_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
     grad_output = grad_output.contiguous()
-    extra_frames, _ = frame_layout(kernel_size, stride, padding, output_padding, dilation)
+    extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     frames, tail = split_frames(grad_output, length, extra_frames, stride)
     if fold:
         store = grad_output.new_empty((channels, kernel_size, batch, length))
@@ -213,9 +220,7 @@ def gather(
         blocks, cover = compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
     else:
         blocks, cover = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
-    from_cover = False
-    if not torch.jit.is_scripting():
-        from_cover = cover == 0 and tail.shape[2] == 0 and dilation == 1
+    from_cover = not torch.jit.is_scripting() and sums_into_cover(cover, remainder)
     for k0, m, a, r0, t0, t1, mt, t_tail in (blocks[:1] if from_cover else blocks):
         taps = cols[:, :, k0 : k0 + m]
         taps[..., :t0].zero_()
@@ -300,5 +305,5 @@ def column_backward(
 
 __all__ = [
     "add_runs_into_cover", "cached_blocks", "columns", "column_backward", "copy_runs_from_cover",
-    "fold_batch", "gather", "scatter", "split_frames",
+    "fold_batch", "gather", "scatter", "split_frames", "sums_into_cover",
 ]

@@ -169,15 +169,13 @@ class MeanStream(Stream):
     def _mean(self, outputs: list[Tensor]) -> Tensor:
         held = [_cat(h, y) for h, y in zip(self._held, outputs)]
         count = min(h.shape[-1] for h in held)
-        if len(held) == 1:
-            total = held[0].narrow(-1, 0, count) / 1
-        else:  # a new tensor: adding and dividing in place changes no input
-            total = held[0].narrow(-1, 0, count) + held[1].narrow(-1, 0, count)
-            for h in held[2:]:
-                total.add_(h.narrow(-1, 0, count))
-            total.div_(len(held))
+        parts = [h.narrow(-1, 0, count) for h in held]
+        # a new tensor from the first sum (or a copy): the in-place adds change no input
+        total = parts[0] + parts[1] if len(parts) > 1 else parts[0].clone()
+        for part in parts[2:]:
+            total.add_(part)
         self._held = [h.narrow(-1, count, h.shape[-1] - count) for h in held]
-        return total
+        return total.div_(len(parts))
 
     def step(self, x: Tensor) -> Tensor:
         return self._mean([branch.step(x) for branch in self.branches])
