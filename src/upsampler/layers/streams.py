@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.layers.short_conv import conv1d_for_stream
+from upsampler.layers.short_conv import TapWeights, conv1d_for_stream
 from upsampler.lengths import effective_kernel_size
 
 Rational = Union[int, Fraction]
@@ -278,9 +278,10 @@ def conv_stream(conv: nn.Conv1d) -> PaddedFilterStream:
             f"Conv1d padding_mode must be one of {PAD_MODES} to stream, got {conv.padding_mode!r}"
         )
     groups = conv.groups
+    tap_weights = TapWeights()
 
     def valid(x: Tensor) -> Tensor:
-        return conv1d_for_stream(x, conv.weight, conv.bias, stride, dilation, groups)
+        return conv1d_for_stream(x, conv.weight, conv.bias, stride, dilation, groups, tap_weights)
 
     return PaddedFilterStream(
         valid, conv.out_channels, span, left, right, conv.padding_mode, stride

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from upsampler.layers.conv_transpose import ConvTranspose1d
-from upsampler.layers.short_conv import conv1d_for_stream
+from upsampler.layers.short_conv import TapWeights, conv1d_for_stream
 from upsampler.layers.streaming import Stream, StreamingModule
 from upsampler.layers.streams import ChainStream, PaddedFilterStream, conv_stream
 from upsampler.lengths import (
@@ -196,8 +196,11 @@ class SubpixelConv1d(nn.Conv1d, StreamingModule):
         return self.shuffle(self._conv_forward(input, self.weight, self.bias))
 
     def new_stream(self) -> Stream:
+        tap_weights = TapWeights()
+
         def valid(window: Tensor) -> Tensor:
-            return self.shuffle(conv1d_for_stream(window, self.weight, self.bias, 1, 1, 1))
+            return self.shuffle(
+                conv1d_for_stream(window, self.weight, self.bias, 1, 1, 1, tap_weights))
 
         padding = self.padding[0]
         return PaddedFilterStream(
