@@ -81,3 +81,17 @@ def test_long_windows_keep_the_weight_gradient() -> None:
     expected_weight = weight.detach().clone().requires_grad_(True)
     F.conv1d(x, expected_weight).square().sum().backward()
     torch.testing.assert_close(weight.grad, expected_weight.grad)
+
+
+def test_long_windows_of_a_layer_built_in_inference_mode() -> None:
+    """Inference tensors keep no version counter: their taps are taken per call."""
+    torch.manual_seed(5)
+    with torch.inference_mode():
+        x = torch.randn(1, 4, TAP_BY_TAP_MIN_OUTPUTS + 6)
+        weight = torch.randn(3, 4, 3)
+        tap_weights = TapWeights()
+        ours = conv1d_for_stream(x, weight, None, 1, 3, 1, tap_weights)
+        torch.testing.assert_close(ours, F.conv1d(x, weight, dilation=3))
+        weight.mul_(2.0)  # allowed on an inference tensor inside inference mode
+        ours = conv1d_for_stream(x, weight, None, 1, 3, 1, tap_weights)
+        torch.testing.assert_close(ours, F.conv1d(x, weight, dilation=3))

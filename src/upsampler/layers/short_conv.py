@@ -38,7 +38,9 @@ class TapWeights:
     """A conv weight ``(C_out, C_in, K)`` as ``(K, C_out, C_in)``, copied once per weight.
 
     The copy is kept while the same weight tensor is passed unchanged (same object, same
-    version counter); a weight that autograd must differentiate is permuted per call.
+    version counter); a weight that autograd must differentiate, or an inference tensor
+    (which keeps no version counter, so a change in place could not be seen), is permuted
+    per call.
     """
 
     def __init__(self) -> None:
@@ -47,7 +49,7 @@ class TapWeights:
         self._taps: Optional[Tensor] = None
 
     def __call__(self, weight: Tensor) -> Tensor:
-        if weight.requires_grad and torch.is_grad_enabled():
+        if (weight.requires_grad and torch.is_grad_enabled()) or weight.is_inference():
             return weight.permute(2, 0, 1)
         if weight is not self._source or weight._version != self._version or self._taps is None:
             self._taps = weight.detach().permute(2, 0, 1).contiguous()
@@ -78,7 +80,7 @@ def gathered_conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor], dilation:
 
 def tap_by_tap_conv1d(x: Tensor, taps: Tensor, bias: Optional[Tensor], dilation: int) -> Tensor:
     """``F.conv1d`` (no padding, stride 1, groups 1) of a batch-1 window as ``K`` accumulating
-    products: ``(1, C_in, L) -> (1, C_out, L - (K - 1) * dilation)``, ``taps`` ``(K, C_out, C_in)``."""
+    products, ``taps`` ``(K, C_out, C_in)``: ``(1, C_in, L) -> (1, C_out, L - (K - 1) * d)``."""
     kernel_size = taps.shape[0]
     window = x[0]  # (C_in, L); each tap reads a view of it, no copy
     outputs = window.shape[1] - (kernel_size - 1) * dilation
