@@ -98,6 +98,17 @@ def _check_polyphase_filter(name: str, taps: Tensor) -> Tensor:
     return taps.reshape(-1)
 
 
+def up_phase_taps(filter: Tensor, gain: float) -> Tensor:
+    """``(2, 6)``: the taps of ``gain * filter`` that give ``y[2j - 1]`` and ``y[2j]`` from the
+    six inputs ``x[j-3 .. j+2]``, in input order (the filter flipped: a correlation)::
+
+        row 0 (y[2j - 1]): gain * filter[10, 8, .., 0]
+        row 1 (y[2j]):     gain * filter[11, 9, .., 1]
+    """
+    taps = filter.reshape(-1).flip(0) * gain  # taps 11 .. 0 (TorchScript compiles this)
+    return torch.stack([taps[1::2], taps[0::2]])
+
+
 def up_block_matrix(filter: Tensor, block: int, gain: float = POLYPHASE_RATIO) -> Tensor:
     """``(block + 5, 2 * block)``: ``block`` pairs of the x2 upsampled signal from
     ``block + 5`` inputs.
@@ -112,9 +123,8 @@ def up_block_matrix(filter: Tensor, block: int, gain: float = POLYPHASE_RATIO) -
         y[2j]     = sum_m gain * filter[11 - 2m] * x[j - 3 + m]
     """
     check_int("block", block, MIN_BLOCK)
-    taps = _check_polyphase_filter("filter", filter).flip(0) * gain  # taps 11 .. 0
-    phases = torch.stack([taps[1::2], taps[0::2]])  # (2, 6): taps 10, 8 .. 0 and 11, 9 .. 1
-    matrix = taps.new_zeros(block + UP_OVERLAP, POLYPHASE_RATIO * block)
+    phases = up_phase_taps(_check_polyphase_filter("filter", filter), gain)  # (2, 6)
+    matrix = phases.new_zeros(block + UP_OVERLAP, POLYPHASE_RATIO * block)
     for pair in range(block):
         for phase in range(POLYPHASE_RATIO):
             matrix[pair : pair + PHASE_TAPS, POLYPHASE_RATIO * pair + phase] = phases[phase]
@@ -168,8 +178,7 @@ def phase_weights(
     even taps ``y[2j - 1]``; the down filter's even taps read the odd member, its odd taps
     the even member. Up weights: ``[y[2j - 1], y[2j]]``; down weights: for those members.
     """
-    up = up_filter.reshape(-1).flip(0) * up_gain  # taps 11 .. 0
-    up_pair = torch.stack([up[1::2], up[0::2]])  # (2, 6): taps 10, 8 .. 0 and 11, 9 .. 1
+    up_pair = up_phase_taps(up_filter, up_gain)  # (2, 6)
     down = down_filter.reshape(-1)
     down_pair = torch.stack([down[0::2], down[1::2]])  # (2, 6): taps 0, 2 .. 10 and 1 .. 11
     # (2, 6) -> (2, C, 1, 6)
@@ -192,6 +201,7 @@ def replicate_pad(x: Tensor, left: int, right: int, fresh: bool) -> Tensor:
 
 
 __all__ = [
-    "block_product", "replicate_pad", "default_kernel_size", "down_block_matrix", "kaiser_attenuation", "kaiser_beta",
-    "kaiser_sinc_filter1d", "phase_weights", "ratio_filter", "up_block_matrix",
+    "block_product", "default_kernel_size", "down_block_matrix", "kaiser_attenuation",
+    "kaiser_beta", "kaiser_sinc_filter1d", "phase_weights", "ratio_filter", "replicate_pad",
+    "up_block_matrix", "up_phase_taps",
 ]
