@@ -120,3 +120,20 @@ def test_native_swap_keeps_weights_and_uses_torch_layers() -> None:
 def test_bad_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="mode must be 'forward' or 'forward_backward', got 'both'"):
         benchmark.step(torch.nn.Identity(), torch.zeros(1), "both")
+
+
+def test_streaming_profile_splits_each_call_by_kind_of_op(tmp_path: Path) -> None:
+    out = benchmark.run(make_cfg(tmp_path, "hifigan_presets=[]", "extra_layers=[]", "streaming.enabled=true",
+                                 "streaming.presets=[v3]", "streaming.width=16",
+                                 "streaming.profile=true"))
+    rows = {row["mode"]: row for row in out["streaming"]}
+    for row in rows.values():
+        parts = row["products_ms"] + row["elementwise_ms"] + row["joins_copies_ms"]
+        assert row["products_ms"] > 0 and row["elementwise_ms"] > 0
+        assert parts <= row["profiled_ms"] * 1.05  # main-thread self time within the wall time
+        assert row["op_calls"] > 0
+    # a stream calls more operators than one offline forward, and over every step
+    assert rows["chunk_1"]["op_calls"] > rows["offline"]["op_calls"]
+    assert rows["offline"]["op_calls_per_step"] == rows["offline"]["op_calls"]
+    assert rows["offline"]["products_vs_offline"] == pytest.approx(
+        rows["offline"]["products_ms"] / rows["offline"]["profiled_ms"])

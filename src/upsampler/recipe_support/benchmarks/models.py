@@ -17,6 +17,7 @@ from tqdm import tqdm
 from upsampler import BigVGANGenerator, ConvTranspose1d, HiFiGANGenerator, StreamingGenerator
 from upsampler.layers import Activation1d
 from upsampler.layers.weight_norm import apply_weight_norm
+from upsampler.recipe_support.benchmarks.op_profile import op_profile
 from upsampler.recipe_support.benchmarks.timing import MS, interleaved_times, step
 
 
@@ -201,7 +202,9 @@ def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
     """Streaming cost per second of audio, chunk sizes and offline interleaved per preset.
 
     Weight norm folded, ``torch.inference_mode()``; every stream is checked against the
-    offline output first (``max_abs_diff``).
+    offline output first (``max_abs_diff``). With ``streaming.profile`` each row also gets
+    one profiled call's breakdown (:func:`op_profile`), ``products_vs_offline`` (its
+    matrix products over the profiled offline call's wall time) and ``op_calls_per_step``.
     """
     stream_cfg = cfg.streaming
     rows = []
@@ -229,12 +232,23 @@ def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
                     start = time.perf_counter()
                     run()
                     times[name].append(time.perf_counter() - start)
+            profiles = {name: op_profile(run) for name, run in runs.items()} \
+                if stream_cfg.profile else {}
         offline = statistics.median(times["offline"])
+        # calls per utterance: offline one, a stream its chunks and the flush
+        steps = {"offline": 1}
+        steps.update({f"chunk_{c}": math.ceil(frames / c) + 1 for c in stream_cfg.chunk_frames})
         for name, values in times.items():
             seconds = statistics.median(values)
-            rows.append({
+            row = {
                 "preset": preset, "mode": name, "mel_frames": frames, "reps": stream_cfg.reps,
                 "seconds_per_audio_second": seconds / audio_seconds,
                 "ratio_to_offline": seconds / offline, "max_abs_diff": diffs[name],
-            })
+            }
+            if profiles:
+                row.update(profiles[name])
+                row["products_vs_offline"] = (profiles[name]["products_ms"]
+                                              / profiles["offline"]["profiled_ms"])
+                row["op_calls_per_step"] = profiles[name]["op_calls"] / steps[name]
+            rows.append(row)
     return rows
