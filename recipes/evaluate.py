@@ -1,19 +1,31 @@
 """Copy-synthesis quality of a vocoder against its own untrained weights (Hydra recipe).
 
-    python recipes/evaluate.py                                  # shipped demo on the bundled speech
+    python recipes/evaluate.py                                  # universal V1, bundled speech
     python recipes/evaluate.py inputs=data/allison/validation.txt   # on the held-out split
     python recipes/evaluate.py checkpoint=g_02500000 model_config=config.json inputs=clips/
+    python recipes/evaluate.py table.enabled=true num_threads=2     # docs/quality.md
 
 Each input wav's mel (the checkpoint's own front end: its ``config.json`` decides) is
 vocoded and compared with the wav: log-mel L1 (mel without fmax, as in training),
 multi-resolution STFT distance, STOI and wideband PESQ (``upsampler[metrics]``). With
 ``untrained_baseline=true`` the same architecture at random initialisation (``seed``) is
 scored too, so a number reads against what training added. Writes ``evaluate.json``.
+
+``table.enabled=true`` scores every model of ``table.checkpoints`` on every input set of
+``table.inputs`` instead, adds the real-time factor (the generator's compute over the audio's
+duration, ``num_threads`` threads) and writes a Markdown table to ``table.output`` with the
+command, date, torch version, CPU and threads. Each input is resampled to the model's rate
+(librosa) before its mel is taken, and scored there: STOI resamples both signals to 10 kHz
+and wideband PESQ to 16 kHz inside the metric, so a 16 kHz recording is scored at (or
+below) its own rate; mel L1 and MR-STFT are at the model's rate.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +35,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from upsampler.audio import BUNDLED_SPEECH, MelSpectrogram
-from upsampler.files import write_json
+from upsampler.files import atomic_write_text, write_json
 from upsampler.models.checkpoint import generator_kwargs
 from upsampler.models.hifigan import HiFiGANGenerator
 from upsampler.recipe_support.build import (
@@ -33,12 +45,15 @@ from upsampler.recipe_support.build import (
 )
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.options import check_options
+from upsampler.recipe_support.provenance import command_line, provenance
 from upsampler.training.data import UtteranceDataset, find_wavs, read_file_list
 from upsampler.training.validation import validate
 
 log = logging.getLogger("evaluate")
 FILE_LIST_SUFFIX = ".txt"
 METRICS = ("mel_l1", "stft", "stoi", "pesq")
+TABLE_COLUMNS = {"stoi": "STOI", "pesq": "PESQ (wb)", "mel_l1": "mel L1", "stft": "MR-STFT",
+                 "rtf": "RTF"}  # metric key -> column heading, in the table's order
 
 
 def input_files(inputs: str | None, wav_dir: str | None) -> list[Path]:
@@ -66,10 +81,109 @@ def untrained_twin(generator: HiFiGANGenerator, cfg: DictConfig, seed: int) -> H
     return twin.eval()
 
 
+@contextmanager
+def compute_timer(generator: torch.nn.Module) -> Iterator[list[float]]:
+    """Sum the wall-clock seconds of every ``generator`` forward while the block runs."""
+    total, started = [0.0], [0.0]
+
+    def start(*_: Any) -> None:
+        started[0] = time.perf_counter()
+
+    def stop(*_: Any) -> None:
+        total[0] += time.perf_counter() - started[0]
+
+    handles = [generator.register_forward_pre_hook(start), generator.register_forward_hook(stop)]
+    try:
+        yield total
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def score(generator: torch.nn.Module, mel_transform: MelSpectrogram,
+          utterances: UtteranceDataset) -> dict[str, Any]:
+    """The metrics of ``generator`` over ``utterances`` and its real-time factor."""
+    loss_mel = MelSpectrogram(mel_transform.sample_rate, mel_transform.n_fft,
+                              mel_transform.hop_length, mel_transform.win_length,
+                              mel_transform.num_mels, mel_transform.fmin, fmax=None)
+    with compute_timer(generator) as compute:
+        scored = validate(generator, (utterances[i] for i in range(len(utterances))), loss_mel,
+                          int(mel_transform.sample_rate), torch.device("cpu"), keep_examples=0)
+    seconds = sum(wav.numel() for wav in utterances.wavs) / mel_transform.sample_rate
+    return {**scored.metrics, "rtf": compute[0] / seconds, "seconds": seconds}
+
+
+def quality_table(cfg: DictConfig) -> dict[str, Any]:
+    """Every ``table.checkpoints`` model on every ``table.inputs`` set; writes the Markdown."""
+    if not cfg.table.checkpoints or not cfg.table.inputs:
+        raise RecipeError(f"table.checkpoints and table.inputs must be non-empty, got "
+                          f"{list(cfg.table.checkpoints)} and {dict(cfg.table.inputs)}")
+    rows: list[dict[str, Any]] = []
+    for name in cfg.table.checkpoints:
+        try:
+            model_cfg = cfg.copy()
+            model_cfg.checkpoint = name
+            model_cfg = resolve_checkpoint(model_cfg)
+            mel_transform = instantiate(model_cfg.audio)
+            generator = build_generator(model_cfg, seed=int(cfg.seed))
+            check_model_matches_audio(generator, mel_transform)
+        except (ValueError, TypeError, OSError) as error:
+            raise RecipeError(f"table.checkpoints: {name!r}: {one_line(error)}") from error
+        for set_name, inputs in cfg.table.inputs.items():
+            try:
+                utterances = UtteranceDataset(input_files(inputs, None), mel_transform)
+            except (ValueError, TypeError, OSError) as error:
+                raise RecipeError(f"table.inputs.{set_name}: {one_line(error)}") from error
+            found = score(generator, mel_transform, utterances)
+            rows.append({"model": str(name), "inputs": str(set_name), **found,
+                         "utterances": len(utterances),
+                         "sample_rate": int(mel_transform.sample_rate)})
+            log.info("%s on %s (%d utterances, %.1f s): %s", name, set_name, len(utterances),
+                     found["seconds"], ", ".join(f"{TABLE_COLUMNS[key]} {found[key]:.3f}"
+                                                 for key in TABLE_COLUMNS
+                                                 if found.get(key) is not None))
+    output = Path(cfg.table.output)
+    atomic_write_text(output, quality_markdown(rows, cfg))
+    log.info("wrote %s", output)
+    return {"rows": rows, "output": str(output)}
+
+
+def quality_markdown(rows: list[dict[str, Any]], cfg: DictConfig) -> str:
+    """The quality table as Markdown, with its provenance and how it was scored."""
+    def cell(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    sets = ", ".join(f"`{name}` ({'the bundled ARCTIC recording' if path is None else path})"
+                     for name, path in cfg.table.inputs.items())
+    lines = [
+        "# Copy-synthesis quality", "",
+        provenance(command_line()), "",
+        f"Input sets: {sets}. Each input's mel is taken at the model's rate (16 kHz recordings "
+        f"resampled by librosa) and the output scored against the resampled input: STOI "
+        f"resamples both to 10 kHz and wideband PESQ to 16 kHz inside the metric; mel L1 (mel "
+        f"without fmax) and the multi-resolution STFT distance are at the model's rate. RTF: "
+        f"the generator's compute over the audio's duration (below 1 is faster than real "
+        f"time). `none` is the first model's architecture at random initialisation (seed "
+        f"{int(cfg.seed)}).", "",
+        "| model | inputs | utterances | rate (Hz) | " + " | ".join(TABLE_COLUMNS.values()) + " |",
+        "|---|---|---|---|" + "---|" * len(TABLE_COLUMNS),
+    ]
+    for row in rows:
+        lines.append(f"| {row['model']} | {row['inputs']} | {row['utterances']} | "
+                     f"{row['sample_rate']} | "
+                     + " | ".join(cell(row.get(key)) for key in TABLE_COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score the vocoder of ``cfg`` (and its untrained twin) on every input."""
     check_options(cfg, booleans=("untrained_baseline",), integers=("seed",),
                   positive_or_null=("num_threads",))
+    check_options(cfg.table, booleans=("enabled",))
+    if cfg.table.enabled:
+        if cfg.num_threads is not None:
+            torch.set_num_threads(int(cfg.num_threads))
+        return quality_table(cfg)
     try:
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
