@@ -245,8 +245,8 @@ def load_init_generator(generator: nn.Module, checkpoint: str | Path,
         raise RecipeError(
             f"init_generator {str(checkpoint)!r} holds another generator architecture than "
             f"the {type(model).__name__}{described} ({len(problems)} key problems, first: "
-            f"{problems[0]}); pass the config.json it was trained with as "
-            f"init_generator_config")
+            f"{problems[0]}); init_generator takes HiFi-GAN generators: pass the config.json "
+            f"this one was trained with as init_generator_config")
     model.load_state_dict({nested_key(k, num_kernels): v for k, v in renamed.items()},
                           strict=True)
 
