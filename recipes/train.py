@@ -4,12 +4,18 @@
         data.validation_list=LJSpeech-1.1/validation.txt data.wav_dir=LJSpeech-1.1/wavs \\
         audio=22k_hop256 model=hifigan_v1 hydra.run.dir=runs/v1
     python recipes/train.py ... resume=true hydra.run.dir=runs/v1     # continue the last pair
+    python recipes/train.py ... init_generator=hifigan_v1_universal   # fine-tune pretrained V1
     python recipes/train.py experiment=demo data.train_list=...       # small CPU configuration
     torchrun --nproc-per-node=2 recipes/train.py ... hydra.run.dir=runs/v1
 
 The run folder gets ``g_XXXXXXXX`` / ``do_XXXXXXXX`` checkpoint pairs in HiFi-GAN's format,
 ``config.json`` (``recipes/vocode.py checkpoint=<g> model_config=<config.json>`` reads it),
 ``metrics.jsonl`` and, with the ``tensorboard`` extra, ``tensorboard/``. Only rank 0 writes.
+``init_generator=<pretrained name or g_ file>`` fine-tunes: the generator starts from those
+weights, its model fields and audio front end come from the checkpoint's ``config.json``
+(a command-line ``audio``/``model`` override that disagrees is an error), and the
+discriminators, optimisers and step count start fresh; with ``resume=true`` and a pair in
+the run folder, the run continues that pair and ignores ``init_generator``.
 A setup problem, a non-finite loss or an unusable checkpoint ends the run with one log line
 and exit status 1; the last complete checkpoint pair stays in place.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +41,7 @@ from upsampler.files import write_json
 from upsampler.recipe_support.build import generator_fields
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.finetune import apply_init_generator, command_line_overrides
 from upsampler.recipe_support.train_setup import build, configure, resume_or_start, save
 from upsampler.training.artifacts import tonal_excess
 from upsampler.training.checkpoints import hifigan_config, latest_checkpoint, unwrap
@@ -103,6 +111,8 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
                                 lr_decay=cfg.optimiser.lr_decay, seed=cfg.seed,
                                 segment_size=int(cfg.data.segment_length),
                                 num_gpus=ctx.world_size)
+        if cfg.get("init_generator") is not None:
+            config["init_generator"] = str(cfg.init_generator)  # where the weights started
         write_json(output_dir / "config.json", config)
     max_steps = cfg.max_steps if cfg.max_steps is not None else float("inf")
     max_seconds = (float(cfg.max_minutes) * SECONDS_PER_MINUTE if cfg.max_minutes is not None
@@ -177,8 +187,15 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
     return {"step": trainer.step, "losses": last_losses, "validation": metrics}
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train as ``cfg`` says; setup problems raise ``RecipeError`` with one line."""
+def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
+    """Train as ``cfg`` says; setup problems raise ``RecipeError`` with one line.
+
+    ``overrides`` are the command line's Hydra overrides (those of the running
+    ``@hydra.main`` when None); with ``init_generator`` set they are checked against the
+    checkpoint's model and audio fields, which then replace ``cfg.model`` and ``cfg.audio``.
+    """
+    cfg = apply_init_generator(
+        cfg, command_line_overrides() if overrides is None else overrides)
     try:
         ctx = init_process_context(cfg.device)
     except ValueError as error:

@@ -1,8 +1,9 @@
 """Building and resuming a training run from its Hydra config (serves ``recipes/train.py``).
 
 ``build`` makes the generator, discriminators, trainer and datasets (a setup problem is one
-``RecipeError`` line); ``resume_or_start`` loads the last complete checkpoint pair or refuses
-to overwrite one; ``save`` writes the pair at the trainer's step with the data position.
+``RecipeError`` line); ``resume_or_start`` loads the last complete checkpoint pair, or refuses
+to overwrite one, or (a new run with ``init_generator``) loads the pretrained generator
+weights; ``save`` writes the pair at the trainer's step with the data position.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from upsampler.audio import MelSpectrogram
 from upsampler.recipe_support.build import check_model_matches_audio
 from upsampler.recipe_support.distributed import ProcessContext
 from upsampler.recipe_support.errors import RecipeError, one_line
+from upsampler.recipe_support.finetune import load_init_generator
 from upsampler.training import data as training_data
 from upsampler.training.checkpoints import (
     generator_state_dict,
@@ -129,12 +131,24 @@ def build(cfg: DictConfig, ctx: ProcessContext) -> tuple[Trainer, MelSpectrogram
 
 
 def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Position:
-    """Load the last complete pair when ``resume=true``; refuse to overwrite one otherwise."""
+    """Load the last complete pair when ``resume=true``; refuse to overwrite one otherwise.
+
+    A run that starts at step 0 with ``init_generator`` set (a file path, as
+    ``apply_init_generator`` leaves it) loads those generator weights; the discriminators and
+    optimisers stay fresh. A resumed run continues its own pair and ignores ``init_generator``
+    (one log line says so), so the same command line both starts and continues a fine-tuning.
+    """
     step = latest_checkpoint(output_dir)
+    init_generator = cfg.get("init_generator")
     if step is None:
         if cfg.resume:
             log.info("resume=true but %s holds no complete checkpoint pair: starting at step 0",
                      output_dir)
+        if init_generator is not None:
+            load_init_generator(trainer.generator, init_generator,
+                                cfg.get("init_generator_config"))
+            log.info("fine-tuning: generator weights from %s; discriminators and optimisers "
+                     "fresh, step 0", init_generator)
         return Position()
     if not cfg.resume:
         raise RecipeError(f"{output_dir} already holds checkpoints up to step {step}; pass "
@@ -154,6 +168,9 @@ def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Posi
     if cfg.warmup_minutes is not None and "warmup_steps" in state:
         trainer.warmup_steps = int(state["warmup_steps"])  # the step the time warm-up ended
     log.info("resumed from step %d (epoch %d) in %s", step, state.get("epoch", 0), output_dir)
+    if init_generator is not None:
+        log.info("init_generator=%s ignored: the run continues its own pair at step %d",
+                 init_generator, step)
     return Position(int(state.get("epoch", 0)), int(state.get("batch_in_epoch", 0)),
                     float(state.get("train_seconds", 0.0)))
 
