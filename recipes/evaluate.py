@@ -14,6 +14,7 @@ scored too, so a number reads against what training added. Writes ``evaluate.jso
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from upsampler.models.hifigan import HiFiGANGenerator
 from upsampler.recipe_support.build import (
     build_generator,
     check_model_matches_audio,
-    resolve_checkpoint,
+    checkpoint_front_end,
 )
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.options import check_options
@@ -66,14 +67,18 @@ def untrained_twin(generator: HiFiGANGenerator, cfg: DictConfig, seed: int) -> H
     return twin.eval()
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Score the vocoder of ``cfg`` (and its untrained twin) on every input."""
+def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
+    """Score the vocoder of ``cfg`` (and its untrained twin) on every input.
+
+    ``overrides``: the command line's, checked against the checkpoint's front end (default:
+    the running Hydra app's).
+    """
     check_options(cfg, booleans=("untrained_baseline",), integers=("seed",),
                   positive_or_null=("num_threads",))
     try:
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
-        cfg = resolve_checkpoint(cfg)
+        cfg = checkpoint_front_end(cfg, overrides)
         mel_transform = instantiate(cfg.audio)
         generator = build_generator(cfg, seed=int(cfg.seed))
         check_model_matches_audio(generator, mel_transform)
