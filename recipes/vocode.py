@@ -11,7 +11,8 @@
 ``upsampler[pretrained]`` is installed, else (one warning) ``demo``, the small vocoder trained
 with this package and shipped in it (16 kHz, hop 200); every pretrained name is listed by
 ``python -m upsampler.models.pretrained``. A checkpoint's ``config.json`` sets the mel front
-end (``audio``); a waveform at another rate is resampled (logged).
+end (``audio``; an ``audio`` override that contradicts it is refused); a waveform at another
+rate is resampled (logged).
 
 Per input it writes ``<output_dir>/<name>.wav`` (exactly ``T * hop`` samples for a mel of
 ``T`` frames, exactly the input's length for a waveform), ``figures/<name>.png`` (input mel
