@@ -150,7 +150,8 @@ def test_hop_mismatch_hint_names_a_front_end_of_the_models_hop() -> None:
 
 def test_hint_presets_are_the_shipped_audio_configs() -> None:
     for hop, preset in AUDIO_PRESET_BY_HOP.items():
-        assert yaml.safe_load((CONFIGS / "audio" / f"{preset}.yaml").read_text())["hop_length"] == hop
+        preset_file = CONFIGS / "audio" / f"{preset}.yaml"
+        assert yaml.safe_load(preset_file.read_text())["hop_length"] == hop
 
 
 def fake_run_dir(tmp_path: Path, step: int) -> Path:

@@ -69,7 +69,7 @@ def check_model_matches_audio(generator: nn.Module, mel_transform: nn.Module) ->
 
 
 def hop_hint(model_hop: int) -> str:
-    """What makes a front end fit a generator of hop ``model_hop``, naming a preset if one has it."""
+    """What makes a front end fit a generator of hop ``model_hop`` (a preset, if one has it)."""
     preset = AUDIO_PRESET_BY_HOP.get(model_hop)
     example = f" (e.g. audio={preset})" if preset else ""
     return (f"give a trained model its own config.json (model_config=<config.json>, which sets "
@@ -187,7 +187,8 @@ def audio_overrides(overrides: Sequence[str], audio: DictConfig) -> dict[str, tu
 
 def same_value(given: Any, expected: Any) -> bool:
     """Equal as numbers when both are (16000 == 16000.0), else plain equality."""
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (given, expected))
+    numbers = all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                  for value in (given, expected))
     return float(given) == float(expected) if numbers else given == expected
 
 
