@@ -23,6 +23,7 @@ import sys
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,11 @@ from upsampler.analysis import (
     tonal_artifacts,
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
-from upsampler.recipe_support.build import build_generator, check_model_matches_audio
+from upsampler.recipe_support.build import (
+    build_generator,
+    check_model_matches_audio,
+    checkpoint_front_end,
+)
 from upsampler.recipe_support.errors import (
     RecipeError,
     check_run_dir_override,
@@ -202,13 +207,21 @@ def aliasing_entry(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return entry
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Measure, plot and write ``report.json`` for the configured model and upsampler."""
+def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measure, plot and write ``report.json`` for the configured model and upsampler.
+
+    A checkpoint is measured at its ``config.json``'s front end; ``overrides`` (default: the
+    running Hydra app's) that contradict it are refused.
+    """
     started = time.perf_counter()
     check_options(cfg, booleans=("figures", "progress"), integers=("max_input_channels",),
                   positive_or_null=("num_threads",))
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
+    try:  # a checkpoint brings its own front end: the audio the tones are measured at
+        cfg = checkpoint_front_end(cfg, overrides)
+    except ValueError as error:
+        raise RecipeError(one_line(error)) from error
     output_dir = Path(cfg.output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from upsampler.models.hifigan import HiFiGANGenerator
 from upsampler.recipe_support.build import (
     build_generator,
     check_model_matches_audio,
-    resolve_checkpoint,
+    checkpoint_front_end,
 )
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.options import check_options
@@ -113,7 +113,7 @@ def score(generator: torch.nn.Module, mel_transform: MelSpectrogram,
     return {**scored.metrics, "rtf": compute[0] / seconds, "seconds": seconds}
 
 
-def quality_table(cfg: DictConfig) -> dict[str, Any]:
+def quality_table(cfg: DictConfig, overrides: Sequence[str] | None) -> dict[str, Any]:
     """Every ``table.checkpoints`` model on every ``table.inputs`` set; writes the Markdown."""
     if not cfg.table.checkpoints or not cfg.table.inputs:
         raise RecipeError(f"table.checkpoints and table.inputs must be non-empty, got "
@@ -123,7 +123,7 @@ def quality_table(cfg: DictConfig) -> dict[str, Any]:
         try:
             model_cfg = cfg.copy()
             model_cfg.checkpoint = name
-            model_cfg = resolve_checkpoint(model_cfg)
+            model_cfg = checkpoint_front_end(model_cfg, overrides)
             mel_transform = instantiate(model_cfg.audio)
             generator = build_generator(model_cfg, seed=int(cfg.seed))
             check_model_matches_audio(generator, mel_transform)
@@ -175,19 +175,23 @@ def quality_markdown(rows: list[dict[str, Any]], cfg: DictConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Score the vocoder of ``cfg`` (and its untrained twin) on every input."""
+def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
+    """Score the vocoder of ``cfg`` (and its untrained twin) on every input.
+
+    ``overrides``: the command line's, checked against the checkpoint's front end (default:
+    the running Hydra app's).
+    """
     check_options(cfg, booleans=("untrained_baseline",), integers=("seed",),
                   positive_or_null=("num_threads",))
     check_options(cfg.table, booleans=("enabled",))
     if cfg.table.enabled:
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
-        return quality_table(cfg)
+        return quality_table(cfg, overrides)
     try:
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
-        cfg = resolve_checkpoint(cfg)
+        cfg = checkpoint_front_end(cfg, overrides)
         mel_transform = instantiate(cfg.audio)
         generator = build_generator(cfg, seed=int(cfg.seed))
         check_model_matches_audio(generator, mel_transform)
@@ -195,9 +199,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         utterances = UtteranceDataset(files, mel_transform)
     except (ValueError, TypeError, OSError) as error:
         raise RecipeError(one_line(error)) from error
-    loss_mel = MelSpectrogram(mel_transform.sample_rate, mel_transform.n_fft,
-                              mel_transform.hop_length, mel_transform.win_length,
-                              mel_transform.num_mels, mel_transform.fmin, fmax=None)
     models = {"model": generator}
     if cfg.untrained_baseline and cfg.checkpoint is not None:
         models["untrained"] = untrained_twin(generator, cfg, int(cfg.seed))
@@ -205,12 +206,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                                "inputs": [str(f) for f in files],
                                "sample_rate": int(mel_transform.sample_rate)}
     for name, model in models.items():
-        scored = validate(model, (utterances[i] for i in range(len(utterances))), loss_mel,
-                          int(mel_transform.sample_rate), torch.device("cpu"), keep_examples=0)
-        results[name] = scored.metrics
+        results[name] = score(model, mel_transform, utterances)
         log.info("%s: %s", name, ", ".join(
-            f"{key} {scored.metrics[key]:.3f}" for key in METRICS
-            if scored.metrics.get(key) is not None))
+            f"{key} {results[name][key]:.3f}" for key in METRICS
+            if results[name].get(key) is not None))
     write_json(Path(cfg.output_dir) / "evaluate.json", results)
     log.info("%d utterances; wrote %s", len(utterances), Path(cfg.output_dir) / "evaluate.json")
     return results

@@ -27,8 +27,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
 
+from upsampler.recipe_support.build import checkpoint_front_end
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.train_setup import default_wav_dir
 from upsampler.recipe_support.workers import load_script, map_in_processes
@@ -40,7 +42,13 @@ from upsampler.training.artifacts import (
     probe_tonal_excess,
     tone_frequencies,
 )
-from upsampler.training.checkpoints import latest_checkpoint, load_generator_state, read_pair
+from upsampler.training.checkpoints import (
+    GENERATOR_PREFIX,
+    checkpoint_name,
+    latest_checkpoint,
+    load_generator_state,
+    read_pair,
+)
 from upsampler.training.study import (
     CURVE_METRICS,
     ProbeSpectrum,
@@ -54,6 +62,7 @@ log = logging.getLogger("study")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 HYDRA_VERSION_BASE = "1.3"
 LISTS = ("training.txt", "validation.txt")  # HiFi-GAN's file lists in the corpus folder
+RUN_CONFIG = "config.json"  # recipes/train.py's record of the run's generator and front end
 
 
 def train_recipe() -> ModuleType:
@@ -107,10 +116,27 @@ def compose_train(overrides: list[str]) -> DictConfig:
         return compose("train", overrides=overrides)
 
 
+def probe_front_end(train_cfg: DictConfig, run_dir: Path, step: int,
+                    overrides: list[str]) -> nn.Module:
+    """The mel front end of the run's ``config.json``: what its checkpoint was trained on.
+
+    ``overrides`` (the kind's ``recipes/train.py`` overrides) that contradict it raise
+    ``RecipeError``: a finished kind is not retrained when ``train_overrides`` change.
+    """
+    cfg = train_cfg.copy()
+    with open_dict(cfg):
+        cfg.checkpoint = str(run_dir / checkpoint_name(GENERATOR_PREFIX, step))
+        cfg.model_config = str(run_dir / RUN_CONFIG)
+    try:
+        return instantiate(checkpoint_front_end(cfg, overrides).audio)
+    except ValueError as error:
+        raise RecipeError(f"{run_dir.name}: {one_line(error)}") from error
+
+
 def probe_results(train_cfg: DictConfig, run_dir: Path, step: int, frames: int,
-                  speech_index: int) -> tuple[list[ProbeSpectrum], Any]:
+                  speech_index: int, overrides: list[str]) -> tuple[list[ProbeSpectrum], Any]:
     """The final generator's spectra for the three probe mels, and its expected tones."""
-    mel_transform = instantiate(train_cfg.audio)
+    mel_transform = probe_front_end(train_cfg, run_dir, step, overrides)
     generator = instantiate(train_cfg.model)
     generator_state, _ = read_pair(run_dir, step)
     load_generator_state(generator, generator_state, str(run_dir / f"g_{step:08d}"))
@@ -188,7 +214,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             records = read_records(run_dir)
             _, state = read_pair(run_dir, step)
             probes, tones = probe_results(train_cfg, run_dir, step, int(cfg.probes.frames),
-                                          int(cfg.probes.speech_utterance))
+                                          int(cfg.probes.speech_utterance),
+                                          train_overrides(cfg, kind, run_dir))
             rows.append(summary_row(kind, records, float(state.get("train_seconds", 0.0)),
                                     probes, int(cfg.warmup_steps)))
             spectra[kind] = (probes, tones)

@@ -11,7 +11,8 @@
 ``upsampler[pretrained]`` is installed, else (one warning) ``demo``, the small vocoder trained
 with this package and shipped in it (16 kHz, hop 200); every pretrained name is listed by
 ``python -m upsampler.models.pretrained``. A checkpoint's ``config.json`` sets the mel front
-end (``audio``); a waveform at another rate is resampled (logged).
+end (``audio``; an ``audio`` override that contradicts it is refused); a waveform at another
+rate is resampled (logged).
 
 Per input it writes ``<output_dir>/<name>.wav`` (exactly ``T * hop`` samples for a mel of
 ``T`` frames, exactly the input's length for a waveform), ``figures/<name>.png`` (input mel
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ from upsampler.recipe_support.errors import (
     run_or_exit,
 )
 from upsampler.files import remove_stale_temporaries, write_json
-from upsampler.recipe_support.build import resolve_checkpoint
+from upsampler.recipe_support.build import checkpoint_front_end
 from upsampler.recipe_support.lock import RunLock
 from upsampler.recipe_support.options import check_options
 from upsampler.recipe_support.records import RunRecords, input_identity, shard
@@ -100,20 +102,20 @@ def run_files(cfg: DictConfig, ctx: ProcessContext, jobs: list[Job], generator: 
                           one_line(record_error))
 
 
-def run(cfg: DictConfig) -> dict[str, Any] | None:
-    """Vocode every input of ``cfg``; return the summary on rank 0 (None on other ranks)."""
+def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """Vocode every input of ``cfg``; return the summary on rank 0 (None on other ranks).
+
+    ``overrides``: the command line's, which the checkpoint's front end is checked against
+    (default: the running Hydra app's; none outside one).
+    """
     check_options(cfg, booleans=("figures", "progress"), integers=("seed", "window_frames"),
                   positive_or_null=("num_threads",))
     if cfg.window_frames < 1:
         raise RecipeError(f"window_frames must be a positive integer, got {cfg.window_frames}")
     try:
-        requested = cfg.checkpoint
-        cfg = resolve_checkpoint(cfg)
+        cfg = checkpoint_front_end(cfg, overrides)
     except ValueError as error:
         raise RecipeError(one_line(error)) from error
-    if requested is not None and requested != cfg.checkpoint:
-        log.info("checkpoint=%s: %s with %s (audio front end: %d Hz, hop %d)", requested,
-                 cfg.checkpoint, cfg.model_config, cfg.audio.sample_rate, cfg.audio.hop_length)
     try:
         ctx = init_process_context(cfg.device)
     except ValueError as error:  # a bad device is a setup problem: one line, not a traceback
