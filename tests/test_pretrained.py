@@ -167,3 +167,18 @@ def test_evaluate_recipe_defaults_speak_through_the_universal_v1(tmp_path: Path)
     assert results["sample_rate"] == 22050
     assert results["model"]["stoi"] >= DEFAULT_MIN_STOI
     assert results["model"]["pesq"] >= DEFAULT_MIN_PESQ
+
+
+def test_quality_table_writes_every_model_with_its_provenance(tmp_path: Path) -> None:
+    evaluate = load_recipe("evaluate")
+    output = tmp_path / "quality.md"
+    found = evaluate.run(compose_config("evaluate", [
+        "table.enabled=true", "table.checkpoints=[demo,none]", "model=demo", "audio=16k_hop200",
+        "~table.inputs.allison_heldout", f"table.output={output}", f"output_dir={tmp_path}",
+        "num_threads=1"]), overrides=[])
+    demo, untrained = found["rows"]
+    assert (demo["model"], untrained["model"]) == ("demo", "none")
+    assert demo["stoi"] > MIN_STOI > untrained["stoi"] and demo["rtf"] > 0
+    text = output.read_text()
+    assert f"torch {torch.__version__}" in text and "thread(s)" in text
+    assert text.count("| arctic_a0007 |") == 2 and not list(tmp_path.glob(".*partial*"))
