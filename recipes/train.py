@@ -38,10 +38,10 @@ from tqdm import tqdm
 
 from upsampler.audio import MelSpectrogram
 from upsampler.files import write_json
-from upsampler.recipe_support.build import generator_fields
+from upsampler.recipe_support.build import generator_fields, given_overrides
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
-from upsampler.recipe_support.finetune import apply_init_generator, command_line_overrides
+from upsampler.recipe_support.finetune import apply_init_generator
 from upsampler.recipe_support.train_setup import build, configure, resume_or_start, save
 from upsampler.training.artifacts import tonal_excess
 from upsampler.training.checkpoints import hifigan_config, latest_checkpoint, unwrap
@@ -195,7 +195,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     checkpoint's model and audio fields, which then replace ``cfg.model`` and ``cfg.audio``.
     """
     cfg = apply_init_generator(
-        cfg, command_line_overrides() if overrides is None else overrides)
+        cfg, given_overrides() if overrides is None else overrides)
     try:
         ctx = init_process_context(cfg.device)
     except ValueError as error:

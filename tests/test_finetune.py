@@ -127,7 +127,7 @@ def test_command_line_contradiction_names_both_values(corpus: Path, pretrained: 
     with pytest.raises(RecipeError) as info:
         apply_init_generator(cfg, ["audio=22k_hop256", f"init_generator={pretrained}"])
     message = str(info.value)
-    assert "audio.sample_rate=16000" in message and "audio.sample_rate=22050" in message
+    assert "sample_rate=22050" in message and "sampling_rate 16000" in message
     with pytest.raises(RecipeError, match="upsample_initial_channel=32.*=16"):
         apply_init_generator(make_cfg(corpus, tmp_path, f"init_generator={pretrained}"),
                              ["model=debug"])

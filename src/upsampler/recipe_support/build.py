@@ -186,10 +186,14 @@ def audio_overrides(overrides: Sequence[str], audio: DictConfig) -> dict[str, tu
 
 
 def same_value(given: Any, expected: Any) -> bool:
-    """Equal as numbers when both are (16000 == 16000.0), else plain equality."""
+    """Equal as config values: numbers by value (16000 == 16000.0), lists and tuples alike."""
     numbers = all(isinstance(value, (int, float)) and not isinstance(value, bool)
                   for value in (given, expected))
-    return float(given) == float(expected) if numbers else given == expected
+    if numbers:
+        return float(given) == float(expected)
+    plain = [OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+             for value in (given, expected)]
+    return json.loads(json.dumps(plain[0])) == json.loads(json.dumps(plain[1]))
 
 
 def check_audio_overrides(given: dict[str, tuple[str, Any]], fields: Mapping[str, Any],

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from torch import nn
 
@@ -36,7 +35,13 @@ from upsampler.models.checkpoint import (
     read_state_dict,
 )
 from upsampler.models.pretrained import PRETRAINED, MissingExtraError, pretrained_files
-from upsampler.recipe_support.build import MEL_TARGET, generator_fields
+from upsampler.recipe_support.build import (
+    MEL_TARGET,
+    audio_overrides,
+    check_audio_overrides,
+    generator_fields,
+    same_value,
+)
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.training.checkpoints import unwrap
 
@@ -136,14 +141,6 @@ def overridden(overrides: Sequence[str], groups: Sequence[str]) -> Optional[set[
     return fields or None
 
 
-def same_value(a: Any, b: Any) -> bool:
-    """Equal as config values: numbers by value (0 == 0.0), lists and tuples alike."""
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
-            and not isinstance(a, bool) and not isinstance(b, bool):
-        return float(a) == float(b)
-    return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
-
-
 def contradictions(composed: Mapping[str, Any], wanted: Mapping[str, Any],
                    touched: Optional[set[str]]) -> list[tuple[str, Any, Any]]:
     """``(field, composed value, checkpoint value)`` for every field the command line set
@@ -183,13 +180,11 @@ def apply_init_generator(cfg: DictConfig, overrides: Sequence[str] = ()) -> Dict
                         source, init.config_path)
         else:
             composed_audio = {key: value for key, value in cfg.audio.items() if key != "_target_"}
-            clash = contradictions(composed_audio, audio, overridden(overrides, ["audio"]))
-            if clash:
-                field, given, wanted = clash[0]
-                raise RecipeError(
-                    f"{source} was trained with audio.{field}={wanted} ({init.config_path}), "
-                    f"but the command line sets audio.{field}={given}; drop the audio override "
-                    f"(fine-tuning takes the checkpoint's front end)")
+            try:
+                check_audio_overrides(audio_overrides(overrides, cfg.audio), audio,
+                                      f"{source} reads {init.config_path}")
+            except ValueError as error:
+                raise RecipeError(str(error)) from error
             changed = {k: (composed_audio.get(k), v) for k, v in audio.items()
                        if not same_value(composed_audio.get(k), v)}
             cfg.audio = {"_target_": MEL_TARGET, **audio}
@@ -251,14 +246,7 @@ def load_init_generator(generator: nn.Module, checkpoint: str | Path,
                           strict=True)
 
 
-def command_line_overrides() -> list[str]:
-    """Hydra's task overrides of the running ``@hydra.main`` (empty outside one)."""
-    if not HydraConfig.initialized():
-        return []
-    return list(HydraConfig.get().overrides.task)
-
-
 __all__ = [
-    "InitGenerator", "apply_init_generator", "checkpoint_model", "command_line_overrides",
+    "InitGenerator", "apply_init_generator", "checkpoint_model",
     "contradictions", "load_init_generator", "overridden", "resolve_init_generator",
 ]
