@@ -24,7 +24,9 @@ Spectra and tones (``spectrum``, ``tonal``)
     tonal_artifacts(module, sample_rate=22050.0, strides=None, in_channels=None, num_frames=None,
                     n_fft=None, edge_frames=16, noise_batch=1, noise_std=1.0,
                     constant_value=1.0, seed=0, dtype=None) -> TonalReport
-        (.summary_db, .noise_summary_db, .period_summary_db, .period_excess_db,
+        (.summary_db (every multiple of fs_out / S), .layer_summary_db (each layer's own
+         tones), .noise_summary_db, .period_summary_db, .period_excess_db,
+         .noise_period_excess_db, .constant_value, .noise_std,
          .tones: tuple[ToneExcess(layer, multiple, frequency, noise_excess_db,
                                   constant_excess_db)], .tone_frequencies,
          .frequencies, .noise_spectrum, .constant_spectrum, .n_fft, .strides, .sample_rate)
