@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from upsampler.analysis import (
     generator_stage_aliasing,
+    vocoded_pause_lines,
     overlap_map,
     phase_overlap,
     plots,
@@ -55,12 +56,17 @@ from upsampler.recipe_support.errors import (
     run_or_exit,
 )
 from upsampler.files import save_png, write_json
+from upsampler.training.artifacts import (
+    SILENCE_LOG_LEVEL,
+    probe_tonal_excess,
+    silence_level_dbfs,
+)
 from upsampler.recipe_support.options import check_options
 
 log = logging.getLogger("analyze")
 
 OVERLAP_INPUT_FRAMES = 6  # input samples per overlap-map figure: edges plus a few periods
-PROBES = ("constant", "noise", "period")  # TonalReport summaries kept per seed
+PROBES = ("constant", "noise", "period", "layer")  # TonalReport summaries kept per seed
 
 
 def finite(value: float) -> float | None:
@@ -179,6 +185,7 @@ def measure(cfg: DictConfig, seeds: list[int | None], mel_transform: nn.Module) 
         found["per_seed"].append({
             "seed": seed, "constant": tonal.summary_db,
             "noise": tonal.noise_summary_db, "period": tonal.period_summary_db,
+            "layer": tonal.layer_summary_db,
         })
         found["aliasing"].append({"seed": seed, **generator_stage_aliasing(generator)})
         found["imbalances"].append([response.imbalance for response in responses])
@@ -207,6 +214,41 @@ def aliasing_entry(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return entry
 
 
+def output_probes(cfg: DictConfig, generator: nn.Module, mel_transform: nn.Module,
+                  ) -> dict[str, Any]:
+    """What a listener hears from the (first) generator, beside the relative tonal figures.
+
+    ``silence_mel``: the output level in dBFS (RMS re. full scale 1.0) for the mel of
+    digital silence, and the tonal figure with the constant probe at that level.
+    ``tonal_by_level``: the tonal figure (constant and noise probes) at each of
+    ``cfg.tonal_levels`` (constant value = level, noise std = |level|), min/max over the
+    noise seeds ``cfg.tonal_noise_seeds``. ``pause_lines``: the frame-rate lines in the
+    pauses of the bundled speech recording (``upsampler.analysis.pause_lines``), or None
+    when ``cfg.pause_lines`` is false.
+    """
+    sample_rate = float(mel_transform.sample_rate)
+    levels = []
+    with torch.inference_mode():
+        for level in cfg.tonal_levels:
+            reports = [tonal_artifacts(generator, sample_rate=sample_rate, seed=int(seed),
+                                       constant_value=float(level), noise_std=abs(float(level)))
+                       for seed in cfg.tonal_noise_seeds]
+            levels.append({
+                "constant_value": float(level), "noise_std": abs(float(level)),
+                "noise_seeds": [int(seed) for seed in cfg.tonal_noise_seeds],
+                "constant": spread([report.summary_db for report in reports]),
+                "noise": spread([report.noise_summary_db for report in reports]),
+            })
+        silence = {
+            "log_mel_value": SILENCE_LOG_LEVEL,
+            "level_dbfs": silence_level_dbfs(generator, int(mel_transform.num_mels)),
+            "tonal_excess_db": probe_tonal_excess(generator, sample_rate, SILENCE_LOG_LEVEL),
+        }
+        pauses = vocoded_pause_lines(generator, mel_transform) if cfg.pause_lines else None
+    return {"silence_mel": silence, "tonal_by_level": levels,
+            "pause_lines": None if pauses is None else pauses.as_dict()}
+
+
 def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
     """Measure, plot and write ``report.json`` for the configured model and upsampler.
 
@@ -214,7 +256,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     running Hydra app's) that contradict it are refused.
     """
     started = time.perf_counter()
-    check_options(cfg, booleans=("figures", "progress"), integers=("max_input_channels",),
+    check_options(cfg, booleans=("figures", "progress", "pause_lines"),
+                  integers=("max_input_channels",),
                   positive_or_null=("num_threads",))
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
@@ -238,6 +281,10 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
         raise RecipeError(one_line(error)) from error
     generator, tonal, responses = found["generator"], found["tonal"], found["responses"]
     per_seed = found["per_seed"]
+    try:
+        probes = output_probes(cfg, generator, mel_transform)
+    except ValueError as error:
+        raise RecipeError(one_line(error)) from error
     report = {
         "upsampler": generator.upsampler,
         "checkpoint": cfg.checkpoint,
@@ -250,7 +297,11 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
             **{key: spread([entry[key] for entry in per_seed]) for key in PROBES},
             "per_seed": per_seed,
             "n_fft": tonal.n_fft,
+            "probe": {"constant_value": tonal.constant_value, "noise_std": tonal.noise_std},
+            "definition": "constant/noise: loudest line at any multiple of fs/S (S = hop) "
+                          "over the white-noise floor; layer: each layer's own tones only",
         },
+        **probes,
         "tones": [tone._asdict() for tone in tonal.tones],
         "phase_gain_imbalance": layer_entries(
             generator, found["imbalances"],
@@ -268,9 +319,14 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     write_json(output_dir / "report.json", report)
     excess, aliasing = report["tonal_excess_db"], report["aliasing_db"]
     plain = aliasing["without_anti_alias"]
-    log.info("%s: tonal excess %.1f dB (constant), %.1f dB (noise); aliasing of the last stage "
-             "%.1f dB (sweep mean)%s in %.1f s; report at %s",
+    lines = report["pause_lines"]
+    log.info("%s: tonal excess %.1f dB (constant), %.1f dB (noise); silence mel out %.1f dBFS; "
+             "pause lines %s; aliasing of the last stage %.1f dB (sweep mean)%s in %.1f s; "
+             "report at %s",
              report["upsampler"], excess["constant"]["mean"], excess["noise"]["mean"],
+             report["silence_mel"]["level_dbfs"],
+             "not measured" if lines is None else
+             f"{100 * lines['line_fraction']:.1f} % (input {100 * lines['input_line_fraction']:.1f} %)",
              aliasing["sweep_mean"]["mean"],
              "" if plain is None else f", {plain['sweep_mean']['mean']:.1f} dB without anti-aliasing",
              report["seconds"], output_dir / "report.json")

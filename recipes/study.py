@@ -37,6 +37,7 @@ from upsampler.recipe_support.workers import load_script, map_in_processes
 from upsampler.training import data as training_data
 from upsampler.training.artifacts import (
     PROBE_LEVELS,
+    probe_level_dbfs,
     probe_mels,
     probe_spectrum,
     probe_tonal_excess,
@@ -145,7 +146,8 @@ def probe_results(train_cfg: DictConfig, run_dir: Path, step: int, frames: int,
     for name, mel in probe_mels(int(mel_transform.num_mels), frames).items():
         frequencies, power = probe_spectrum(generator, mel, sample_rate)
         excess = probe_tonal_excess(generator, sample_rate, PROBE_LEVELS[name])
-        probes.append(ProbeSpectrum(name, frequencies, power, excess))
+        probes.append(ProbeSpectrum(name, frequencies, power, excess,
+                                    probe_level_dbfs(generator, mel)))
     list_path = Path(train_cfg.data.validation_list)
     files = training_data.read_file_list(list_path, default_wav_dir(list_path))
     if not 0 <= speech_index < len(files):
@@ -227,7 +229,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
               f"(discriminators from step {cfg.warmup_steps}), batch {cfg.batch_size}, seed "
               f"{cfg.seed}, {cfg.workers} worker(s) of {cfg.num_threads} thread(s), "
               f"{cfg.validation_utterances} held-out "
-              f"utterances per validation, corpus {cfg.corpus}.\n")
+              f"utterances per validation, corpus {cfg.corpus}.\n\n"
+              f"Tonal figures: the loudest line at any multiple of fs/hop over the output's "
+              f"own white-noise floor, probes at 1.0 (constant value, noise std); the "
+              f"silence / constant mel columns probe at log(1e-5) / -5. The figure moves "
+              f"with the probe level (biases and leaky ReLUs make a generator non-linear) "
+              f"and, at initialisation, with the seed: docs/study/reference.md measures both. "
+              f"'silence mel out' is the output's RMS for the mel of digital silence in dBFS; "
+              f"'pause-line fraction' the share of the output's pause power in lines at "
+              f"multiples of fs/hop on the bundled speech recording.\n")
     report_dir = output_dir / "report"
     written = write_report(report_dir, rows, curves, spectra, header, int(cfg.warmup_steps))
     log.info("report: %s (%d files)", report_dir / "study.md", len(written))

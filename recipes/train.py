@@ -43,7 +43,7 @@ from upsampler.recipe_support.distributed import ProcessContext, init_process_co
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.finetune import apply_init_generator
 from upsampler.recipe_support.train_setup import build, configure, resume_or_start, save
-from upsampler.training.artifacts import tonal_excess
+from upsampler.training.artifacts import pause_line_probe, tonal_excess
 from upsampler.training.checkpoints import hifigan_config, latest_checkpoint, unwrap
 from upsampler.training.loop import NonFiniteLossError, Trainer
 from upsampler.training.monitor import RunLog
@@ -72,6 +72,7 @@ def run_validation(trainer: Trainer, validation_set: Dataset, mel_transform: Mel
     result = validate(generator, validation_set, trainer.loss_mel,
                       int(mel_transform.sample_rate), device)
     result.metrics.update(tonal_excess(generator, float(mel_transform.sample_rate)))
+    result.metrics.update(pause_line_probe(generator, mel_transform))
     runlog.write("validation", trainer.step, result.metrics)
     if runlog.writer is not None:
         for name, reference, generated in result.examples:

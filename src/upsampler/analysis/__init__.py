@@ -24,10 +24,17 @@ Spectra and tones (``spectrum``, ``tonal``)
     tonal_artifacts(module, sample_rate=22050.0, strides=None, in_channels=None, num_frames=None,
                     n_fft=None, edge_frames=16, noise_batch=1, noise_std=1.0,
                     constant_value=1.0, seed=0, dtype=None) -> TonalReport
-        (.summary_db, .noise_summary_db, .period_summary_db, .period_excess_db,
+        (.summary_db (every multiple of fs_out / S), .layer_summary_db (each layer's own
+         tones), .noise_summary_db, .period_summary_db, .period_excess_db,
+         .noise_period_excess_db, .constant_value, .noise_std,
          .tones: tuple[ToneExcess(layer, multiple, frequency, noise_excess_db,
                                   constant_excess_db)], .tone_frequencies,
          .frequencies, .noise_spectrum, .constant_spectrum, .n_fft, .strides, .sample_rate)
+Frame-rate lines in the pauses of vocoded speech (``pause_lines``)
+    pause_lines(input_wav, output_wav, sample_rate, hop_length, input_rate=None) -> PauseLines
+        (.line_fraction, .input_line_fraction, .added_fraction, .added_multiples,
+         .added_levels_db, .added_level_db, .pauses, .as_dict())
+    vocoded_pause_lines(generator, mel_transform, path=None) -> PauseLines (bundled speech)
 What a module is (``probe``)
     upsampler_strides(module, strides=None) -> tuple[int, ...]
     input_channels(module, in_channels=None) -> int
@@ -72,6 +79,7 @@ from upsampler.analysis.compare import (
     format_table,
 )
 from upsampler.analysis.overlap import overlap_map, overlap_ratio, phase_overlap, stack_overlap_map
+from upsampler.analysis.pause_lines import PauseLines, pause_lines, vocoded_pause_lines
 from upsampler.analysis.phase import PhaseImbalance, layer_phase_gains, phase_gains, phase_imbalance
 from upsampler.analysis.probe import input_channels, upsampler_strides
 from upsampler.analysis.response import StackResponse, stack_response
@@ -90,6 +98,7 @@ __all__ = [
     "input_channels", "upsampler_strides", "StackResponse", "stack_response",
     "ToneFrequency", "averaged_power_spectrum", "expected_tone_frequencies", "tone_excess_db",
     "TonalReport", "ToneExcess", "tonal_artifacts",
+    "PauseLines", "pause_lines", "vocoded_pause_lines",
     "AliasingReport", "aliasing_sweep", "mean_aliasing_db", "tone_aliasing",
     "compare_aliasing", "format_aliasing_table", "generator_stage_aliasing",
 ]

@@ -33,6 +33,9 @@ SPECTROGRAM_RANGE_DB = 100.0  # colour scale of the spectrogram: this far below 
 FIGURE_SIZE = (8.0, 4.0)
 COLOUR_CYCLE = 10  # matplotlib's default colours C0..C9, reused for phases past the tenth
 LEGEND_PHASES = 10  # phases named in the overlap map's legend; later ones reuse the colours
+SPECTRUM_RANGE_DB = 120.0  # the tonal spectrum's plotted floor: this far below the noise peak
+FLOOR_MARKER = "v"  # a line below the plotted floor: a down triangle sitting on the floor
+NO_LINE_LABEL = "no line (below floor)"
 
 
 def plot_overlap(counts: np.ndarray, stride: int, title: str = "Overlap map") -> Figure:
@@ -81,24 +84,50 @@ def plot_phase_gains(
 
 
 def plot_tonal_spectrum(report: object, title: str = "Averaged power spectrum") -> Figure:
-    """Noise and constant-probe spectra in dB with the expected tone frequencies marked."""
+    """Noise and constant-probe spectra in dB with the expected tone frequencies marked.
+
+    Levels are re. the noise spectrum's peak and clipped at a plotted floor
+    ``SPECTRUM_RANGE_DB`` below it (a dashed line); every multiple of ``fs_out / S`` where
+    the constant probe puts no line above that floor gets a ``FLOOR_MARKER`` on the floor,
+    labelled "no line (below floor)", instead of a drop to the numerical floor.
+    """
     for name in ("frequencies", "noise_spectrum", "constant_spectrum", "tone_frequencies"):
         if not hasattr(report, name):
             raise ValueError(f"report must be a TonalReport, got {type(report).__name__}")
     figure = Figure(figsize=FIGURE_SIZE)
     axes = figure.add_subplot()
     reference = max(report.noise_spectrum.max(), POWER_EPS)
+    floor = -SPECTRUM_RANGE_DB
+    levels = {}
     for spectrum, label in ((report.noise_spectrum, "white-noise input"),
                             (report.constant_spectrum, "constant input")):
         level = 10 * np.log10(np.maximum(spectrum, POWER_EPS) / reference)
-        axes.plot(report.frequencies, np.maximum(level, FLOOR_DB), label=label, linewidth=0.8)
+        levels[label] = level
+        axes.plot(report.frequencies, np.maximum(level, floor), label=label, linewidth=0.8)
+    strides = getattr(report, "strides", None)
+    if strides:
+        period_bins = report.n_fft // int(np.prod(strides))
+        bins = np.arange(period_bins, len(report.frequencies), period_bins)
+        silent = bins[levels["constant input"][bins] < floor]
+        if len(silent):
+            axes.plot(report.frequencies[silent], np.full(len(silent), floor), FLOOR_MARKER,
+                      color="C1", markerfacecolor="none", markersize=5, linestyle="none",
+                      label=NO_LINE_LABEL)
+    axes.axhline(floor, color="black", linestyle="--", linewidth=0.6,
+                 label=f"plotted floor ({floor:.0f} dB)")
     for index, frequency in enumerate(report.tone_frequencies):
         axes.axvline(frequency, color="grey", linestyle=":", linewidth=0.7,
                      label="expected tone m * fs_l / s_l" if index == 0 else None)
-    axes.set_title(f"{title} (tonal excess {report.summary_db:.1f} dB)")
+    level_text = ""
+    if hasattr(report, "constant_value"):
+        level_text = f", probes: constant {report.constant_value:g}, noise std {report.noise_std:g}"
+    axes.set_title(f"{title}\n(tonal excess {report.summary_db:.1f} dB{level_text})",
+                   fontsize="medium")
+    axes.set_ylim(floor - DISPLAY_MARGIN_DB / 3, None)
     axes.set_xlabel("frequency (Hz)")
     axes.set_ylabel("power re. noise peak (dB)")
-    axes.legend(loc="lower left", fontsize="small")
+    axes.legend(loc="upper right", fontsize="small")
+    figure.tight_layout()
     return figure
 
 

@@ -79,6 +79,41 @@ def averaged_power_spectrum(signal: np.ndarray, n_fft: int) -> np.ndarray:
     return power.reshape(-1, power.shape[-1]).mean(axis=0)
 
 
+def local_floor(
+    spectrum: np.ndarray,
+    tone_bins: Sequence[int],
+    period_bins: int,
+    halfwidth: int = MEDIAN_HALFWIDTH_BINS,
+    guard: int = TONE_GUARD_BINS,
+) -> np.ndarray:
+    """Median of ``spectrum`` around each tone bin, off every possible tone (module docstring).
+
+    For bin ``b`` the median runs over the bins within ``halfwidth`` of ``b`` that are more
+    than ``guard`` bins from every multiple of ``period_bins`` (DC included). Returns float64
+    ``(len(tone_bins),)``; ``ValueError`` for a tone bin outside the spectrum or one with no
+    floor bins around it.
+    """
+    spectrum = np.asarray(spectrum, dtype=np.float64)
+    if spectrum.ndim != 1 or len(spectrum) == 0:
+        raise ValueError(f"spectrum must be a non-empty 1-D array, got {spectrum.shape}")
+    check_int("period_bins", period_bins, 1)
+    bins = np.arange(len(spectrum))
+    offset = bins % period_bins
+    floor_bins = np.minimum(offset, period_bins - offset) > guard
+    floors = []
+    for tone in tone_bins:
+        if not 0 <= tone < len(spectrum):
+            raise ValueError(f"tone bin {tone} lies outside the spectrum's {len(spectrum)} bins")
+        local = floor_bins & (np.abs(bins - tone) <= halfwidth)
+        if not local.any():
+            raise ValueError(
+                f"no floor bins within halfwidth={halfwidth} of tone bin {tone}; "
+                f"use a larger n_fft or halfwidth"
+            )
+        floors.append(np.median(spectrum[local]))
+    return np.asarray(floors, dtype=np.float64)
+
+
 def tone_excess_db(
     spectrum: np.ndarray,
     tone_bins: Sequence[int],
@@ -100,21 +135,9 @@ def tone_excess_db(
             f"spectrum and reference must be equal-length non-empty 1-D arrays, got "
             f"{spectrum.shape} and {reference.shape}"
         )
-    check_int("period_bins", period_bins, 1)
-    bins = np.arange(len(spectrum))
-    offset = bins % period_bins
-    floor_bins = np.minimum(offset, period_bins - offset) > guard
+    floors = local_floor(reference, tone_bins, period_bins, halfwidth, guard)
     excess = []
-    for tone in tone_bins:
-        if not 0 <= tone < len(spectrum):
-            raise ValueError(f"tone bin {tone} lies outside the spectrum's {len(spectrum)} bins")
-        local = floor_bins & (np.abs(bins - tone) <= halfwidth)
-        if not local.any():
-            raise ValueError(
-                f"no floor bins within halfwidth={halfwidth} of tone bin {tone}; "
-                f"use a larger n_fft or halfwidth"
-            )
-        floor = np.median(reference[local])
+    for tone, floor in zip(tone_bins, floors):
         if floor > 0:
             ratio = spectrum[tone] / floor
         else:

@@ -23,10 +23,20 @@ generator ``(B, num_mels, T) -> (B, 1, T * hop)``), exactly this:
 5. ``period_excess_db`` repeats the constant-probe measure at every multiple
    ``m * fs_out / S`` (``m = 1 .. S // 2``): a stack's constant output has period ``S``,
    so its lines may sit at any of them, not only at the per-layer frequencies.
-6. The summary figure per model, ``summary_db``, is the largest ``constant_excess_db``
-   over all tones: how far the loudest tone a constant input produces stands above the
-   model's own broadband response to white noise of equal power. Above 0 dB the tone
+6. The summary figure per model, ``summary_db`` (the tonal figure), is the largest
+   ``period_excess_db``: every multiple of the first layer's rate ``fs_out / S`` counts,
+   not only each layer's own tones (``layer_summary_db`` keeps that older, never larger,
+   figure). It is how far the loudest line a constant input produces stands above the
+   model's own broadband response to white noise of equal power. Above 0 dB the line
    is audible over that floor; tone-free models sit near the -150 dB floor.
+   ``noise_summary_db`` is the same for the noise probe over its own median
+   (``noise_period_excess_db``).
+
+The probe level is part of the figure: ``constant_value`` and ``noise_std`` are kept in the
+report. A linear stack's figure does not depend on it (both probes scale alike); a whole
+generator's does (biases and leaky ReLUs: a constant at a mel's silence level, ``log(1e-5)``,
+is not a scaled constant at 1.0). At random initialisation the model's seed moves the
+figure by several dB; for fixed weights the noise seed only moves the floor's median.
 
 The numbers depend on ``n_fft`` (a line's bin power grows with ``n_fft``, the noise
 floor's does not) and, for the constant probe, on the channel count (the constant adds
@@ -89,21 +99,29 @@ class TonalReport:
     constant_spectrum: np.ndarray  # (F,) averaged power, constant probe
     tones: tuple[ToneExcess, ...]
     period_excess_db: np.ndarray  # (S // 2,) constant probe at m * fs_out / S, m = 1 .. S // 2
+    noise_period_excess_db: np.ndarray  # (S // 2,) noise probe at the same multiples
+    constant_value: float = 1.0  # the constant probe's value
+    noise_std: float = 1.0  # the white-noise probe's standard deviation
 
     @property
     def summary_db(self) -> float:
-        """Largest ``constant_excess_db`` over all expected tones: the model's tonal excess."""
-        return max((tone.constant_excess_db for tone in self.tones), default=FLOOR_DB)
-
-    @property
-    def period_summary_db(self) -> float:
-        """Largest ``period_excess_db``: the loudest line at any multiple of ``fs_out / S``."""
+        """The tonal figure: largest ``period_excess_db`` (every multiple of ``fs_out / S``)."""
         return float(np.max(self.period_excess_db, initial=FLOOR_DB))
 
     @property
+    def period_summary_db(self) -> float:
+        """Same as :attr:`summary_db` (kept for callers of the earlier name)."""
+        return self.summary_db
+
+    @property
+    def layer_summary_db(self) -> float:
+        """Largest ``constant_excess_db`` over each layer's own expected tones only."""
+        return max((tone.constant_excess_db for tone in self.tones), default=FLOOR_DB)
+
+    @property
     def noise_summary_db(self) -> float:
-        """Largest ``noise_excess_db`` over all expected tones."""
-        return max((tone.noise_excess_db for tone in self.tones), default=FLOOR_DB)
+        """Largest ``noise_period_excess_db``: the noise probe at every multiple."""
+        return float(np.max(self.noise_period_excess_db, initial=FLOOR_DB))
 
     @property
     def tone_frequencies(self) -> np.ndarray:
@@ -189,6 +207,7 @@ def tonal_artifacts(
     period_excess = tone_excess_db(
         constant_spectrum, period_bins_all, period_bins, reference=noise_spectrum
     )
+    noise_period_excess = tone_excess_db(noise_spectrum, period_bins_all, period_bins)
     tones = tuple(
         ToneExcess(tone.layer, tone.multiple, tone.frequency, float(n), float(c))
         for tone, n, c in zip(expected, noise_excess, constant_excess)
@@ -202,4 +221,7 @@ def tonal_artifacts(
         constant_spectrum=constant_spectrum,
         tones=tones,
         period_excess_db=period_excess,
+        noise_period_excess_db=noise_period_excess,
+        constant_value=float(constant_value),
+        noise_std=float(noise_std),
     )

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from upsampler.analysis.spectrum import FLOOR_DB
 from upsampler.files import atomic_write_text, save_png, write_json
 from upsampler.training.monitor import METRICS_FILE
 
@@ -34,6 +35,11 @@ CURVE_METRICS = {  # metric key in metrics.jsonl -> axis label
     "mel_l1": "held-out mel L1",
 }
 FIGURE_SIZE = (8.0, 5.0)  # inches
+KIND_MARKERS = ("o", "s", "^", "D", "P", "X", "*")  # one per kind: overlapping curves stay told apart
+KIND_STYLES = ("-", "--", "-.", ":")
+KIND_OFFSET = 0.06  # each kind's points shift sideways by this fraction of the step interval
+FLOOR_MARKER = "v"  # a value at the numerical floor, drawn on the plotted floor
+FLOOR_GAP_DB = 10.0  # the plotted floor sits this far below the lowest real value
 SPECTRUM_FLOOR = 1e-20  # power added before the log: silent bins stay finite
 DB_PER_BEL = 10.0
 TABLE_COLUMNS = (  # row key -> markdown header
@@ -44,6 +50,8 @@ TABLE_COLUMNS = (  # row key -> markdown header
     ("tonal_noise_db", "tonal noise end (dB)"),
     ("silence_excess_db", "silence mel tones (dB)"),
     ("constant_excess_db", "constant mel tones (dB)"),
+    ("silence_dbfs", "silence mel out (dBFS)"),
+    ("pause_line_fraction", "pause-line fraction"),
     ("stoi", "STOI"), ("pesq", "PESQ"), ("mel_l1", "mel L1"),
     ("warmup_steps_per_second", "steps/s warm-up"),
     ("adversarial_steps_per_second", "steps/s with disc."), ("minutes", "wall-clock (min)"),
@@ -58,6 +66,7 @@ class ProbeSpectrum:
     frequencies: np.ndarray  # (F,) Hz
     power: np.ndarray  # (F,)
     excess_db: float | None
+    level_dbfs: float | None = None  # output RMS re. full scale 1.0
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
@@ -103,11 +112,14 @@ def summary_row(kind: str, records: Sequence[Mapping[str, Any]], train_seconds: 
     for key in ("tonal_constant_db", "tonal_noise_db"):
         row[f"{key}_start"] = first.get(key) if int(first["step"]) == 0 else None
         row[key] = last.get(key)
-    for key in ("stoi", "pesq", "mel_l1"):
+    for key in ("stoi", "pesq", "mel_l1", "pause_line_fraction", "pause_added_fraction",
+                "pause_input_line_fraction"):
         row[key] = last.get(key)
     for probe in probes:
         if probe.excess_db is not None:
             row[f"{probe.name}_excess_db"] = probe.excess_db
+        if probe.level_dbfs is not None:
+            row[f"{probe.name}_dbfs"] = probe.level_dbfs
     row["warmup_steps_per_second"] = _median_rate(records, 0, warmup_steps)
     row["adversarial_steps_per_second"] = _median_rate(records, warmup_steps + 1, math.inf)
     row["minutes"] = train_seconds / 60.0
@@ -133,15 +145,43 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def metric_figure(curves: Mapping[str, tuple[list[int], list[float]]], metric: str,
                   join_step: int | None = None) -> Figure:
-    """Every kind's curve of ``metric`` against training steps; a dashed line at ``join_step``."""
+    """Every kind's curve of ``metric`` against training steps; a dashed line at ``join_step``.
+
+    Kinds that share values stay visible: each has its own marker and line style and is
+    shifted sideways by ``KIND_OFFSET`` of the validation interval. Values at the tonal
+    measure's numerical floor (``FLOOR_DB``: no line at all) are drawn on a plotted floor
+    ``FLOOR_GAP_DB`` below the lowest real value, as hollow ``FLOOR_MARKER``s labelled
+    "no line (below floor)", instead of squashing the axis down to -150 dB.
+    """
     figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
     ax = figure.subplots()
     if join_step is not None:
         ax.axvline(join_step, color="gray", linestyle="--", linewidth=0.8,
                    label="discriminators join")
-    for kind, (steps, values) in curves.items():
-        ax.plot(steps, values, marker="o", markersize=3, label=kind)
-    ax.set_xlabel("training step")
+    real = [v for _, values in curves.values() for v in values if v > FLOOR_DB]
+    plotted_floor = (min(real) if real else 0.0) - FLOOR_GAP_DB
+    spacings = [np.diff(steps).min() for steps, _ in curves.values() if len(steps) > 1]
+    interval = float(min(spacings)) if spacings else 1.0
+    floored_any = False
+    for index, (kind, (steps, values)) in enumerate(curves.items()):
+        shift = (index - (len(curves) - 1) / 2) * KIND_OFFSET * interval
+        x = np.asarray(steps, dtype=float) + shift
+        y = np.asarray(values, dtype=float)
+        floored = y <= FLOOR_DB
+        shown = np.where(floored, plotted_floor, y)
+        colour = f"C{index % 10}"
+        ax.plot(x, shown, marker=KIND_MARKERS[index % len(KIND_MARKERS)], markersize=4,
+                linestyle=KIND_STYLES[index % len(KIND_STYLES)], color=colour, label=kind,
+                markevery=np.flatnonzero(~floored).tolist())
+        if floored.any():
+            floored_any = True
+            ax.plot(x[floored], shown[floored], FLOOR_MARKER, color=colour, linestyle="none",
+                    markerfacecolor="none", markersize=7)
+    if floored_any:
+        ax.axhline(plotted_floor, color="black", linewidth=0.6, linestyle=":")
+        ax.plot([], [], FLOOR_MARKER, color="black", markerfacecolor="none", linestyle="none",
+                label=f"no line (below floor; {FLOOR_DB:.0f} dB)")
+    ax.set_xlabel("training step (kinds shifted sideways to stay visible)")
     ax.set_ylabel(CURVE_METRICS.get(metric, metric))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
@@ -189,3 +229,72 @@ def write_report(output_dir: Path, rows: Sequence[Mapping[str, Any]],
 
 __all__ = ["CURVE_METRICS", "ProbeSpectrum", "curve", "markdown_table", "metric_figure",
            "read_records", "spectrum_figure", "summary_row", "write_report"]
+
+
+PERCENT = 100.0
+REFERENCE_COLUMNS = (
+    "model", "rate / hop", "tonal figure (dB)", "layer tones only (dB)",
+    "silence mel tones (dB)", "silence mel out (dBFS)", "pause lines (%)",
+    "input's own (%)", "added lines (%)", "added lines re. speech (dB)",
+)
+
+
+def _db(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"
+
+
+def _spread_cell(entry: Mapping[str, Any]) -> str:
+    """``mean [min, max]`` of an analyze spread, or the mean alone when they coincide."""
+    if entry["min"] == entry["max"]:
+        return f"{entry['mean']:.1f}"
+    return f"{entry['mean']:.1f} [{entry['min']:.1f}, {entry['max']:.1f}]"
+
+
+def reference_markdown(reports: Mapping[str, Mapping[str, Any]],
+                       study_rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown tables of analyze ``report.json`` files (label -> report) beside study rows.
+
+    Table 1: per report the tonal figure (constant probe at 1.0, every multiple of fs/hop;
+    mean [min, max] over seeds), the layer-tones-only figure, the silence mel's tonal figure
+    and output level (dBFS), and the pause lines of the bundled speech (percent of the pause
+    power). Table 2: the tonal figure by probe level, min-max over noise seeds. Table 3: the
+    study's final-step rows (figures it logged; "-" where the study did not record one).
+    """
+    lines = ["| " + " | ".join(REFERENCE_COLUMNS) + " |", "|" + "---|" * len(REFERENCE_COLUMNS)]
+    for label, report in reports.items():
+        pauses = report.get("pause_lines")
+        silence = report.get("silence_mel") or {}
+        tonal = report["tonal_excess_db"]
+        weights = "init, seeds " + ", ".join(map(str, report["seeds"])) \
+            if report.get("checkpoint") is None else f"`{report['checkpoint']}`"
+        cells = [f"{label} ({weights})", f"{report['sample_rate']} / {report['hop_length']}",
+                 _spread_cell(tonal["constant"]),
+                 _spread_cell(tonal["layer"]) if "layer" in tonal else "-",
+                 _db(silence.get("tonal_excess_db")), _db(silence.get("level_dbfs"))]
+        if pauses is None:
+            cells += ["-"] * 4
+        else:
+            cells += [f"{PERCENT * pauses['line_fraction']:.1f}",
+                      f"{PERCENT * pauses['input_line_fraction']:.1f}",
+                      f"{PERCENT * pauses['added_fraction']:.1f}",
+                      "none" if not pauses["added_multiples"] else _db(pauses["added_level_db"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    levels = ["| model | constant value | noise std | tonal figure, constant (dB) | "
+              "noise probe (dB) |", "|---|---|---|---|---|"]
+    for label, report in reports.items():
+        for entry in report.get("tonal_by_level", []):
+            levels.append(
+                f"| {label} | {entry['constant_value']:g} | {entry['noise_std']:g} | "
+                f"{entry['constant']['min']:.1f} to {entry['constant']['max']:.1f} | "
+                f"{entry['noise']['min']:.1f} to {entry['noise']['max']:.1f} |")
+    study = ["| study kind (1200 steps) | tonal const. end (dB) | silence mel tones (dB) | "
+             "silence mel out (dBFS) | pause lines (%) |", "|---|---|---|---|---|"]
+    for row in study_rows:
+        fraction = row.get("pause_line_fraction")
+        study.append(f"| {row['kind']} | {_db(row.get('tonal_constant_db'))} | "
+                     f"{_db(row.get('silence_excess_db'))} | {_db(row.get('silence_dbfs'))} | "
+                     f"{'-' if fraction is None else f'{PERCENT * fraction:.1f}'} |")
+    return "\n".join(["\n".join(lines), "", "\n".join(levels), "", "\n".join(study)]) + "\n"
+
+
+__all__ += ["reference_markdown"]
