@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from upsampler.files import atomic_write_text
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.provenance import command_line, provenance
 from upsampler.training.study import reference_markdown
 
 log = logging.getLogger("reference")
@@ -43,7 +44,7 @@ def run(cfg: DictConfig) -> str:
         raise RecipeError("reports must name at least one analyze report.json")
     study_rows = read_json(Path(str(cfg.study)))["rows"] if cfg.study else []
     sources = "\n".join(f"- {label}: `{path}`" for label, path in cfg.reports.items())
-    text = (f"# Trained reference\n\nWritten by `python recipes/reference.py` from the "
+    text = (f"# Trained reference\n\n{provenance(command_line())} It reads the "
             f"analyze reports below (each from `python recipes/analyze.py figures=false "
             f"output_dir=<its folder> ...`, the command in `configs/reference.yaml`) and "
             f"the study's rows (`{cfg.study}`).\n\n{cfg.notes}\n\nSources:\n{sources}\n\n"
