@@ -126,8 +126,9 @@ def load_bigvgan(checkpoint_path: PathLike, config: Config = None) -> BigVGANGen
 
     ``config``: BigVGAN's ``config.json`` path, a config dict, a preset name ("base_22k",
     "base_24k", "v2_24k_256x") or ``None`` to pick the preset whose keys and shapes match.
-    Every layout of :func:`bigvgan_layout` loads. Raises ``ValueError`` listing every missing, unexpected and mis-shaped key (the model is
-    only returned when all fit), or one line when the file holds a HiFi-GAN generator.
+    Every layout of :func:`bigvgan_layout` loads. Raises ``ValueError`` listing every
+    missing, unexpected and mis-shaped key (the model is only returned when all fit), or one
+    line when the file holds a HiFi-GAN generator.
     """
     raw = read_state_dict(checkpoint_path)
     _check_is_bigvgan(raw, checkpoint_path)
