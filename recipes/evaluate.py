@@ -22,6 +22,7 @@ below) its own rate; mel L1 and MR-STFT are at the model's rate.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -36,8 +37,7 @@ from omegaconf import DictConfig
 
 from upsampler.audio import BUNDLED_SPEECH, MelSpectrogram
 from upsampler.files import atomic_write_text, write_json
-from upsampler.models.checkpoint import generator_kwargs
-from upsampler.models.hifigan import HiFiGANGenerator
+from upsampler.models.generator import MelGenerator
 from upsampler.recipe_support.build import (
     build_generator,
     check_model_matches_audio,
@@ -70,13 +70,22 @@ def input_files(inputs: str | None, wav_dir: str | None) -> list[Path]:
     return [path]
 
 
-def untrained_twin(generator: HiFiGANGenerator, cfg: DictConfig, seed: int) -> HiFiGANGenerator:
-    """The architecture of ``generator`` at random initialisation, weight norm folded."""
+def untrained_twin(generator: MelGenerator, cfg: DictConfig, seed: int) -> MelGenerator:
+    """The architecture of ``generator`` at random initialisation, weight norm folded.
+
+    Same class and the same constructor fields, read off ``generator`` itself (every field
+    of ``HiFiGANGenerator`` and ``BigVGANGenerator`` is an attribute of the built model), so
+    a BigVGAN checkpoint is compared with an untrained BigVGAN; ``cfg`` is not consulted.
+    ``torch.manual_seed(seed)`` precedes the construction.
+    """
+    cls = type(generator)
+    fields = tuple(inspect.signature(cls.__init__).parameters)[1:]
+    missing = [field for field in fields if not hasattr(generator, field)]
+    if missing:
+        raise ValueError(f"generator {cls.__name__} does not record its fields {missing}; "
+                         f"untrained_baseline needs a HiFiGANGenerator or a BigVGANGenerator")
     torch.manual_seed(seed)
-    if cfg.model_config is not None:
-        twin = HiFiGANGenerator(**generator_kwargs(cfg.model_config))
-    else:
-        twin = instantiate(cfg.model)
+    twin = cls(**{field: getattr(generator, field) for field in fields})
     twin.remove_weight_norm()
     return twin.eval()
 

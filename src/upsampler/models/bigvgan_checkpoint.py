@@ -13,13 +13,17 @@ Our generator nests BigVGAN's flat lists into stages; keys map one to one::
     resblocks.{i * num_kernels + j}.*  stages.{i}.mrf.resblocks.{j}.*
     conv_pre.*, activation_post.*, conv_post.*   (the same)
 
-Files in either layout load; ``bigvgan_state_dict`` writes BigVGAN's (flat keys,
-``weight_g`` / ``weight_v``), which its ``BigVGAN.load_state_dict`` accepts.
+Files in three layouts load: BigVGAN's (``ups.{i}.0.*``), ours nested (``stages.*``), and
+HiFi-GAN's flat one (``ups.{i}.*``, no ``.0``), which ``recipes/train.py`` wrote for BigVGAN
+runs before it wrote BigVGAN's (:func:`bigvgan_layout`). ``bigvgan_state_dict`` writes
+BigVGAN's (flat keys, ``weight_g`` / ``weight_v``), which its ``BigVGAN.load_state_dict``
+accepts.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any, Mapping, Union
 
 import torch
@@ -27,6 +31,7 @@ from torch import Tensor
 
 from upsampler.models.bigvgan import PRESETS, BigVGANGenerator
 from upsampler.models.checkpoint import (
+    BIGVGAN_MARKERS,
     DATA_PARALLEL_PREFIX,
     LEGACY_SUFFIXES,
     PathLike,
@@ -42,9 +47,9 @@ from upsampler.models.generator import MelGenerator
 
 Config = Union[PathLike, Mapping[str, Any], None]
 FIELDS = tuple(inspect.signature(BigVGANGenerator.__init__).parameters)[1:]
-# keys only a BigVGAN generator has: Snake parameters inside the blocks and after the stages
-BIGVGAN_MARKERS = (".activations.", "activation_post.")
 UPSAMPLE_INFIX = ".0"  # BigVGAN keeps each upsampler in a one-element list: ups.i.0.*
+# an upsampler key without BigVGAN's list index (HiFi-GAN's flat layout): ups.{i}.<not 0.>
+_UPSAMPLE_WITHOUT_INFIX = re.compile(r"^ups\.(\d+)\.(?!0\.)(.*)$")
 
 
 def bigvgan_flat_key(key: str, num_kernels: int) -> str:
@@ -55,6 +60,24 @@ def bigvgan_flat_key(key: str, num_kernels: int) -> str:
 def bigvgan_nested_key(key: str, num_kernels: int) -> str:
     """BigVGAN's flat state_dict key as our nested one (other keys unchanged)."""
     return nested_key(key, num_kernels, UPSAMPLE_INFIX)
+
+
+def bigvgan_layout(state_dict: Mapping[str, Tensor], num_kernels: int) -> dict[str, Tensor]:
+    """``state_dict`` under BigVGAN's flat names, whichever layout it was written in.
+
+    Our nested ``stages.*`` keys and HiFi-GAN-style ``ups.{i}.*`` keys (``recipes/train.py``'s
+    BigVGAN checkpoints before it wrote BigVGAN's layout) become ``ups.{i}.0.*``; a
+    ``module.`` prefix (DataParallel) is dropped; weight-norm suffixes stay as they are. No
+    upsampler has a submodule named ``0``, so ``ups.{i}.0.*`` can only be BigVGAN's index.
+    """
+    out = {}
+    for key, tensor in state_dict.items():
+        key = bigvgan_flat_key(key.removeprefix(DATA_PARALLEL_PREFIX), num_kernels)
+        match = _UPSAMPLE_WITHOUT_INFIX.match(key)
+        if match:
+            key = f"ups.{match[1]}{UPSAMPLE_INFIX}.{match[2]}"
+        out[key] = tensor
+    return out
 
 
 def bigvgan_state_dict(generator: MelGenerator) -> dict[str, Tensor]:
@@ -103,8 +126,9 @@ def load_bigvgan(checkpoint_path: PathLike, config: Config = None) -> BigVGANGen
 
     ``config``: BigVGAN's ``config.json`` path, a config dict, a preset name ("base_22k",
     "base_24k", "v2_24k_256x") or ``None`` to pick the preset whose keys and shapes match.
-    Raises ``ValueError`` listing every missing, unexpected and mis-shaped key (the model is
-    only returned when all fit), or one line when the file holds a HiFi-GAN generator.
+    Every layout of :func:`bigvgan_layout` loads. Raises ``ValueError`` listing every
+    missing, unexpected and mis-shaped key (the model is only returned when all fit), or one
+    line when the file holds a HiFi-GAN generator.
     """
     raw = read_state_dict(checkpoint_path)
     _check_is_bigvgan(raw, checkpoint_path)
@@ -120,11 +144,7 @@ def load_bigvgan(checkpoint_path: PathLike, config: Config = None) -> BigVGANGen
             model = BigVGANGenerator(**kwargs)
         num_kernels = model.num_kernels
         expected = {bigvgan_flat_key(k, num_kernels): v for k, v in model.state_dict().items()}
-        flat = {
-            bigvgan_flat_key(k.removeprefix(DATA_PARALLEL_PREFIX), num_kernels): v
-            for k, v in raw.items()
-        }
-        renamed, origin = normalise_keys(flat, expected)
+        renamed, origin = normalise_keys(bigvgan_layout(raw, num_kernels), expected)
         problems = key_problems(renamed, origin, expected)
         if not problems:
             model = BigVGANGenerator(**kwargs) if probing else model

@@ -29,7 +29,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -49,6 +49,10 @@ DATA_PARALLEL_PREFIX = "module."
 GENERATOR_KEY = "generator"
 MAX_PROBLEMS_SHOWN = 12  # the mismatch error lists this many, then a count of the rest
 _GENERATOR_FIELDS = tuple(inspect.signature(HiFiGANGenerator.__init__).parameters)[1:]
+# keys only a BigVGAN generator has: Snake parameters inside the blocks and after the stages
+BIGVGAN_MARKERS = (".activations.", "activation_post.")
+# BigVGAN's layout keeps each upsampler in a one-element list: ups.{i}.0.*
+_BIGVGAN_UPSAMPLE = re.compile(r"^ups\.\d+\.0\.")
 
 
 def flat_key(key: str, num_kernels: int, upsample_infix: str = "") -> str:
@@ -235,9 +239,11 @@ def load_hifigan(checkpoint_path: PathLike, config: Config = None) -> HiFiGANGen
     ``config``: HiFi-GAN's ``config.json`` path, a config dict, a preset name ("v1", "v2",
     "v3") or ``None`` to pick the preset whose keys and shapes match. Raises ``ValueError``
     listing every missing, unexpected and mis-shaped key; the model is only built and
-    returned when all fit.
+    returned when all fit. A BigVGAN file (Snake parameters, or upsamplers under
+    ``ups.{i}.0.*``) is one ``ValueError`` line naming ``load_bigvgan`` instead.
     """
     state_dict = read_state_dict(checkpoint_path)
+    _check_not_bigvgan(state_dict, checkpoint_path)
     if config is None:
         candidates = [dict(PRESETS[name]) for name in PRESETS]
     else:
@@ -265,6 +271,28 @@ def load_hifigan(checkpoint_path: PathLike, config: Config = None) -> HiFiGANGen
         f"checkpoint {str(checkpoint_path)!r} does not fit HiFiGANGenerator({_describe(kwargs)})"
         f"{hint}: {len(problems)} problem(s):\n  " + "\n  ".join(lines) + advice
     )
+
+
+def bigvgan_evidence(state_dict: Mapping[str, Tensor]) -> Optional[str]:
+    """The first key that only a BigVGAN generator has (a Snake parameter, or an upsampler
+    under BigVGAN's ``ups.{i}.0.*``), or None when the tensors could be a HiFi-GAN's."""
+    for key in state_dict:
+        name = key.removeprefix(DATA_PARALLEL_PREFIX)
+        if any(marker in name for marker in BIGVGAN_MARKERS) or _BIGVGAN_UPSAMPLE.match(name):
+            return key
+    return None
+
+
+def _check_not_bigvgan(state_dict: Mapping[str, Tensor], path: PathLike) -> None:
+    """One-line ``ValueError`` for a BigVGAN checkpoint handed to ``load_hifigan``."""
+    evidence = bigvgan_evidence(state_dict)
+    if evidence is not None:
+        raise ValueError(
+            f"checkpoint_path {str(path)!r} is a BigVGAN generator checkpoint, not HiFi-GAN "
+            f"(it has key {evidence!r}): load it with load_bigvgan; recipes: pass the "
+            f"config.json it was trained with as model_config=<config.json>, or "
+            f"model=bigvgan_<preset>"
+        )
 
 
 def _fitting_presets(state_dict: Mapping[str, Tensor]) -> list[str]:

@@ -26,7 +26,9 @@ from torch import nn
 
 from upsampler.audio import HIFIGAN_AUDIO_FIELDS, mel_kwargs_from_config
 from upsampler.models import load_bigvgan, load_hifigan
+from upsampler.models.bigvgan_checkpoint import bigvgan_kwargs
 from upsampler.models.checkpoint import generator_kwargs
+from upsampler.models.family import describes_bigvgan
 from upsampler.models.pretrained import (
     DEFAULT_PRETRAINED,
     PRETRAINED,
@@ -257,16 +259,29 @@ def load_or_init_generator(cfg: DictConfig, seed: Optional[int]) -> nn.Module:
     Without a checkpoint, ``torch.manual_seed(seed)`` precedes the construction, so every
     call (and every torchrun rank) with the same seed gets the same untrained weights. A
     checkpoint is read with ``cfg.model_config`` when given, else with the fields of
-    ``cfg.model`` (:func:`generator_fields`), by ``load_bigvgan`` when ``cfg.model`` builds a
-    ``BigVGANGenerator``, else by ``load_hifigan``.
+    ``cfg.model`` (:func:`generator_fields`), by ``load_bigvgan`` when that config describes
+    a BigVGAN (:func:`checkpoint_is_bigvgan`), else by ``load_hifigan``.
     """
     cfg = resolve_checkpoint(cfg)  # checkpoint=demo / none work in every recipe
     if cfg.checkpoint is None:
         torch.manual_seed(seed)
         return instantiate(cfg.model)
     config = cfg.model_config if cfg.model_config is not None else generator_fields(cfg.model)
-    is_bigvgan = str(cfg.model._target_).endswith("BigVGANGenerator")
-    return (load_bigvgan if is_bigvgan else load_hifigan)(cfg.checkpoint, config=config)
+    loader = load_bigvgan if checkpoint_is_bigvgan(cfg) else load_hifigan
+    return loader(cfg.checkpoint, config=config)
+
+
+def checkpoint_is_bigvgan(cfg: DictConfig) -> bool:
+    """Whether ``cfg``'s checkpoint is read as a BigVGAN generator.
+
+    ``model_config`` decides when given: a ``config.json`` naming BigVGAN's fields
+    (``activation``, ``snake_logscale``, ...: what ``recipes/train.py`` writes for a BigVGAN
+    run, and BigVGAN's own releases) or a BigVGAN preset name; the model group
+    (``cfg.model._target_``) only decides without one.
+    """
+    if cfg.get("model_config") is not None:
+        return describes_bigvgan(str(cfg.model_config))
+    return str(cfg.model._target_).endswith("BigVGANGenerator")
 
 
 def build_generator(
@@ -295,7 +310,8 @@ def settings_fingerprint(cfg: DictConfig, generator: nn.Module, mel_transform: n
     fields and the dtype.
     """
     if cfg.checkpoint is not None and cfg.model_config is not None:
-        model = generator_kwargs(cfg.model_config)
+        kwargs = bigvgan_kwargs if describes_bigvgan(str(cfg.model_config)) else generator_kwargs
+        model = kwargs(cfg.model_config)
     else:
         model = generator_fields(cfg.model)
     model = json.loads(json.dumps(model))  # tuples -> lists, as a stored fingerprint reads back
@@ -318,6 +334,7 @@ def settings_fingerprint(cfg: DictConfig, generator: nn.Module, mel_transform: n
 __all__ = [
     "build_generator",
     "check_model_matches_audio",
+    "checkpoint_is_bigvgan",
     "checkpoint_front_end",
     "file_sha256",
     "generator_fields",

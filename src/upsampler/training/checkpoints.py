@@ -2,7 +2,8 @@
 
 A run folder holds pairs written at the same step ``N``::
 
-    g_0000N      {"generator": state_dict}   (weight norm as weight_g / weight_v)
+    g_0000N      {"generator": state_dict}   (the generator family's release layout:
+                 HiFi-GAN's ups.i.* or BigVGAN's ups.i.0.*, weight norm as weight_g / weight_v)
     do_0000N     {"mpd", "msd", "optim_g", "optim_d", "steps", "epoch", ...resume state}
     config.json  the generator and audio fields under HiFi-GAN's names
 
@@ -23,14 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.files import atomic_write, is_temporary
-from upsampler.models.checkpoint import (
-    branches_per_stage,
-    flat_state_dict,
-    hifigan_state_dict,
-    key_problems,
-    nested_key,
-    normalise_keys,
-)
+from upsampler.models.family import fit_state_dict, release_state_dict
 
 GENERATOR_PREFIX, STATE_PREFIX = "g_", "do_"
 STEP_DIGITS = 8
@@ -43,28 +37,27 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 def generator_state_dict(generator: nn.Module) -> dict[str, Tensor]:
-    """The generator's tensors in the original HiFi-GAN key layout (flat ``ups.i`` /
-    ``resblocks.n`` keys, ``weight_g`` / ``weight_v``), as ``g_*`` files hold them."""
+    """The generator's tensors in its family's original key layout, as ``g_*`` files hold
+    them: HiFi-GAN's flat ``ups.i`` / ``resblocks.n`` keys, or BigVGAN's ``ups.i.0`` for a
+    ``BigVGANGenerator`` (``load_hifigan`` / ``load_bigvgan`` read them); weight norm as
+    ``weight_g`` / ``weight_v``."""
     return {key: tensor.detach().clone()
-            for key, tensor in hifigan_state_dict(unwrap(generator)).items()}
+            for key, tensor in release_state_dict(unwrap(generator)).items()}
 
 
 def load_generator_state(generator: nn.Module, state_dict: Mapping[str, Tensor],
                          source: str) -> None:
-    """Load a checkpoint's generator tensors; another architecture is a one-line ``ValueError``."""
+    """Load a checkpoint's generator tensors (any layout of its family, ``fit_state_dict``);
+    another architecture is a one-line ``ValueError``."""
     model = unwrap(generator)
-    num_kernels = branches_per_stage(model)
-    expected = flat_state_dict(model)
-    renamed, origin = normalise_keys(state_dict, expected, num_kernels)
-    problems = key_problems(renamed, origin, expected)
+    nested, problems = fit_state_dict(model, state_dict)
     if problems:
         raise ValueError(
             f"checkpoint {source!r} was trained with another generator architecture than the "
             f"configured one ({len(problems)} key problems, first: {problems[0]}); "
             f"use its model settings or start a new run folder"
         )
-    model.load_state_dict({nested_key(k, num_kernels): v for k, v in renamed.items()},
-                          strict=True)
+    model.load_state_dict(nested, strict=True)
 
 
 def load_module_state(module: nn.Module, state_dict: Mapping[str, Tensor], name: str,
