@@ -16,6 +16,11 @@ weights, its model fields and audio front end come from the checkpoint's ``confi
 (a command-line ``audio``/``model`` override that disagrees is an error), and the
 discriminators, optimisers and step count start fresh; with ``resume=true`` and a pair in
 the run folder, the run continues that pair and ignores ``init_generator``.
+Every option is checked before any work (``recipe_support/train_options.py``). One run per
+folder (a lock naming the holder's pid), and a folder holds only what its runs made
+(``records/checkpoints.json``): files it does not list are never written over or deleted
+(``adopt=true`` takes over a foreign ``g_``/``do_`` pair), and ``resume=true`` refuses
+changes to what a checkpoint means unless ``resume_changes=[...]`` names them.
 A setup problem, a non-finite loss or an unusable checkpoint ends the run with one log line
 and exit status 1; the last complete checkpoint pair stays in place.
 """
@@ -42,7 +47,17 @@ from upsampler.recipe_support.build import generator_fields, given_overrides
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.finetune import apply_init_generator
-from upsampler.recipe_support.train_setup import build, configure, resume_or_start, save
+from upsampler.recipe_support.train_options import check_train_options
+from upsampler.recipe_support.train_records import commit_plan
+from upsampler.recipe_support.train_setup import (
+    Position,
+    build,
+    claim_folder,
+    configure,
+    default_run_name,
+    resume_or_start,
+    save,
+)
 from upsampler.training.artifacts import pause_line_probe, tonal_excess
 from upsampler.training.checkpoints import hifigan_config, latest_checkpoint, unwrap
 from upsampler.training.loop import NonFiniteLossError, Trainer
@@ -51,6 +66,8 @@ from upsampler.training.sampling import ResumableSampler
 from upsampler.training.validation import validate
 
 log = logging.getLogger("train")
+# configs/train.yaml's default hydra.run.dir: ${train_run_name:${now:%H-%M-%S}}
+OmegaConf.register_new_resolver("train_run_name", default_run_name, replace=True)
 SECONDS_PER_MINUTE = 60.0
 EXAMPLE_FIGURE_SIZE = (8.0, 5.0)  # inches: reference over generated mel
 
@@ -86,9 +103,46 @@ def run_validation(trainer: Trainer, validation_set: Dataset, mel_transform: Mel
 
 
 def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, Any]:
-    """The training loop; returns the last losses and validation metrics."""
+    """Build, claim the run folder (rank 0, broadcast), then train in it; returns the last
+    losses and validation metrics. The folder's lock is held until the loop ends."""
     trainer, mel_transform, train_set, validation_set = build(cfg, ctx)
-    position = resume_or_start(cfg, trainer, output_dir)
+    batch_size = int(cfg.data.batch_size)
+    config = hifigan_config(generator_fields(cfg.model), mel_transform,
+                            batch_size=batch_size, learning_rate=cfg.optimiser.learning_rate,
+                            adam_b1=cfg.optimiser.betas[0], adam_b2=cfg.optimiser.betas[1],
+                            lr_decay=cfg.optimiser.lr_decay, seed=cfg.seed,
+                            segment_size=int(cfg.data.segment_length),
+                            num_gpus=ctx.world_size)
+    if cfg.get("init_generator") is not None:
+        config["init_generator"] = str(cfg.init_generator)  # where the weights started
+    lock, plan = None, None
+    claim: tuple[str, Any] = ("ok", (None, None))
+    if ctx.is_main:
+        try:
+            lock, plan = claim_folder(cfg, output_dir, config)
+            claim = ("ok", (plan.resume_dir, plan.resume_step))
+        except RecipeError as error:
+            claim = ("error", str(error))
+    kind, value = ctx.broadcast(claim)  # every rank stops, or resumes the same pair
+    if kind == "error":
+        raise RecipeError(value)
+    try:
+        position = resume_or_start(cfg, trainer, *value)
+        if plan is not None:
+            commit_plan(plan)  # the record (and any move of earlier pairs) once it loaded
+        ctx.barrier()
+        return train_in_folder(cfg, ctx, output_dir, trainer, mel_transform, train_set,
+                               validation_set, config, position)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def train_in_folder(cfg: DictConfig, ctx: ProcessContext, output_dir: Path, trainer: Trainer,
+                    mel_transform: MelSpectrogram, train_set: Dataset,
+                    validation_set: Dataset | None, config: dict[str, Any],
+                    position: Position) -> dict[str, Any]:
+    """The loop in a claimed folder, from ``position`` (the loaded pair's, or step 0)."""
     batch_size = int(cfg.data.batch_size)
     sampler = ResumableSampler(train_set, ctx.world_size, ctx.rank, seed=int(cfg.seed))
     steps_per_epoch = len(sampler) // batch_size
@@ -105,15 +159,10 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
         trainer.msd = DistributedDataParallel(trainer.msd, device_ids=ids)
     runlog = RunLog(output_dir, tensorboard=bool(cfg.tensorboard)) if ctx.is_main else None
     if runlog is not None:
-        runlog.truncate(trainer.step)
-        config = hifigan_config(generator_fields(cfg.model), mel_transform,
-                                batch_size=batch_size, learning_rate=cfg.optimiser.learning_rate,
-                                adam_b1=cfg.optimiser.betas[0], adam_b2=cfg.optimiser.betas[1],
-                                lr_decay=cfg.optimiser.lr_decay, seed=cfg.seed,
-                                segment_size=int(cfg.data.segment_length),
-                                num_gpus=ctx.world_size)
-        if cfg.get("init_generator") is not None:
-            config["init_generator"] = str(cfg.init_generator)  # where the weights started
+        try:
+            runlog.truncate(trainer.step)
+        except ValueError as error:
+            raise RecipeError(one_line(error)) from error
         write_json(output_dir / "config.json", config)
     max_steps = cfg.max_steps if cfg.max_steps is not None else float("inf")
     max_seconds = (float(cfg.max_minutes) * SECONDS_PER_MINUTE if cfg.max_minutes is not None
@@ -191,10 +240,12 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
 def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
     """Train as ``cfg`` says; setup problems raise ``RecipeError`` with one line.
 
+    Every option is checked first; a bad one leaves no file behind.
     ``overrides`` are the command line's Hydra overrides (those of the running
     ``@hydra.main`` when None); with ``init_generator`` set they are checked against the
     checkpoint's model and audio fields, which then replace ``cfg.model`` and ``cfg.audio``.
     """
+    check_train_options(cfg)
     cfg = apply_init_generator(
         cfg, given_overrides() if overrides is None else overrides)
     try:

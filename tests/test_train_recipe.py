@@ -155,7 +155,8 @@ def test_other_architecture_checkpoint_is_one_line(corpus: Path, tmp_path: Path)
     train.run(make_cfg(corpus, tmp_path, "max_steps=2"))
     with pytest.raises(RecipeError, match="another generator architecture") as info:
         train.run(make_cfg(corpus, tmp_path, "max_steps=4", "resume=true",
-                           "model.upsample_initial_channel=32"))
+                           "model.upsample_initial_channel=32",
+                           "resume_changes=[model.upsample_initial_channel]"))
     assert "\n" not in str(info.value)
 
 

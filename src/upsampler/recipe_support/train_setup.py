@@ -1,9 +1,12 @@
 """Building and resuming a training run from its Hydra config (serves ``recipes/train.py``).
 
 ``build`` makes the generator, discriminators, trainer and datasets (a setup problem is one
-``RecipeError`` line); ``resume_or_start`` loads the last complete checkpoint pair, or refuses
-to overwrite one, or (a new run with ``init_generator``) loads the pretrained generator
-weights; ``save`` writes the pair at the trainer's step with the data position.
+``RecipeError`` line); ``claim_folder`` (rank 0, with the folder's ``RunLock`` held) checks
+the run folder against its ``records/checkpoints.json`` (see ``train_records``) and says
+which pair to continue; ``resume_or_start`` loads that pair, or (a new run with
+``init_generator``) the pretrained generator weights; ``save`` lists the step in the record,
+then writes the pair at the trainer's step with the data position and prunes the run's own
+older pairs. ``default_run_name`` names the default run folder of a launch.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import logging
 import os
 import random
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
@@ -26,10 +31,17 @@ from upsampler.recipe_support.build import check_model_matches_audio
 from upsampler.recipe_support.distributed import ProcessContext
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.recipe_support.finetune import load_init_generator
+from upsampler.recipe_support.lock import RunLock
+from upsampler.recipe_support.train_records import (
+    FolderPlan,
+    forget_checkpoints,
+    plan_folder,
+    record_checkpoint,
+)
 from upsampler.training import data as training_data
 from upsampler.training.checkpoints import (
+    complete_steps,
     generator_state_dict,
-    latest_checkpoint,
     load_generator_state,
     read_pair,
     save_pair,
@@ -42,6 +54,23 @@ log = logging.getLogger("train")
 CUBLAS_DETERMINISTIC = ":4096:8"  # cuBLAS workspace setting deterministic algorithms need
 WAV_FOLDER = "wavs"  # where HiFi-GAN's layout keeps the files a list names
 UNTIL_THE_CLOCK = sys.maxsize  # warm-up step count while warmup_minutes decides
+RUN_ID_ENV = "TORCHELASTIC_RUN_ID"  # torchrun's launch id, the same on every rank
+UNNAMED_LAUNCH = "none"  # torchrun's run id when --rdzv-id is not given
+
+
+def default_run_name(clock: str) -> str:
+    """The last part of the default ``hydra.run.dir``: never shared by unrelated runs.
+
+    A plain run: ``clock`` (the start time) and the process id. A ``torchrun`` launch: its
+    run id (``--standalone`` makes a unique one), the same on every rank; without one
+    (``none``) the launching agent's process id, the parent of every rank.
+    """
+    run_id = os.environ.get(RUN_ID_ENV)
+    if run_id and run_id != UNNAMED_LAUNCH:
+        return run_id
+    if run_id == UNNAMED_LAUNCH:
+        return f"torchrun-{os.getppid()}"
+    return f"{clock}-{os.getpid()}"
 
 
 @dataclass
@@ -130,32 +159,49 @@ def build(cfg: DictConfig, ctx: ProcessContext) -> tuple[Trainer, MelSpectrogram
     return trainer, mel_transform, train_set, validation_set
 
 
-def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Position:
-    """Load the last complete pair when ``resume=true``; refuse to overwrite one otherwise.
+def claim_folder(cfg: DictConfig, output_dir: Path, config: Mapping[str, Any]
+                 ) -> tuple[RunLock, FolderPlan]:
+    """Take ``output_dir`` for this run (rank 0): the held lock and the checked plan.
+
+    The folder is checked first without writing anything (a refusal leaves it as it was),
+    then locked (one run per folder: a second is refused naming the holder's pid) and
+    checked again. ``config`` is the ``config.json`` the run writes. Nothing is recorded
+    yet: ``commit_plan`` writes the record once the pair to continue has loaded. Refusals
+    are ``RecipeError`` lines; the caller releases the lock.
+    """
+    plan_folder(cfg, output_dir, config)  # read-only: refuse before creating anything
+    lock = RunLock(output_dir)
+    lock.acquire()
+    try:
+        return lock, plan_folder(cfg, output_dir, config)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def resume_or_start(cfg: DictConfig, trainer: Trainer, resume_dir: Path | None,
+                    step: int | None) -> Position:
+    """Load the pair at ``step`` in ``resume_dir`` (what ``claim_folder`` decided), or start.
 
     A run that starts at step 0 with ``init_generator`` set (a file path, as
     ``apply_init_generator`` leaves it) loads those generator weights; the discriminators and
     optimisers stay fresh. A resumed run continues its own pair and ignores ``init_generator``
     (one log line says so), so the same command line both starts and continues a fine-tuning.
     """
-    step = latest_checkpoint(output_dir)
     init_generator = cfg.get("init_generator")
-    if step is None:
+    if step is None or resume_dir is None:
         if cfg.resume:
-            log.info("resume=true but %s holds no complete checkpoint pair: starting at step 0",
-                     output_dir)
+            log.info("resume=true but the run folder holds no complete checkpoint pair: "
+                     "starting at step 0")
         if init_generator is not None:
             load_init_generator(trainer.generator, init_generator,
                                 cfg.get("init_generator_config"))
             log.info("fine-tuning: generator weights from %s; discriminators and optimisers "
                      "fresh, step 0", init_generator)
         return Position()
-    if not cfg.resume:
-        raise RecipeError(f"{output_dir} already holds checkpoints up to step {step}; pass "
-                          f"resume=true to continue that run or choose a new hydra.run.dir")
     try:
-        generator_state, state = read_pair(output_dir, step)
-        source = str(output_dir / f"g_{step:08d}")
+        generator_state, state = read_pair(resume_dir, step)
+        source = str(resume_dir / f"g_{step:08d}")
         load_generator_state(trainer.generator, generator_state, source)
         trainer.load_state_dict(state, source.replace("/g_", "/do_"))
     except ValueError as error:
@@ -167,7 +213,7 @@ def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Posi
                  trainer.learning_rate)
     if cfg.warmup_minutes is not None and "warmup_steps" in state:
         trainer.warmup_steps = int(state["warmup_steps"])  # the step the time warm-up ended
-    log.info("resumed from step %d (epoch %d) in %s", step, state.get("epoch", 0), output_dir)
+    log.info("resumed from step %d (epoch %d) in %s", step, state.get("epoch", 0), resume_dir)
     if init_generator is not None:
         log.info("init_generator=%s ignored: the run continues its own pair at step %d",
                  init_generator, step)
@@ -176,9 +222,12 @@ def resume_or_start(cfg: DictConfig, trainer: Trainer, output_dir: Path) -> Posi
 
 
 def save(cfg: DictConfig, trainer: Trainer, position: Position, output_dir: Path) -> None:
-    """The pair at the trainer's step (call on rank 0)."""
+    """The pair at the trainer's step (call on rank 0): listed in the record first, then
+    written, then the run's own older pairs pruned to ``keep_checkpoints``."""
     state = trainer.state_dict()
     state.update(epoch=position.epoch, batch_in_epoch=position.batch_in_epoch,
                  train_seconds=position.seconds)
+    owned = record_checkpoint(output_dir, trainer.step)
     save_pair(output_dir, trainer.step, generator_state_dict(trainer.generator), state,
-              cfg.keep_checkpoints)
+              cfg.keep_checkpoints, owned)
+    forget_checkpoints(output_dir, [s for s in owned if s in complete_steps(output_dir)])

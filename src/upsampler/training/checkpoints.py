@@ -16,7 +16,7 @@ killed mid-write leaves at most a temporary file (removed on the next save) or a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,12 @@ def hifigan_config(generator_fields: Mapping[str, Any], mel_transform: nn.Module
     return config
 
 
+def pair_step(name: str) -> tuple[str, int] | None:
+    """``("g_", 1000)`` for the file name ``g_00001000``; None for any other name."""
+    match = _PAIR_NAME.match(name)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
 def checkpoint_name(prefix: str, step: int) -> str:
     """``g_00001000`` for ``prefix="g_"``, ``step=1000``."""
     return f"{prefix}{step:0{STEP_DIGITS}d}"
@@ -122,28 +128,46 @@ def latest_checkpoint(directory: Path) -> int | None:
 
 
 def save_pair(directory: Path, step: int, generator_state: Mapping[str, Tensor],
-              training_state: Mapping[str, Any], keep_last: int | None) -> tuple[Path, Path]:
+              training_state: Mapping[str, Any], keep_last: int | None,
+              owned: Collection[int] | None = None) -> tuple[Path, Path]:
     """Write ``g_N`` then ``do_N`` atomically; then prune to the last ``keep_last`` pairs.
 
-    Pruning removes older pairs, lone ``g`` files and temporary files of killed writes.
+    Pruning removes older pairs, lone ``g`` files and temporary files of killed writes;
+    with ``owned`` (the steps the run folder's records list, ``step`` included) only files
+    of those steps, so files another program or run put there stay untouched.
     """
     generator_path = atomic_save({"generator": dict(generator_state)},
                                  directory / checkpoint_name(GENERATOR_PREFIX, step))
     state_path = atomic_save(dict(training_state), directory / checkpoint_name(STATE_PREFIX, step))
-    prune(directory, keep_last)
+    prune(directory, keep_last, owned)
     return generator_path, state_path
 
 
-def prune(directory: Path, keep_last: int | None) -> None:
-    """Keep the last ``keep_last`` complete pairs (all when None); drop stale partial files."""
-    steps = complete_steps(directory)
+def prune(directory: Path, keep_last: int | None, owned: Collection[int] | None = None) -> None:
+    """Keep the last ``keep_last`` complete pairs (all when None); drop stale partial files.
+
+    ``keep_last`` must be a positive integer or None (``ValueError`` otherwise: 0 would
+    delete every pair). With ``owned`` only files whose step it lists are considered:
+    pairs of other steps are neither counted nor removed.
+    """
+    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int)
+                                  or keep_last < 1):
+        raise ValueError(f"keep_checkpoints must be a positive integer or None, got "
+                         f"{keep_last!r}")
+    mine = (lambda step: True) if owned is None else set(owned).__contains__
+    steps = [step for step in complete_steps(directory) if mine(step)]
     kept = set(steps if keep_last is None else steps[max(0, len(steps) - keep_last):])
     for path in directory.iterdir():
         match = _PAIR_NAME.match(path.name)
         stale_temp = is_temporary(path) and any(
             path.name.startswith(f".{prefix}") for prefix in (GENERATOR_PREFIX, STATE_PREFIX)
         )
-        if stale_temp or (match and int(match.group(2)) not in kept):
+        if stale_temp:
+            target = _PAIR_NAME.match(path.name[1:].split(".")[0])
+            if owned is not None and (target is None or not mine(int(target.group(2)))):
+                continue
+            path.unlink(missing_ok=True)
+        elif match and mine(int(match.group(2))) and int(match.group(2)) not in kept:
             path.unlink(missing_ok=True)
 
 
@@ -165,6 +189,7 @@ def read_pair(directory: Path, step: int) -> tuple[dict[str, Tensor], dict[str, 
 
 __all__ = [
     "atomic_save", "checkpoint_name", "hifigan_config", "complete_steps", "generator_state_dict",
-    "latest_checkpoint", "load_generator_state", "load_module_state", "prune", "read_pair",
+    "latest_checkpoint", "load_generator_state", "load_module_state", "pair_step", "prune",
+    "read_pair",
     "save_pair", "unwrap",
 ]

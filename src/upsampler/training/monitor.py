@@ -3,7 +3,8 @@
 TensorBoard event files are written when the ``tensorboard`` package is importable
 (``pip install "upsampler[tensorboard]"``); without it only ``metrics.jsonl`` is kept.
 On resume, :meth:`RunLog.truncate` drops the lines of steps after the checkpoint, so the
-file reads as one uninterrupted run.
+file reads as one uninterrupted run; a torn last line (a full disk, a killed write) is
+dropped with a warning.
 """
 
 from __future__ import annotations
@@ -51,11 +52,25 @@ class RunLog:
                 self.writer = SummaryWriter(str(self.directory / TENSORBOARD_DIR))
 
     def truncate(self, step: int) -> None:
-        """Drop the records of steps after ``step`` (a resumed run repeats them)."""
+        """Drop the records of steps after ``step`` (a resumed run repeats them) and a torn
+        last line; a line before the last that is not JSON is a ``ValueError``."""
         if not self.path.is_file():
             return
-        kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        lines = [line for line in self.path.read_text(encoding="utf-8", errors="replace")
+                 .splitlines() if line.strip()]
+        kept = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                if number < len(lines):
+                    raise ValueError(f"{self.path} line {number} is not JSON ({line[:60]!r}); "
+                                     f"only a torn last line is dropped") from None
+                log.warning("%s: dropping its torn last line %d (%r), a write cut short",
+                            self.path, number, line[:60])
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(line)
         atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
 
     def write(self, kind: str, step: int, values: dict[str, Any]) -> None:
