@@ -9,7 +9,8 @@ import pytest
 from omegaconf import DictConfig
 
 from fake_corpus import make_allison_debs
-from option_battery import battery, tree_state, with_override
+from omegaconf import OmegaConf
+from option_battery import BAD_VALUES, battery, tree_state, with_value
 from recipe_support import compose_config, load_recipe
 
 from upsampler.audio import MelSpectrogram
@@ -60,18 +61,25 @@ def test_every_bad_option_is_one_line_before_any_write(tmp_path: Path,
     make_allison_debs(tmp_path / "fake", tmp_path / "cache")
     monkeypatch.chdir(tmp_path)  # a relative output_dir that slipped through would land here
     before = tree_state(tmp_path)
-    base = [f"output_dir={tmp_path / 'allison'}", f"cache_dir={tmp_path / 'cache'}"]
-    cases = [case for case in battery("prepare_data", base) if case[1] not in ALLOWED]
-    assert {option for option, _ in cases} == {
+    base = make_cfg(tmp_path)
+    cases = [case for case in battery(base) if case[1] not in ALLOWED]
+    assert {option for option, _, _ in cases} == {
         "output_dir", "cache_dir", "sample_rate", "bitrate", "trim_top_db",
         "trim_margin_seconds", "holdout_every", "holdout_min_seconds"}
-    for option, override in cases:
-        cfg = compose_config("prepare_data", with_override(base, override))
+    for option, override, value in cases:
         with pytest.raises(RecipeError) as caught:
-            prepare_data.run(cfg)
+            prepare_data.run(with_value(base, option, value))
         message = str(caught.value)
         assert message.startswith(f"{option} must be ") and "\n" not in message, override
         assert tree_state(tmp_path) == before, override
+
+
+def test_battery_values_are_what_hydra_parses() -> None:
+    """option_battery sets the values Hydra would make of each override."""
+    for override, value in BAD_VALUES.items():
+        composed = compose_config("prepare_data", [f"cache_dir={override}"])
+        parsed = OmegaConf.to_container(composed)["cache_dir"]
+        assert parsed == value and type(parsed) is type(value), override
 
 
 def test_holdout_every_1_is_refused_and_a_valid_rerun_then_works(tmp_path: Path) -> None:
