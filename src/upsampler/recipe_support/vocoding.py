@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,9 +24,15 @@ from upsampler.recipe_support.build import (
     settings_fingerprint,
 )
 from upsampler.recipe_support.distributed import ProcessContext
-from upsampler.recipe_support.errors import RecipeError, one_line
+from upsampler.recipe_support.errors import EXIT_FAILURE, RecipeError, one_line, run_dir_override
 from upsampler.files import atomic_write, save_png
-from upsampler.recipe_support.records import MEL_SUFFIXES, RunRecords, find_inputs, output_names
+from upsampler.recipe_support.records import (
+    MEL_SUFFIXES,
+    RunRecords,
+    find_inputs,
+    is_run_folder,
+    output_names,
+)
 from upsampler.recipe_support.windows import log_mel_in_windows, vocode_in_windows
 
 log = logging.getLogger("vocode")
@@ -57,11 +64,17 @@ def prepare(
 ) -> tuple[list[Job], nn.Module, nn.Module, dict[str, Any]]:
     """The jobs, the generator, the mel front end and the settings fingerprint.
 
-    Any problem raises ``RecipeError`` with a one-line message.
+    Each folder of the input that is not searched (hidden, an earlier run, the run's own
+    output) is logged with the reason. Any problem raises ``RecipeError`` with a one-line
+    message.
     """
     try:
         source = Path(cfg.input) if cfg.input is not None else BUNDLED_SPEECH
-        inputs = find_inputs(source, exclude=output_dir)
+        def on_skip(folder: Path, reason: str) -> None:
+            if ctx.is_main:
+                log.info("not searched for inputs: %s (%s)", folder, reason)
+
+        inputs = find_inputs(source, exclude=output_dir, on_skip=on_skip)
         jobs = [Job(*pair) for pair in zip(inputs, output_names(inputs, source))]
         mel_transform = instantiate(cfg.audio).to(ctx.device)
         generator = build_generator(cfg, device=ctx.device)  # every rank: the same weights
@@ -95,6 +108,43 @@ def refuse_foreign_outputs(records: RunRecords, jobs: list[Job]) -> None:
                     f"was not written by a run into {str(records.output_dir)!r}; choose another "
                     f"hydra.run.dir (or output_dir)"
                 )
+
+
+def run_dir_in_input_problem(argv: list[str]) -> str | None:
+    """Why ``hydra.run.dir`` on the command line must not be used with its ``input=``, or None.
+
+    Refused: the input folder itself, and an existing, non-empty folder inside it that is
+    not an earlier run (no ``records/`` or ``.hydra/``). Hydra writes ``.hydra/`` and a log
+    there before the recipe runs, and an input search skips any folder holding ``.hydra/``,
+    so the user's files in it would silently drop out of every later run. A new folder
+    inside the input (``input=clips hydra.run.dir=clips/vocoded``) is fine: the search
+    leaves the run's own folder out.
+    """
+    run_dir = run_dir_override(argv)
+    inputs = [arg.partition("=")[2] for arg in argv[1:] if arg.partition("=")[0] == "input"]
+    if run_dir is None or not inputs or not inputs[-1] or "$" in inputs[-1]:
+        return None
+    root = Path(inputs[-1]).expanduser()
+    if not root.is_dir():
+        return None
+    run, root = Path(run_dir).expanduser().resolve(), root.resolve()
+    if run == root:
+        return (f"hydra.run.dir={run_dir!r} is the input folder input={inputs[-1]!r}; choose a "
+                f"new folder (the outputs would be mixed with the inputs)")
+    if root in run.parents and run.is_dir() and not is_run_folder(run) and any(run.iterdir()):
+        return (f"hydra.run.dir={run_dir!r} is an existing folder of input={inputs[-1]!r} that "
+                f"no earlier run wrote; Hydra would write .hydra/ into it and later runs would "
+                f"skip its files as an earlier run's; choose a new folder")
+    return None
+
+
+def refuse_run_dir_in_input(argv: list[str]) -> None:
+    """Exit with status 1 and one line on stderr when :func:`run_dir_in_input_problem`
+    finds one; call it before Hydra starts (it writes into the run folder at once)."""
+    problem = run_dir_in_input_problem(argv)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        sys.exit(EXIT_FAILURE)
 
 
 def load_mel(path: Path, num_mels: int) -> Tensor:
@@ -221,4 +271,5 @@ def vocode_one(job: Job, generator: nn.Module, mel_transform: nn.Module, cfg: Di
     }
 
 
-__all__ = ["Job", "SUMMARY_NAME", "prepare", "refuse_foreign_outputs", "vocode_one"]
+__all__ = ["Job", "SUMMARY_NAME", "prepare", "refuse_foreign_outputs", "refuse_run_dir_in_input",
+           "run_dir_in_input_problem", "vocode_one"]
