@@ -334,3 +334,33 @@ def test_every_folder_left_out_of_the_input_is_logged_with_why(
     assert (f"not searched for inputs: {root / 'old_run'} (an earlier run's folder (holds "
             f"records/))") in caplog.text
     assert f"not searched for inputs: {root / 'outputs'} (top-level outputs/" in caplog.text
+
+
+def test_a_file_name_that_is_not_utf8_is_vocoded_and_logged(
+    tmp_path: Path, capsys: "pytest.CaptureFixture[str]"
+) -> None:
+    """b"caf\\xe9.wav" (Latin-1, allowed on Linux) is vocoded under the same bytes; a bad
+    file with such a name fails in one line that a strict UTF-8 log file (Hydra's) takes."""
+    import logging
+
+    root = tmp_path / "in"
+    root.mkdir()
+    good, bad = os.fsdecode(b"caf\xe9.wav"), os.fsdecode(b"bad\xff.wav")
+    audio = 0.1 * np.random.default_rng(0).standard_normal(1234).astype(np.float32)
+    sf.write(os.fsencode(root / good), audio, SAMPLE_RATE)
+    (root / bad).write_bytes(b"not audio")
+    handler = logging.FileHandler(tmp_path / "vocode.log", encoding="utf-8")  # strict
+    logging.getLogger("vocode").addHandler(handler)
+    try:
+        summary = run_in_process(tmp_path, root)
+    finally:
+        logging.getLogger("vocode").removeHandler(handler)
+        handler.close()
+    assert [record["output"] for record in summary["files"]] == [good]
+    assert os.fsencode(good) in os.listdir(os.fsencode(tmp_path / "out"))
+    assert sf.info(os.fsencode(tmp_path / "out" / good)).frames == 1234
+    (failure,) = summary["failures"]
+    assert failure["output"] == bad and "not readable audio" in failure["error"]
+    assert "Logging error" not in capsys.readouterr().err
+    assert f"failed {root}/bad\\xff.wav: ValueError: audio file " in (
+        tmp_path / "vocode.log").read_text(encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -19,9 +20,38 @@ class RecipeError(Exception):
     """A problem that stops a whole recipe run (bad path, config, checkpoint): one log line."""
 
 
+def printable(text: Any) -> str:
+    """``str(text)`` that any UTF-8 stream can write: a file name's undecodable bytes (held
+    as surrogates, ``"caf\\udce9"``) are shown as ``\\xe9``, other lone surrogates as
+    ``\\udXXX``."""
+    text = os.fspath(text) if isinstance(text, os.PathLike) else text
+    text = os.fsdecode(text) if isinstance(text, bytes) else str(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+PRINTABLE_ARGS = (str, bytes, os.PathLike, BaseException)
+
+
+class PrintableLogFilter(logging.Filter):
+    """Makes a record's message and its string, path and error arguments :func:`printable`, so a
+    file name that is not valid UTF-8 cannot crash a log handler ("--- Logging error ---")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = printable(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(printable(arg) if isinstance(arg, PRINTABLE_ARGS) else arg
+                                for arg in record.args)
+        return True
+
+
 def one_line(error: BaseException) -> str:
-    """``"ErrorType: message"`` on a single line, for logs and summaries without tracebacks."""
-    message = " ".join(str(error).split())
+    """``"ErrorType: message"`` on a single, :func:`printable` line, for logs and summaries
+    without tracebacks."""
+    message = " ".join(printable(error).split())
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
@@ -104,10 +134,12 @@ def discard_unused_run_dir(created: list[Path]) -> None:
 
 __all__ = [
     "EXIT_FAILURE",
+    "PrintableLogFilter",
     "RecipeError",
     "check_run_dir_override",
     "discard_unused_run_dir",
     "one_line",
+    "printable",
     "run_dir_override",
     "run_or_exit",
 ]

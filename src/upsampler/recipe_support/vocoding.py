@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from upsampler.audio import BUNDLED_SPEECH, file_sample_rate, load_audio
+from upsampler.audio import BUNDLED_SPEECH, file_sample_rate, load_audio, sound_path
 from upsampler.lengths import ceil_div
 from upsampler.recipe_support.build import (
     build_generator,
@@ -24,7 +24,14 @@ from upsampler.recipe_support.build import (
     settings_fingerprint,
 )
 from upsampler.recipe_support.distributed import ProcessContext
-from upsampler.recipe_support.errors import EXIT_FAILURE, RecipeError, one_line, run_dir_override
+from upsampler.recipe_support.errors import (
+    EXIT_FAILURE,
+    PrintableLogFilter,
+    RecipeError,
+    one_line,
+    printable,
+    run_dir_override,
+)
 from upsampler.files import atomic_write, save_png
 from upsampler.recipe_support.records import (
     MEL_SUFFIXES,
@@ -36,6 +43,7 @@ from upsampler.recipe_support.records import (
 from upsampler.recipe_support.windows import log_mel_in_windows, vocode_in_windows
 
 log = logging.getLogger("vocode")
+log.addFilter(PrintableLogFilter())  # input names need not be valid UTF-8
 
 SUMMARY_NAME = "summary.json"
 FIGURES_DIR = "figures"
@@ -219,7 +227,7 @@ def write_wav(path: Path, generator: nn.Module, mel: Tensor, samples: int, sampl
 
     def write(temp: Path) -> None:
         written = 0
-        with sf.SoundFile(temp, "w", samplerate=sample_rate, channels=1) as stream:
+        with sf.SoundFile(sound_path(temp), "w", samplerate=sample_rate, channels=1) as stream:
             def emit(piece: Tensor) -> None:
                 nonlocal written
                 piece = piece[:samples - written].float().cpu()
@@ -251,13 +259,13 @@ def vocode_one(job: Job, generator: nn.Module, mel_transform: nn.Module, cfg: Di
         wrote.append(job.name)
         figure_name = None
         if cfg.figures:
-            written, _ = sf.read(output_dir / job.name, dtype="float32")
+            written, _ = sf.read(sound_path(output_dir / job.name), dtype="float32")
             try:  # a mel of a few frames vocodes fine but is too short for the front end
                 output_mel = log_mel_in_windows(mel_transform, torch.from_numpy(written), window)
             except ValueError as error:
                 log.warning("no figure for %s: %s", job.source, one_line(error))
             else:
-                title = f"{job.source.name} -> {job.name}"
+                title = printable(f"{job.source.name} -> {job.name}")
                 figure = mel_figure(mel, output_mel, sample_rate, hop, title)
                 save_png(figure, output_dir / job.figure)
                 figure_name = job.figure
