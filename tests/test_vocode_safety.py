@@ -364,3 +364,21 @@ def test_a_file_name_that_is_not_utf8_is_vocoded_and_logged(
     assert "Logging error" not in capsys.readouterr().err
     assert f"failed {root}/bad\\xff.wav: ValueError: audio file " in (
         tmp_path / "vocode.log").read_text(encoding="utf-8")
+
+
+def test_big_endian_mel_is_vocoded_and_a_non_numeric_npy_is_named_as_such(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    mel = np.random.default_rng(0).standard_normal((NUM_MELS, 4)).astype(np.float32)
+    write_mel(root / "native.npy", 4)
+    np.save(root / "big.npy", mel.astype(">f4"))
+    (root / "garbage.npy").write_bytes(b"this is no .npy file at all")
+    np.save(root / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    summary = run_in_process(tmp_path, root)
+    assert [record["output"] for record in summary["files"]] == ["big.wav", "native.wav"]
+    errors = {failure["output"]: failure["error"] for failure in summary["failures"]}
+    assert "is not a numeric .npy mel (no .npy header)" in errors["garbage.wav"]
+    assert "is not a numeric .npy mel (it holds Python objects)" in errors["objects.wav"]
+    assert not any("allow_pickle" in error for error in errors.values())
+    from upsampler.recipe_support.vocoding import load_mel
+
+    torch.testing.assert_close(load_mel(root / "big.npy", NUM_MELS), torch.from_numpy(mel))

@@ -156,9 +156,32 @@ def refuse_run_dir_in_input(argv: list[str]) -> None:
 
 
 def load_mel(path: Path, num_mels: int) -> Tensor:
-    """A saved mel ``(num_mels, T)`` (or ``(1, num_mels, T)``) as float32 ``(num_mels, T)``."""
+    """A saved mel ``(num_mels, T)`` (or ``(1, num_mels, T)``) as float32 ``(num_mels, T)``.
+
+    A ``.npy`` in either byte order is read (big-endian values are converted); one that is
+    not a numeric array (a pickle, another format, a truncated file) raises ``ValueError``.
+    """
     if path.suffix.lower() == ".npy":
-        mel = torch.from_numpy(np.load(path, allow_pickle=False))
+        expected = "expected np.save of a (num_mels, T) float array"
+        try:
+            with open(path, "rb") as stream:
+                version = np.lib.format.read_magic(stream)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)(stream)
+        except (ValueError, OSError, EOFError) as error:  # not numpy's advice on pickles
+            raise ValueError(f"mel file {str(path)!r} is not a numeric .npy mel (no .npy "
+                             f"header); {expected}") from error
+        if header[2].hasobject:
+            raise ValueError(f"mel file {str(path)!r} is not a numeric .npy mel (it holds "
+                             f"Python objects); {expected}")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            raise ValueError(f"mel file {str(path)!r} is a damaged or truncated .npy "
+                             f"({one_line(error)}); {expected}") from error
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))
+        mel = torch.from_numpy(array)
     else:
         mel = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(mel, Tensor):
