@@ -168,3 +168,14 @@ def test_failed_verification_leaves_nothing_under_a_final_name(
                                  r"tolerance=0.0001; no file was written$"):
             export.run(make_cfg(tmp_path, "formats=[torchscript]"))
     assert tree_state(tmp_path) == {}  # so a rerun finds nothing "not written by an export"
+
+
+def test_debug_model_output_depends_on_its_mel() -> None:
+    """Otherwise every export and equality check on model=debug would pass vacuously."""
+    from upsampler.recipe_support.build import build_generator
+
+    generator = build_generator(compose_config("export", ["model=debug", "audio=16k_hop200"]))
+    first, second = torch.randn(2, 1, NUM_MELS, 20, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        difference = (generator(first) - generator(second)).abs().max()
+    assert difference > 1e-3
