@@ -46,7 +46,12 @@ from upsampler.recipe_support.build import (
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
 from upsampler.recipe_support.options import check_options
 from upsampler.recipe_support.provenance import command_line, provenance
-from upsampler.training.data import UtteranceDataset, find_wavs, read_file_list
+from upsampler.training.data import (
+    UtteranceDataset,
+    default_wav_dir,
+    find_wavs,
+    read_file_list,
+)
 from upsampler.training.validation import validate
 
 log = logging.getLogger("evaluate")
@@ -57,12 +62,13 @@ TABLE_COLUMNS = {"stoi": "STOI", "pesq": "PESQ (wb)", "mel_l1": "mel L1", "stft"
 
 
 def input_files(inputs: str | None, wav_dir: str | None) -> list[Path]:
-    """A wav, a folder of wavs, or a HiFi-GAN file list (wavs in ``wav_dir`` or ``wavs/``)."""
+    """A wav, a folder of wavs, or a HiFi-GAN file list: its files in ``wav_dir``, else in
+    ``wavs/`` beside the list when that exists, else beside the list (as train.py reads it)."""
     if inputs is None:
         return [BUNDLED_SPEECH]
     path = Path(inputs).expanduser()
     if path.suffix == FILE_LIST_SUFFIX:
-        return read_file_list(path, Path(wav_dir) if wav_dir else path.parent / "wavs")
+        return read_file_list(path, Path(wav_dir) if wav_dir else default_wav_dir(path))
     if path.is_dir():
         return find_wavs(path)
     if not path.is_file():

@@ -7,11 +7,12 @@
     python recipes/export.py -m model=hifigan_v1,hifigan_v2,hifigan_v3 \
         upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr   # a matrix
 
-Writes ``<output_dir>/<name>.pt`` and ``<name>.onnx`` (each to a temporary name, then
-renamed), runs each on seeded random mels of ``verify_frames`` lengths (none of them the
-export's), logs the max abs error against eager PyTorch per format and the ONNX graph's
-node types, and writes ``export.json``. An error above ``tolerance`` stops the run with
-status 1. ``lowering=conv_transpose`` writes our transposed layers as ONNX's own
+Every option is checked before anything is built (one line naming it otherwise). Writes
+``<name>.pt`` and ``<name>.onnx`` to temporary names in ``<output_dir>``, runs each on
+seeded random mels of ``verify_frames`` lengths (none of them the export's), logs the max
+abs error against eager PyTorch per format and the ONNX graph's node types, then renames
+the files into place and writes ``export.json``. An error above ``tolerance`` stops the
+run with status 1 and leaves no file under a final name. ``lowering=conv_transpose`` writes our transposed layers as ONNX's own
 ``ConvTranspose`` node instead of our dense formulation (same numbers).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +32,7 @@ from torch import Tensor, nn
 
 from upsampler.export import (
     LOWERINGS,
+    MIN_EXPORT_LENGTH,
     export_onnx,
     export_torchscript,
     exportable,
@@ -45,13 +48,21 @@ from upsampler.recipe_support.errors import (
     one_line,
     run_or_exit,
 )
-from upsampler.files import write_json
-from upsampler.recipe_support.options import check_options
+from upsampler.files import temporary_path, write_json
+from upsampler.recipe_support.options import (
+    check_choice,
+    check_int_list,
+    check_number,
+    check_options,
+    check_path,
+)
 
 log = logging.getLogger("export")
 
 SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx"}
 SUMMARY_FILE = "export.json"
+TRACE = "trace"  # torch.jit.script cannot compile a whole generator
+MIN_EXPORT_BATCH = 2  # a batch of 1 would be traced as a constant
 
 
 class ExportError(RecipeError):
@@ -86,20 +97,55 @@ def node_summary(node_types: dict[str, int]) -> str:
     return f"{sum(node_types.values())} nodes: {listed}"
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Export every format of ``cfg.formats``; return ``{format: {path, max_abs_error}}``."""
-    check_options(cfg, integers=("seed", "batch_size", "example_frames"),
-                  positive_or_null=("num_threads",))
-    if cfg.lowering not in LOWERINGS:
-        raise ExportError(f"lowering must be one of {list(LOWERINGS)}, got {cfg.lowering!r}")
-    unknown = sorted(set(cfg.formats) - set(SUFFIXES))
-    if unknown:
-        raise ExportError(f"formats must be among {sorted(SUFFIXES)}, got {unknown}")
-    if cfg.example_frames in cfg.verify_frames:
+def check_config(cfg: DictConfig) -> None:
+    """Raise ``ExportError`` naming the first option of configs/export.yaml whose value is
+    not allowed; nothing is built, read or written. (The ``model``, ``audio`` and
+    ``upsampler`` groups are checked when the generator is built.)"""
+    try:
+        check_path(cfg, "checkpoint", nullable=True)
+        check_path(cfg, "model_config", nullable=True)
+        check_path(cfg, "output_dir")
+        check_options(cfg, integers=("seed",), positive_or_null=("num_threads",))
+        check_number(cfg, "example_frames", minimum=MIN_EXPORT_LENGTH, integer=True)
+        check_number(cfg, "batch_size", minimum=MIN_EXPORT_BATCH, integer=True)
+        check_number(cfg, "tolerance", minimum=0)
+        check_choice(cfg, "lowering", LOWERINGS)
+        verify_frames = check_int_list(cfg, "verify_frames", MIN_EXPORT_LENGTH)
+    except RecipeError as error:
+        raise ExportError(str(error)) from error
+    name = cfg.name
+    if not isinstance(name, str) or not name.strip() or Path(name).name != name \
+            or name in (".", ".."):
+        raise ExportError(f"name must be a file stem without a folder (e.g. generator), "
+                          f"got {name!r}")
+    if cfg.torchscript_method != TRACE:
         raise ExportError(
-            f"verify_frames {list(cfg.verify_frames)} must not contain example_frames="
+            f"torchscript_method must be {TRACE!r}, got {cfg.torchscript_method!r}: the recipe "
+            f"exports a generator, which torch.jit.script cannot compile (it scripts single "
+            f"layers only; see upsampler.export.export_torchscript)")
+    formats = cfg.formats
+    if isinstance(formats, str) or not OmegaConf.is_list(formats) and not isinstance(formats, list):
+        raise ExportError(f"formats must be a non-empty list among {sorted(SUFFIXES)}, "
+                          f"got {formats!r}")
+    unknown = [fmt for fmt in formats if fmt not in SUFFIXES]
+    if not formats or unknown:
+        raise ExportError(f"formats must be among {sorted(SUFFIXES)}, got {unknown or []}")
+    if cfg.example_frames in verify_frames:
+        raise ExportError(
+            f"verify_frames {verify_frames} must not contain example_frames="
             f"{cfg.example_frames}: the check is at lengths the export has not seen"
         )
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Export every format of ``cfg.formats``; return ``{format: {path, max_abs_error}}``.
+
+    Every option is checked first. Each file is written to a temporary name beside its
+    target and verified there; only when every format is within ``tolerance`` are they
+    renamed into place and ``export.json`` written, so a failed verification leaves no
+    file under a final name (an earlier export's files stay as they were).
+    """
+    check_config(cfg)
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
     generator = inference_generator(cfg)
@@ -119,27 +165,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     results: dict[str, Any] = {}
     paths = {fmt: output_dir / f"{cfg.name}{SUFFIXES[fmt]}" for fmt in cfg.formats}
     refuse_foreign_files(output_dir, list(paths.values()))
-    for fmt, path in paths.items():
-        try:
-            runner = write_file(fmt, generator, path, example, cfg)
-        except OSError as error:  # a read-only or full output folder
-            raise ExportError(f"cannot write {str(path)!r}: {one_line(error)}") from error
-        errors = [max_abs_error(runner(mel), ref) for mel, ref in zip(mels, expected)]
-        error = max(errors)
-        results[fmt] = {"path": str(path), "max_abs_error": error,
-                        "max_abs_errors": errors}  # one per verify_frames length
-        log.info("wrote %s (%s, %.1f MiB); max abs error against eager %s at %s mel frames, "
-                 "batch %d", path, fmt, path.stat().st_size / 2**20,
-                 ", ".join(f"{e:.2g}" for e in errors), list(cfg.verify_frames),
-                 cfg.batch_size)
-        if fmt == "onnx":
-            results[fmt]["lowering"] = cfg.lowering
-            results[fmt]["node_types"] = onnx_node_types(path)
-            log.info("onnx graph (lowering=%s): %s", cfg.lowering,
-                     node_summary(results[fmt]["node_types"]))
-        if error > cfg.tolerance:
-            raise ExportError(f"{fmt} export differs from eager by {error:.3g} > "
-                              f"tolerance={cfg.tolerance}")
+    temps: dict[str, Path] = {}
+    try:
+        for fmt, path in paths.items():
+            temps[fmt] = temp = temporary_path(path)
+            results[fmt] = export_and_verify(fmt, generator, path, temp, example, mels,
+                                             expected, cfg)
+        for fmt, path in paths.items():
+            os.replace(temps.pop(fmt), path)
+            log.info("wrote %s (%s, %.1f MiB); max abs error against eager %s at %s mel "
+                     "frames, batch %d", path, fmt, path.stat().st_size / 2**20,
+                     ", ".join(f"{e:.2g}" for e in results[fmt]["max_abs_errors"]),
+                     list(cfg.verify_frames), cfg.batch_size)
+    except OSError as error:  # a read-only or full output folder
+        raise ExportError(f"cannot write into {str(output_dir)!r}: {one_line(error)}; no "
+                          f"file was written") from error
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
     summary = {"checkpoint": cfg.checkpoint, "hop_length": int(generator.hop_length),
                "verify_frames": list(cfg.verify_frames), "formats": results}
     try:
@@ -148,6 +191,35 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ExportError(f"cannot write {str(output_dir / SUMMARY_FILE)!r}: "
                           f"{one_line(error)}") from error
     return results
+
+
+def export_and_verify(fmt: str, generator: nn.Module, path: Path, temp: Path, example: Tensor,
+                      mels: list[Tensor], expected: list[Tensor],
+                      cfg: DictConfig) -> dict[str, Any]:
+    """Export ``fmt`` to ``temp``, run it on ``mels`` and return its result for ``path``.
+
+    Raises ``ExportError`` when the exporter fails or the file differs from eager by more
+    than ``cfg.tolerance`` (the caller removes ``temp``).
+    """
+    try:
+        runner = write_file(fmt, generator, temp, example, cfg)
+        errors = [max_abs_error(runner(mel), ref) for mel, ref in zip(mels, expected)]
+    except OSError:
+        raise
+    except Exception as error:  # an exporter or runtime failure: one line, not a traceback
+        raise ExportError(f"{fmt} export failed: {one_line(error)}; no file was written"
+                          ) from error
+    error = max(errors)
+    result: dict[str, Any] = {"path": str(path), "max_abs_error": error,
+                              "max_abs_errors": errors}  # one per verify_frames length
+    if fmt == "onnx":
+        result["lowering"] = cfg.lowering
+        result["node_types"] = onnx_node_types(temp)
+        log.info("onnx graph (lowering=%s): %s", cfg.lowering, node_summary(result["node_types"]))
+    if error > cfg.tolerance:
+        raise ExportError(f"{fmt} export differs from eager by {error:.3g} > "
+                          f"tolerance={cfg.tolerance}; no file was written")
+    return result
 
 
 def refuse_foreign_files(output_dir: Path, paths: list[Path]) -> None:

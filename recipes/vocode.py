@@ -21,6 +21,11 @@ the files are sharded over ranks. What the run guarantees:
 
 - nothing it did not write is written over: an output that is an input, or an existing
   file the folder's records do not list, stops the run before anything is written;
+- a ``hydra.run.dir`` that is the input folder, or an existing folder of the user's inside
+  it, is refused before Hydra writes there; a refused run removes the run folder it made
+  (Hydra's ``.hydra/`` and log), so the input tree is left as it was;
+- each folder of the input that is not searched (hidden, ``outputs/`` or ``multirun/`` at
+  the top, an earlier run's folder with ``records/`` or ``.hydra/``) is logged with why;
 - a rerun into the same folder skips finished files only when the settings that decide
   them (``records/settings.json``: model, checkpoint path and SHA-256, audio front end,
   dtype) and the input file are unchanged; other settings are refused, naming each change;
@@ -50,6 +55,7 @@ from upsampler.recipe_support.errors import (
     EXIT_FAILURE,
     RecipeError,
     check_run_dir_override,
+    discard_unused_run_dir,
     one_line,
     run_or_exit,
 )
@@ -63,6 +69,7 @@ from upsampler.recipe_support.vocoding import (
     Job,
     prepare,
     refuse_foreign_outputs,
+    refuse_run_dir_in_input,
     vocode_one,
 )
 
@@ -202,5 +209,11 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_run_dir_override(sys.argv)
-    main()
+    refuse_run_dir_in_input(sys.argv)  # before Hydra writes .hydra/ into the user's folder
+    created = check_run_dir_override(sys.argv)
+    try:
+        main()
+    except SystemExit as ending:
+        if ending.code not in (0, None):  # a refused run leaves no folder it made behind
+            discard_unused_run_dir(created)
+        raise

@@ -10,6 +10,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+from option_battery import battery, tree_state, with_value
 from recipe_support import compose_config, load_recipe
 
 from upsampler import HiFiGANGenerator
@@ -106,3 +107,75 @@ def test_export_recipe_logs_files_errors_and_node_types_without_optimiser_chatte
     chatter = [r for r in caplog.records
                if r.name.startswith(("onnxscript", "onnx_ir")) and r.levelno < logging.WARNING]
     assert chatter == []
+
+
+# Every option is checked before anything is built; a failed check writes nothing.
+
+EXPORT_ALLOWED = {"seed=0", "seed=-1", "tolerance=0"}  # any seed; an exact-match check
+
+
+def test_every_bad_option_is_one_line_before_any_work(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each option of configs/export.yaml (groups aside) given a wrong type, 0, -1 or
+    nothing is refused naming it; nothing is written, not even the output folder."""
+    monkeypatch.chdir(tmp_path)  # a relative path that slipped through would land here
+    base = make_cfg(tmp_path / "out")
+    cases = [case for case in battery(base) if case[1] not in EXPORT_ALLOWED]
+    assert {option for option, _, _ in cases} == {
+        "checkpoint", "model_config", "name", "formats", "torchscript_method", "lowering",
+        "example_frames", "verify_frames", "batch_size", "tolerance", "seed", "num_threads",
+        "output_dir"}
+    for option, override, value in cases:
+        with pytest.raises(export.ExportError) as caught:
+            export.run(with_value(base, option, value))
+        message = str(caught.value)
+        assert message.startswith(f"{option} must be ") and "\n" not in message, (override,
+                                                                                  message)
+        assert tree_state(tmp_path) == {}, override
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("verify_frames=[]", "verify_frames must be a non-empty list of integers >= 3, got []"),
+    ("verify_frames=[0]", "verify_frames must be a non-empty list of integers >= 3, got [0]"),
+    ("batch_size=1", "batch_size must be an integer >= 2, got 1"),
+    ("tolerance=abc", "tolerance must be a number >= 0, got 'abc'"),
+    ("torchscript_method=script", "torchscript_method must be 'trace', got 'script'"),
+    ("torchscript_method=bogus", "torchscript_method must be 'trace', got 'bogus'"),
+    ("name=a/b", "name must be a file stem without a folder"),
+])
+def test_reported_bad_options_name_what_is_allowed(tmp_path: Path, override: str,
+                                                   message: str) -> None:
+    with pytest.raises(export.ExportError) as caught:
+        export.run(make_cfg(tmp_path / "out", override))
+    assert str(caught.value).startswith(message)
+    assert not (tmp_path / "out").exists()
+
+
+def off_by_a_millisample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every TorchScript file the recipe runs differ from eager by 1e-3."""
+    real = export.run_torchscript
+    monkeypatch.setattr(export, "run_torchscript", lambda path, mel: real(path, mel) + 1e-3)
+
+
+def test_failed_verification_leaves_nothing_under_a_final_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file off by more than the tolerance is not renamed into place (nor left under a
+    temporary name)."""
+    with monkeypatch.context() as patch:
+        off_by_a_millisample(patch)
+        with pytest.raises(export.ExportError,
+                           match=r"^torchscript export differs from eager by 0.001 > "
+                                 r"tolerance=0.0001; no file was written$"):
+            export.run(make_cfg(tmp_path, "formats=[torchscript]"))
+    assert tree_state(tmp_path) == {}  # so a rerun finds nothing "not written by an export"
+
+
+def test_debug_model_output_depends_on_its_mel() -> None:
+    """Otherwise every export and equality check on model=debug would pass vacuously."""
+    from upsampler.recipe_support.build import build_generator
+
+    generator = build_generator(compose_config("export", ["model=debug", "audio=16k_hop200"]))
+    first, second = torch.randn(2, 1, NUM_MELS, 20, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        difference = (generator(first) - generator(second)).abs().max()
+    assert difference > 1e-3

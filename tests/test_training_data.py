@@ -219,3 +219,31 @@ def test_utterance_too_short_for_mel_is_left_out(tmp_path: Path, mel: MelSpectro
     with pytest.warns(ShortFileWarning, match="tiny.wav"):
         data = UtteranceDataset([ok, tiny], mel)
     assert [data[i][0] for i in range(len(data))] == ["ok"]
+
+
+def test_a_list_starting_with_a_byte_order_mark_finds_its_first_file(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.wav").write_bytes(b"")
+    (tmp_path / "list.txt").write_text("a|first\nb|second\n", encoding="utf-8-sig")
+    assert (tmp_path / "list.txt").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert read_file_list(tmp_path / "list.txt", tmp_path) == [tmp_path / "a.wav",
+                                                               tmp_path / "b.wav"]
+
+
+def test_evaluate_reads_a_list_as_train_does(tmp_path: Path) -> None:
+    """wavs/ beside the list when it exists, else the list's own folder (train.py's rule)."""
+    from recipe_support import load_recipe
+
+    from upsampler.training.data import default_wav_dir
+
+    input_files = load_recipe("evaluate").input_files
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "a.wav").write_bytes(b"")
+    (tmp_path / "flat" / "list.txt").write_text("a|text\n")
+    assert input_files(str(tmp_path / "flat" / "list.txt"), None) == [tmp_path / "flat" / "a.wav"]
+    (tmp_path / "hifigan" / "wavs").mkdir(parents=True)
+    (tmp_path / "hifigan" / "wavs" / "a.wav").write_bytes(b"")
+    (tmp_path / "hifigan" / "list.txt").write_text("a|text\n")
+    assert input_files(str(tmp_path / "hifigan" / "list.txt"), None) == [
+        tmp_path / "hifigan" / "wavs" / "a.wav"]
+    assert default_wav_dir(tmp_path / "flat" / "list.txt") == tmp_path / "flat"

@@ -16,8 +16,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from option_battery import tree_state
 from recipe_support import REPO
 from upsampler.recipe_support.lock import RunLock
+from upsampler.recipe_support.vocoding import refuse_run_dir_in_input, run_dir_in_input_problem
 
 SAMPLE_RATE, HOP, NUM_MELS = 16000, 200, 80  # configs/audio/16k_hop200.yaml
 BASE = ["checkpoint=none", "model=debug", "audio=16k_hop200", "progress=false", "figures=false",
@@ -77,12 +79,46 @@ def test_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path: Path) 
 
 
 def test_existing_file_the_run_did_not_write_is_not_overwritten(tmp_path: Path) -> None:
-    write_wav(tmp_path / "d" / "b.wav", 1234)
-    foreign = write_wav(tmp_path / "d" / "sub" / "b.wav", 999, seed=1)
+    write_mel(tmp_path / "in" / "b.npy", 3)
+    foreign = write_wav(tmp_path / "out" / "b.wav", 999, seed=1)
     before = foreign.read_bytes()
-    result = vocode(f"input={tmp_path / 'd'}", f"hydra.run.dir={tmp_path / 'd' / 'sub'}")
-    assert_one_line_failure(result, tmp_path / "d" / "sub", f"output '{foreign}' for input")
+    result = vocode(f"input={tmp_path / 'in'}", f"hydra.run.dir={tmp_path / 'out'}")
+    assert_one_line_failure(result, tmp_path / "out", f"output '{foreign}' for input")
     assert foreign.read_bytes() == before
+
+
+def test_a_users_folder_inside_the_input_is_refused_before_hydra_writes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """hydra.run.dir=<input>/sub: Hydra's .hydra/ there would make every later run skip
+    sub/ as an earlier run's folder, so the run is refused first and the tree is unchanged."""
+    write_wav(tmp_path / "in" / "top.wav", 1234)
+    for name in ("a", "b"):
+        write_wav(tmp_path / "in" / "sub" / f"{name}.wav", 1234)
+    before = tree_state(tmp_path)
+    argv = ["vocode.py", f"input={tmp_path / 'in'}", f"hydra.run.dir={tmp_path / 'in' / 'sub'}"]
+    with pytest.raises(SystemExit) as ending:  # vocode.py's first call, before Hydra's main
+        refuse_run_dir_in_input(argv)
+    assert ending.value.code == 1
+    assert capsys.readouterr().err.startswith(
+        f"hydra.run.dir='{tmp_path / 'in' / 'sub'}' is an existing folder of input=")
+    assert tree_state(tmp_path) == before
+    for allowed in ("new", "sub/new"):  # a new folder inside the input is fine
+        assert run_dir_in_input_problem([*argv[:2], f"hydra.run.dir={tmp_path / 'in' / allowed}"]
+                                        ) is None
+    assert "is the input folder" in run_dir_in_input_problem(
+        [*argv[:2], f"hydra.run.dir={tmp_path / 'in'}"])
+
+
+def test_a_refused_run_removes_the_run_folder_it_made(tmp_path: Path) -> None:
+    """A new run folder inside the input is allowed, but a run refused there (a bad option)
+    takes Hydra's .hydra/ and log with it: the input tree is as it was."""
+    write_wav(tmp_path / "in" / "sub" / "a.wav", 1234)
+    before = tree_state(tmp_path)
+    result = vocode(f"input={tmp_path / 'in'}", f"hydra.run.dir={tmp_path / 'in' / 'new' / 'run'}",
+                    "window_frames=0")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert "window_frames must be a positive integer, got 0" in result.stdout + result.stderr
+    assert tree_state(tmp_path) == before
 
 
 def test_rerun_with_other_settings_is_refused_naming_each_change(tmp_path: Path) -> None:
@@ -278,3 +314,71 @@ def test_uncreatable_hydra_run_dir_is_one_line(tmp_path: Path) -> None:
     result = vocode(f"input={write_mel(tmp_path / 'm.npy', 3)}", f"hydra.run.dir={blocker / 'x'}")
     assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
     assert result.stderr.strip().splitlines()[-1].startswith(f"hydra.run.dir='{blocker / 'x'}'")
+
+
+def test_every_folder_left_out_of_the_input_is_logged_with_why(
+    tmp_path: Path, caplog: "pytest.LogCaptureFixture"
+) -> None:
+    import logging
+
+    root = tmp_path / "in"
+    write_mel(root / "clip.npy", 3)
+    write_mel(root / "old_run" / "m.npy", 3)
+    (root / "old_run" / "records").mkdir()
+    write_mel(root / "outputs" / "o.npy", 3)
+    write_mel(root / ".cache" / "c.npy", 3)
+    with caplog.at_level(logging.INFO, logger="vocode"):
+        summary = run_in_process(tmp_path, root)
+    assert [record["output"] for record in summary["files"]] == ["clip.wav"]
+    assert f"not searched for inputs: {root / '.cache'} (hidden folder)" in caplog.text
+    assert (f"not searched for inputs: {root / 'old_run'} (an earlier run's folder (holds "
+            f"records/))") in caplog.text
+    assert f"not searched for inputs: {root / 'outputs'} (top-level outputs/" in caplog.text
+
+
+def test_a_file_name_that_is_not_utf8_is_vocoded_and_logged(
+    tmp_path: Path, capsys: "pytest.CaptureFixture[str]"
+) -> None:
+    """b"caf\\xe9.wav" (Latin-1, allowed on Linux) is vocoded under the same bytes; a bad
+    file with such a name fails in one line that a strict UTF-8 log file (Hydra's) takes."""
+    import logging
+
+    root = tmp_path / "in"
+    root.mkdir()
+    good, bad = os.fsdecode(b"caf\xe9.wav"), os.fsdecode(b"bad\xff.wav")
+    audio = 0.1 * np.random.default_rng(0).standard_normal(1234).astype(np.float32)
+    sf.write(os.fsencode(root / good), audio, SAMPLE_RATE)
+    (root / bad).write_bytes(b"not audio")
+    handler = logging.FileHandler(tmp_path / "vocode.log", encoding="utf-8")  # strict
+    logging.getLogger("vocode").addHandler(handler)
+    try:
+        summary = run_in_process(tmp_path, root)
+    finally:
+        logging.getLogger("vocode").removeHandler(handler)
+        handler.close()
+    assert [record["output"] for record in summary["files"]] == [good]
+    assert os.fsencode(good) in os.listdir(os.fsencode(tmp_path / "out"))
+    assert sf.info(os.fsencode(tmp_path / "out" / good)).frames == 1234
+    (failure,) = summary["failures"]
+    assert failure["output"] == bad and "not readable audio" in failure["error"]
+    assert "Logging error" not in capsys.readouterr().err
+    assert f"failed {root}/bad\\xff.wav: ValueError: audio file " in (
+        tmp_path / "vocode.log").read_text(encoding="utf-8")
+
+
+def test_big_endian_mel_is_vocoded_and_a_non_numeric_npy_is_named_as_such(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    mel = np.random.default_rng(0).standard_normal((NUM_MELS, 4)).astype(np.float32)
+    write_mel(root / "native.npy", 4)
+    np.save(root / "big.npy", mel.astype(">f4"))
+    (root / "garbage.npy").write_bytes(b"this is no .npy file at all")
+    np.save(root / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    summary = run_in_process(tmp_path, root)
+    assert [record["output"] for record in summary["files"]] == ["big.wav", "native.wav"]
+    errors = {failure["output"]: failure["error"] for failure in summary["failures"]}
+    assert "is not a numeric .npy mel (no .npy header)" in errors["garbage.wav"]
+    assert "is not a numeric .npy mel (it holds Python objects)" in errors["objects.wav"]
+    assert not any("allow_pickle" in error for error in errors.values())
+    from upsampler.recipe_support.vocoding import load_mel
+
+    torch.testing.assert_close(load_mel(root / "big.npy", NUM_MELS), torch.from_numpy(mel))

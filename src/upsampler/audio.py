@@ -233,6 +233,16 @@ def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) 
     return audio.squeeze(0) if wav.dim() == 1 else audio
 
 
+def sound_path(path: PathLike) -> bytes:
+    """``path`` as the file system's bytes, the form soundfile opens any name in.
+
+    soundfile encodes a ``str`` path as strict UTF-8, so a name that is not valid UTF-8
+    (``b"caf\\xe9.wav"``, which Python holds as ``"caf\\udce9.wav"``) fails with
+    ``UnicodeEncodeError``; its bytes open it as they are.
+    """
+    return os.fsencode(path)
+
+
 def load_audio(path: PathLike, sample_rate: int) -> Tensor:
     """Read ``path`` as float32 mono ``(L,)`` at ``sample_rate`` (channel mean, librosa resampling).
 
@@ -243,7 +253,7 @@ def load_audio(path: PathLike, sample_rate: int) -> Tensor:
     if not path.is_file():
         raise ValueError(f"audio file {str(path)!r} does not exist or is not a file")
     try:
-        data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+        data, file_rate = sf.read(sound_path(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise ValueError(f"audio file {str(path)!r} is not readable audio: {err}") from err
     if data.size == 0:
@@ -266,12 +276,12 @@ def save_audio(path: PathLike, wav: Tensor, sample_rate: int) -> None:
         raise ValueError("wav contains NaN or Inf values; it must be finite")
     data = wav.detach().float().cpu()
     data = data.t() if data.dim() == 2 else data  # (C, L) -> (L, C), soundfile's layout
-    atomic_write(path, lambda temp: sf.write(temp, data.numpy(), sample_rate))
+    atomic_write(path, lambda temp: sf.write(sound_path(temp), data.numpy(), sample_rate))
 
 
 def file_sample_rate(path: PathLike) -> int:
     """The sample rate an audio file's header states (``ValueError`` if unreadable)."""
     try:
-        return int(sf.info(str(path)).samplerate)
+        return int(sf.info(sound_path(path)).samplerate)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise ValueError(f"audio file {str(path)!r} is not readable audio: {err}") from err

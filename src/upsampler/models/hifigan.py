@@ -17,9 +17,12 @@ The original's flat names map onto the stages one to one (``ups.i`` is
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
+import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from upsampler.layers.upsample_block import UpsampleBlock
 from upsampler.layers.weight_norm import apply_weight_norm, init_normal_
@@ -124,3 +127,29 @@ class HiFiGANGenerator(MelGenerator):
             upsample_rates=rates, upsample_kernel_sizes=kernel_sizes_for_rates(rates),
             **overrides,
         )
+
+
+class DebugHiFiGANGenerator(HiFiGANGenerator):
+    """:class:`HiFiGANGenerator` with every weight-normalised convolution rescaled so it
+    keeps its input's scale: weight RMS ``1 / sqrt(fan_in)`` (``configs/model/debug.yaml``).
+
+    HiFi-GAN's normal(0, 0.01) init suits 512 channels; at the debug model's 16 each
+    convolution shrinks the signal about twentyfold, so after a dozen of them the output is
+    the biases alone and no longer depends on the mel (two mels differed by about 1e-8).
+    Rescaling the weight-norm gains ``g`` keeps the directions, the architecture and the
+    state-dict layout: a checkpoint of it loads into a plain ``HiFiGANGenerator``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        with torch.no_grad():
+            for module in self.modules():
+                if not parametrize.is_parametrized(module, "weight"):
+                    continue
+                weight = module.weight
+                fan_in = weight[0].numel()  # Conv1d: in_channels * kernel
+                if weight.shape[0] != module.out_channels:  # transposed: (in, out, k) / stride
+                    stride = module.stride[0] if isinstance(module.stride, tuple) else module.stride
+                    fan_in = weight.shape[0] * weight.shape[-1] / stride
+                rms = float(weight.pow(2).mean().sqrt())
+                module.parametrizations.weight.original0.mul_(1.0 / (rms * math.sqrt(fan_in)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,32 +39,52 @@ PATH_KEYS = ("output", "figure")  # record fields naming files the run wrote
 Item = TypeVar("Item")
 
 
-def _is_run_folder(folder: Path) -> bool:
+def is_run_folder(folder: Path) -> bool:
+    """True for a folder holding ``.hydra/`` or ``records/``: an earlier run's output."""
     return any((folder / marker).is_dir() for marker in RUN_MARKERS)
 
 
-def _walk(root: Path, skipped: Path | None) -> Iterator[Path]:
-    """Files under ``root``, not entering hidden folders, run folders or ``skipped``."""
+def skip_reason(here: Path, name: str, root: Path, skipped: Path | None) -> str | None:
+    """Why an input search does not enter ``here/name`` (None: it does)."""
+    if name.startswith("."):
+        return "hidden folder"
+    if here == root and name in RUN_ROOTS:
+        return f"top-level {name}/ holds earlier runs"
+    if is_run_folder(here / name):
+        markers = [marker for marker in RUN_MARKERS if (here / name / marker).is_dir()]
+        return f"an earlier run's folder (holds {', '.join(m + '/' for m in markers)})"
+    if skipped is not None and (here / name).resolve() == skipped:
+        return "this run's own output folder"
+    return None
+
+
+def _walk(root: Path, skipped: Path | None,
+          on_skip: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+    """Files under ``root``, not entering hidden folders, run folders or ``skipped``;
+    ``on_skip(folder, reason)`` is called for each folder left out."""
     for current, folders, files in os.walk(root):
         here = Path(current)
-        folders[:] = sorted(
-            name for name in folders
-            if not name.startswith(".")
-            and not (here == root and name in RUN_ROOTS)
-            and not _is_run_folder(here / name)
-            and (skipped is None or (here / name).resolve() != skipped)
-        )
+        kept = []
+        for name in sorted(folders):
+            reason = skip_reason(here, name, root, skipped)
+            if reason is None:
+                kept.append(name)
+            elif on_skip is not None:
+                on_skip(here / name, reason)
+        folders[:] = kept
         yield from (here / name for name in files)
 
 
 def find_inputs(
-    path: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None,
+    on_skip: Callable[[Path, str], None] | None = None,
 ) -> list[Path]:
     """The input files under ``path``: the file itself, or a folder's files, sorted.
 
     Hidden files and folders (``.git``, ``.venv``, temporary names), earlier runs
     (``outputs/`` and ``multirun/`` at the top, any folder holding ``.hydra/`` or
-    ``records/``) and ``exclude`` (the run's own output folder) are not searched. Raises
+    ``records/``) and ``exclude`` (the run's own output folder) are not searched; each
+    folder left out is passed to ``on_skip(folder, reason)`` (e.g. to log it). Raises
     ``FileNotFoundError`` for a missing path and ``ValueError`` for a file with an
     unsupported suffix or a folder without any supported file.
     """
@@ -81,7 +101,7 @@ def find_inputs(
     if skipped is not None and root.resolve() == skipped:
         raise ValueError(f"input={str(root)!r} is the run's own output folder")
     found = sorted(
-        p for p in _walk(root, skipped)
+        p for p in _walk(root, skipped, on_skip)
         if p.suffix.lower() in INPUT_SUFFIXES and not p.name.startswith(".")
     )
     if not found:
@@ -254,6 +274,7 @@ __all__ = [
     "RunRecords",
     "find_inputs",
     "input_identity",
+    "is_run_folder",
     "output_names",
     "settings_changes",
     "shard",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from upsampler.audio import BUNDLED_SPEECH, file_sample_rate, load_audio
+from upsampler.audio import BUNDLED_SPEECH, file_sample_rate, load_audio, sound_path
 from upsampler.lengths import ceil_div
 from upsampler.recipe_support.build import (
     build_generator,
@@ -23,12 +24,26 @@ from upsampler.recipe_support.build import (
     settings_fingerprint,
 )
 from upsampler.recipe_support.distributed import ProcessContext
-from upsampler.recipe_support.errors import RecipeError, one_line
+from upsampler.recipe_support.errors import (
+    EXIT_FAILURE,
+    PrintableLogFilter,
+    RecipeError,
+    one_line,
+    printable,
+    run_dir_override,
+)
 from upsampler.files import atomic_write, save_png
-from upsampler.recipe_support.records import MEL_SUFFIXES, RunRecords, find_inputs, output_names
+from upsampler.recipe_support.records import (
+    MEL_SUFFIXES,
+    RunRecords,
+    find_inputs,
+    is_run_folder,
+    output_names,
+)
 from upsampler.recipe_support.windows import log_mel_in_windows, vocode_in_windows
 
 log = logging.getLogger("vocode")
+log.addFilter(PrintableLogFilter())  # input names need not be valid UTF-8
 
 SUMMARY_NAME = "summary.json"
 FIGURES_DIR = "figures"
@@ -57,11 +72,17 @@ def prepare(
 ) -> tuple[list[Job], nn.Module, nn.Module, dict[str, Any]]:
     """The jobs, the generator, the mel front end and the settings fingerprint.
 
-    Any problem raises ``RecipeError`` with a one-line message.
+    Each folder of the input that is not searched (hidden, an earlier run, the run's own
+    output) is logged with the reason. Any problem raises ``RecipeError`` with a one-line
+    message.
     """
     try:
         source = Path(cfg.input) if cfg.input is not None else BUNDLED_SPEECH
-        inputs = find_inputs(source, exclude=output_dir)
+        def on_skip(folder: Path, reason: str) -> None:
+            if ctx.is_main:
+                log.info("not searched for inputs: %s (%s)", folder, reason)
+
+        inputs = find_inputs(source, exclude=output_dir, on_skip=on_skip)
         jobs = [Job(*pair) for pair in zip(inputs, output_names(inputs, source))]
         mel_transform = instantiate(cfg.audio).to(ctx.device)
         generator = build_generator(cfg, device=ctx.device)  # every rank: the same weights
@@ -97,10 +118,70 @@ def refuse_foreign_outputs(records: RunRecords, jobs: list[Job]) -> None:
                 )
 
 
+def run_dir_in_input_problem(argv: list[str]) -> str | None:
+    """Why ``hydra.run.dir`` on the command line must not be used with its ``input=``, or None.
+
+    Refused: the input folder itself, and an existing, non-empty folder inside it that is
+    not an earlier run (no ``records/`` or ``.hydra/``). Hydra writes ``.hydra/`` and a log
+    there before the recipe runs, and an input search skips any folder holding ``.hydra/``,
+    so the user's files in it would silently drop out of every later run. A new folder
+    inside the input (``input=clips hydra.run.dir=clips/vocoded``) is fine: the search
+    leaves the run's own folder out.
+    """
+    run_dir = run_dir_override(argv)
+    inputs = [arg.partition("=")[2] for arg in argv[1:] if arg.partition("=")[0] == "input"]
+    if run_dir is None or not inputs or not inputs[-1] or "$" in inputs[-1]:
+        return None
+    root = Path(inputs[-1]).expanduser()
+    if not root.is_dir():
+        return None
+    run, root = Path(run_dir).expanduser().resolve(), root.resolve()
+    if run == root:
+        return (f"hydra.run.dir={run_dir!r} is the input folder input={inputs[-1]!r}; choose a "
+                f"new folder (the outputs would be mixed with the inputs)")
+    if root in run.parents and run.is_dir() and not is_run_folder(run) and any(run.iterdir()):
+        return (f"hydra.run.dir={run_dir!r} is an existing folder of input={inputs[-1]!r} that "
+                f"no earlier run wrote; Hydra would write .hydra/ into it and later runs would "
+                f"skip its files as an earlier run's; choose a new folder")
+    return None
+
+
+def refuse_run_dir_in_input(argv: list[str]) -> None:
+    """Exit with status 1 and one line on stderr when :func:`run_dir_in_input_problem`
+    finds one; call it before Hydra starts (it writes into the run folder at once)."""
+    problem = run_dir_in_input_problem(argv)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        sys.exit(EXIT_FAILURE)
+
+
 def load_mel(path: Path, num_mels: int) -> Tensor:
-    """A saved mel ``(num_mels, T)`` (or ``(1, num_mels, T)``) as float32 ``(num_mels, T)``."""
+    """A saved mel ``(num_mels, T)`` (or ``(1, num_mels, T)``) as float32 ``(num_mels, T)``.
+
+    A ``.npy`` in either byte order is read (big-endian values are converted); one that is
+    not a numeric array (a pickle, another format, a truncated file) raises ``ValueError``.
+    """
     if path.suffix.lower() == ".npy":
-        mel = torch.from_numpy(np.load(path, allow_pickle=False))
+        expected = "expected np.save of a (num_mels, T) float array"
+        try:
+            with open(path, "rb") as stream:
+                version = np.lib.format.read_magic(stream)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)(stream)
+        except (ValueError, OSError, EOFError) as error:  # not numpy's advice on pickles
+            raise ValueError(f"mel file {str(path)!r} is not a numeric .npy mel (no .npy "
+                             f"header); {expected}") from error
+        if header[2].hasobject:
+            raise ValueError(f"mel file {str(path)!r} is not a numeric .npy mel (it holds "
+                             f"Python objects); {expected}")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            raise ValueError(f"mel file {str(path)!r} is a damaged or truncated .npy "
+                             f"({one_line(error)}); {expected}") from error
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))
+        mel = torch.from_numpy(array)
     else:
         mel = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(mel, Tensor):
@@ -169,7 +250,7 @@ def write_wav(path: Path, generator: nn.Module, mel: Tensor, samples: int, sampl
 
     def write(temp: Path) -> None:
         written = 0
-        with sf.SoundFile(temp, "w", samplerate=sample_rate, channels=1) as stream:
+        with sf.SoundFile(sound_path(temp), "w", samplerate=sample_rate, channels=1) as stream:
             def emit(piece: Tensor) -> None:
                 nonlocal written
                 piece = piece[:samples - written].float().cpu()
@@ -201,13 +282,13 @@ def vocode_one(job: Job, generator: nn.Module, mel_transform: nn.Module, cfg: Di
         wrote.append(job.name)
         figure_name = None
         if cfg.figures:
-            written, _ = sf.read(output_dir / job.name, dtype="float32")
+            written, _ = sf.read(sound_path(output_dir / job.name), dtype="float32")
             try:  # a mel of a few frames vocodes fine but is too short for the front end
                 output_mel = log_mel_in_windows(mel_transform, torch.from_numpy(written), window)
             except ValueError as error:
                 log.warning("no figure for %s: %s", job.source, one_line(error))
             else:
-                title = f"{job.source.name} -> {job.name}"
+                title = printable(f"{job.source.name} -> {job.name}")
                 figure = mel_figure(mel, output_mel, sample_rate, hop, title)
                 save_png(figure, output_dir / job.figure)
                 figure_name = job.figure
@@ -221,4 +302,5 @@ def vocode_one(job: Job, generator: nn.Module, mel_transform: nn.Module, cfg: Di
     }
 
 
-__all__ = ["Job", "SUMMARY_NAME", "prepare", "refuse_foreign_outputs", "vocode_one"]
+__all__ = ["Job", "SUMMARY_NAME", "prepare", "refuse_foreign_outputs", "refuse_run_dir_in_input",
+           "run_dir_in_input_problem", "vocode_one"]

@@ -12,7 +12,9 @@ silence, drops the ones that are not speech and writes::
     <output_dir>/README.txt, COPYING  the credit and licence (CC-BY-SA-3.0, Allison Smith)
 
 A wav already on disk is kept (every file is written to a temporary name and renamed), so a
-rerun only finishes what an interrupted one left. Recordings by Allison Smith, Copyright
+rerun only finishes what an interrupted one left; ``settings.json`` records the settings
+(written before the first wav), and a folder with other settings, or a non-empty folder
+without that record (a user's own corpus), is refused before anything is written. Recordings by Allison Smith, Copyright
 2003-2010, licensed CC-BY-SA-3.0 (Digium's Asterisk core sounds).
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -45,6 +48,11 @@ SOUNDS_IN_PACKAGE = "usr/share/asterisk/sounds/en_US_f_Allison"
 TRANSCRIPTS_IN_PACKAGE = "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
 COPYRIGHT_IN_PACKAGE = "usr/share/doc/asterisk-core-sounds-en-g722/copyright"
 WAVS, TRAINING, VALIDATION, SUMMARY = "wavs", "training.txt", "validation.txt", "corpus.json"
+SETTINGS = "settings.json"
+G722_SAMPLE_RATES = (8000, 16000)  # what the G.722 decoder accepts
+G722_BITRATES = (48000, 56000, 64000)
+MIN_HOLDOUT_EVERY = 2  # 1 would hold out every long prompt and train on the short ones only
+FOREIGN_PATHS_SHOWN = 5
 CREDIT = (
     "Recordings by Allison Smith (http://www.theivrvoice.com), Copyright 2003-2010 Allison "
     "Smith, from Digium's Asterisk core sounds (Debian package asterisk-core-sounds-en-g722), "
@@ -66,15 +74,23 @@ class CorpusSettings:
     holdout_min_seconds: float = 1.5
 
     def __post_init__(self) -> None:
-        for name in ("sample_rate", "bitrate", "holdout_every"):
+        if self.sample_rate not in G722_SAMPLE_RATES:
+            raise ValueError(f"sample_rate must be one of {list(G722_SAMPLE_RATES)}, "
+                             f"got {self.sample_rate!r}")
+        if self.bitrate not in G722_BITRATES:
+            raise ValueError(f"bitrate must be one of {list(G722_BITRATES)}, got {self.bitrate!r}")
+        if isinstance(self.holdout_every, bool) or not isinstance(self.holdout_every, int) \
+                or self.holdout_every < MIN_HOLDOUT_EVERY:
+            raise ValueError(f"holdout_every must be an integer >= {MIN_HOLDOUT_EVERY}, "
+                             f"got {self.holdout_every!r}")
+        for name, minimum in (("trim_top_db", None), ("trim_margin_seconds", 0.0),
+                              ("holdout_min_seconds", 0.0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not self.trim_top_db > 0:
-            raise ValueError(f"trim_top_db must be > 0, got {self.trim_top_db}")
-        for name in ("trim_margin_seconds", "holdout_min_seconds"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            real = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value)
+            if not real or (value < minimum if minimum is not None else not value > 0):
+                bound = f">= {minimum:g}" if minimum is not None else "> 0"
+                raise ValueError(f"{name} must be a number {bound}, got {value!r}")
 
 
 def read_transcripts(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -144,8 +160,8 @@ def split_names(durations: Mapping[str, float], every: int,
     Among the sorted names that last ``min_seconds`` or more, positions ``every - 1``,
     ``2 * every - 1``, ... are held out; everything else (short prompts included) trains.
     """
-    if every < 2:
-        raise ValueError(f"holdout_every must be >= 2, got {every}")
+    if every < MIN_HOLDOUT_EVERY:
+        raise ValueError(f"holdout_every must be >= {MIN_HOLDOUT_EVERY}, got {every}")
     names = sorted(durations)
     long_enough = [name for name in names if durations[name] >= min_seconds]
     held_out = set(long_enough[every - 1::every])
@@ -160,18 +176,58 @@ def prompt_names(sounds_dir: Path) -> dict[str, Path]:
     return {path.relative_to(sounds_dir).with_suffix("").as_posix(): path for path in files}
 
 
-def _check_settings(output_dir: Path, settings: CorpusSettings) -> None:
-    """Refuse to mix wavs made with other settings; record these ones for the next run."""
-    recorded = output_dir / "settings.json"
-    wanted = asdict(settings)
-    if recorded.is_file():
-        previous = json.loads(recorded.read_text(encoding="utf-8"))
-        if previous != wanted:
+def recorded_settings(output_dir: Path) -> dict[str, Any] | None:
+    """The settings an earlier :func:`prepare_corpus` recorded in ``output_dir``, else None.
+
+    None also for a ``settings.json`` that is not JSON or does not hold exactly the
+    :class:`CorpusSettings` fields (another program's file).
+    """
+    try:
+        previous = json.loads((output_dir / SETTINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    fields = set(CorpusSettings.__dataclass_fields__)
+    return previous if isinstance(previous, dict) and set(previous) == fields else None
+
+
+def check_output_dir(output_dir: Path, settings: CorpusSettings) -> None:
+    """Raise ``ValueError`` unless ``output_dir`` is missing, empty, or an earlier
+    preparation's folder with the same ``settings`` (which a rerun resumes).
+
+    A non-empty folder without a ``settings.json`` of this module is someone else's (a
+    user's own corpus): it is refused naming what is in it, so its ``training.txt``,
+    ``validation.txt``, ``README.txt`` and ``wavs/`` are never written over or added to.
+    """
+    if not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise ValueError(f"output_dir {str(output_dir)!r} is not a folder")
+    previous = recorded_settings(output_dir)
+    if previous is None:
+        present = sorted(output_dir.iterdir())
+        if present:
+            shown = ", ".join(repr(str(path)) for path in present[:FOREIGN_PATHS_SHOWN])
+            more = len(present) - FOREIGN_PATHS_SHOWN
+            shown += f" and {more} more" if more > 0 else ""
             raise ValueError(
-                f"output_dir {str(output_dir)!r} was prepared with {previous}, not {wanted}; "
-                f"choose another output_dir or delete that one"
+                f"output_dir {str(output_dir)!r} holds files no earlier prepare_data run "
+                f"recorded (no {SETTINGS} of its own): {shown}; choose a new or empty "
+                f"output_dir"
             )
-    write_json(recorded, wanted)
+        return
+    wanted = asdict(settings)
+    if previous != wanted:
+        raise ValueError(
+            f"output_dir {str(output_dir)!r} was prepared with {previous}, not {wanted}; "
+            f"choose another output_dir or delete that one"
+        )
+
+
+def _check_settings(output_dir: Path, settings: CorpusSettings) -> None:
+    """Refuse a folder :func:`check_output_dir` refuses; record ``settings`` for the next run."""
+    check_output_dir(output_dir, settings)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json(output_dir / SETTINGS, asdict(settings))
 
 
 def _file_list(names: Sequence[str], transcripts: Mapping[str, str]) -> str:
@@ -202,7 +258,9 @@ def prepare_corpus(
 ) -> dict[str, Any]:
     """Decode, trim, filter and split the prompts under ``sounds_dir``; return the summary.
 
-    ``copying`` (the package's copyright file) is copied to ``<output_dir>/COPYING``.
+    ``copying`` (the package's copyright file) is copied to ``<output_dir>/COPYING``. An
+    ``output_dir`` :func:`check_output_dir` refuses raises ``ValueError`` before anything
+    is written.
     """
     sounds, output = Path(sounds_dir), Path(output_dir)
     transcripts = read_transcripts(transcripts_path)
@@ -214,7 +272,6 @@ def prepare_corpus(
     speech = {n: p for n, p in prompts.items() if n in transcripts and is_speech(n, transcripts[n])}
     dropped = sorted(set(prompts) - set(speech) - set(untranscribed))
     log.info("%d prompts, %d not speech (left out): %s", len(prompts), len(dropped), dropped)
-    output.mkdir(parents=True, exist_ok=True)
     _check_settings(output, settings)
     durations, written, silent = {}, 0, []
     for name, source in tqdm(speech.items(), desc="decode G.722", unit="prompt"):
@@ -255,6 +312,7 @@ def prepare_corpus(
     return summary
 
 
-__all__ = ["CREDIT", "CorpusSettings", "decode_g722", "fetch_allison", "is_speech",
+__all__ = ["CREDIT", "CorpusSettings", "check_output_dir", "decode_g722", "fetch_allison",
+           "is_speech", "recorded_settings",
            "prepare_corpus",
            "prompt_names", "read_transcripts", "split_names", "trim_silence", "write_pcm16"]

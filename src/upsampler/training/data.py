@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 WAV_SUFFIX = ".wav"
 LIST_SEPARATOR = "|"
+WAV_FOLDER = "wavs"  # where HiFi-GAN's layout keeps the files a list names
 SHORT_FILE_MODES = ("pad", "skip")
 LISTED_NAMES = 5  # file names a warning spells out before "and N more"
 
@@ -72,14 +73,16 @@ def read_file_list(
     """The files a HiFi-GAN / LJSpeech list names: ``<wav_dir>/<name><extension>`` per line.
 
     Each non-blank line is ``name|text`` (more ``|`` fields, as LJSpeech's ``metadata.csv``,
-    or none are fine: only the name is used). Raises ``ValueError`` for a missing or empty
+    or none are fine: only the name is used); a UTF-8 byte order mark at the start is
+    skipped. Raises ``ValueError`` for a missing or empty
     list, a repeated name, or listed files that do not exist (naming them).
     """
     listing, folder = Path(list_path).expanduser(), Path(wav_dir).expanduser()
     if not listing.is_file():
         raise ValueError(f"file list {str(listing)!r} does not exist or is not a file")
+    text = listing.read_text(encoding="utf-8-sig")  # a leading BOM is no part of a name
     names = [line.split(LIST_SEPARATOR, 1)[0].strip()
-             for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+             for line in text.splitlines() if line.strip()]
     if not names:
         raise ValueError(f"file list {str(listing)!r} names no file")
     repeated = sorted(name for name, count in Counter(names).items() if count > 1)
@@ -93,6 +96,13 @@ def read_file_list(
             f"under wav_dir={str(folder)!r}: {_listing(missing)}"
         )
     return files
+
+
+def default_wav_dir(list_path: str | os.PathLike[str]) -> Path:
+    """HiFi-GAN's layout: ``wavs/`` beside the list when it exists, else the list's folder."""
+    folder = Path(list_path).expanduser().parent
+    beside = folder / WAV_FOLDER
+    return beside if beside.is_dir() else folder
 
 
 def _listing(items: Sequence[str]) -> str:
@@ -293,5 +303,5 @@ class UtteranceDataset(Dataset):
 
 __all__ = [
     "SHORT_FILE_MODES", "SegmentDataset", "ShortFileWarning", "UtteranceDataset",
-    "find_wavs", "load_wavs", "read_file_list", "utterance_names",
+    "WAV_FOLDER", "default_wav_dir", "find_wavs", "load_wavs", "read_file_list", "utterance_names",
 ]

@@ -1,0 +1,60 @@
+"""Bad values for every top-level option of a recipe's composed config, and a tree snapshot.
+
+``battery(cfg)`` lists ``(option, override, value)`` for every option of a composed
+``configs/<name>.yaml``, so an option added to the config later is tried too: a value of
+the wrong type (``abc`` for numbers and lists, ``[1,2]`` for strings and nulls), ``0``,
+``-1`` and an empty value (``option=``). ``value`` is what Hydra makes of ``override``
+(``abc`` -> ``"abc"``, ``[1,2]`` -> ``[1, 2]``, ``option=`` -> ``""``), so a test sets it on
+one composed config instead of composing once per case. Config groups (mappings such as
+``audio`` and ``model``) are left to the builders that check them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from recipe_support import compose_config
+
+WRONG_TYPE_FOR_NUMBERS = "abc"
+WRONG_TYPE_FOR_STRINGS = "[1,2]"
+
+
+BAD_VALUES: dict[str, object] = {"abc": "abc", "[1,2]": [1, 2], "0": 0, "-1": -1, "": ""}
+
+
+def options_of(cfg: DictConfig) -> dict[str, object]:
+    """Top-level options of a composed config (groups and ``hydra`` left out), unresolved."""
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    return {key: value for key, value in raw.items()
+            if key != "hydra" and not isinstance(value, Mapping)}
+
+
+def battery(cfg: DictConfig) -> list[tuple[str, str, object]]:
+    """``(option, override, value)`` for every option: wrong type, 0, -1 and empty."""
+    cases = []
+    for option, value in options_of(cfg).items():
+        numeric = isinstance(value, (int, float, list)) and not isinstance(value, bool)
+        wrong = WRONG_TYPE_FOR_NUMBERS if numeric else WRONG_TYPE_FOR_STRINGS
+        cases += [(option, f"{option}={bad}", BAD_VALUES[bad]) for bad in (wrong, "0", "-1", "")]
+    return cases
+
+
+def with_value(cfg: DictConfig, option: str, value: object) -> DictConfig:
+    """A copy of ``cfg`` with ``option`` set to ``value``."""
+    changed = copy.deepcopy(cfg)
+    changed[option] = value
+    return changed
+
+
+def tree_state(root: Path) -> dict[str, str]:
+    """Every path under ``root`` (folders too) -> SHA-256 of its bytes ("dir" for folders)."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        state[relative] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
