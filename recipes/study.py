@@ -32,7 +32,7 @@ from torch import nn
 
 from upsampler.recipe_support.build import checkpoint_front_end
 from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
-from upsampler.recipe_support.train_setup import default_wav_dir
+from upsampler.training.data import default_wav_dir
 from upsampler.recipe_support.workers import load_script, map_in_processes
 from upsampler.training import data as training_data
 from upsampler.training.artifacts import (

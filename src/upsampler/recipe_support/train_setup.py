@@ -52,7 +52,6 @@ from upsampler.training.loop import LossWeights, Trainer
 
 log = logging.getLogger("train")
 CUBLAS_DETERMINISTIC = ":4096:8"  # cuBLAS workspace setting deterministic algorithms need
-WAV_FOLDER = "wavs"  # where HiFi-GAN's layout keeps the files a list names
 UNTIL_THE_CLOCK = sys.maxsize  # warm-up step count while warmup_minutes decides
 RUN_ID_ENV = "TORCHELASTIC_RUN_ID"  # torchrun's launch id, the same on every rank
 UNNAMED_LAUNCH = "none"  # torchrun's run id when --rdzv-id is not given
@@ -93,12 +92,6 @@ def configure(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
 
 
-def default_wav_dir(list_path: Path) -> Path:
-    """HiFi-GAN's layout: ``wavs/`` beside the list when it exists, else the list's folder."""
-    beside = list_path.expanduser().parent / WAV_FOLDER
-    return beside if beside.is_dir() else list_path.expanduser().parent
-
-
 def build_datasets(cfg: DictConfig, mel_transform: nn.Module) -> tuple[Dataset, Dataset | None]:
     """Training segments and held-out utterances (None without ``data.validation_list``)."""
     data = cfg.data
@@ -109,7 +102,7 @@ def build_datasets(cfg: DictConfig, mel_transform: nn.Module) -> tuple[Dataset, 
                 raise ValueError("set data.train_list (HiFi-GAN's training.txt) or data.wav_dir "
                                  "(a folder of wavs); both are null")
             return training_data.find_wavs(Path(data.wav_dir).expanduser())
-        wav_dir = data.wav_dir if data.wav_dir is not None else default_wav_dir(Path(list_path))
+        wav_dir = data.wav_dir if data.wav_dir is not None else training_data.default_wav_dir(Path(list_path))
         return training_data.read_file_list(Path(list_path).expanduser(),
                                             Path(wav_dir).expanduser())
 
