@@ -102,7 +102,8 @@ def build_datasets(cfg: DictConfig, mel_transform: nn.Module) -> tuple[Dataset, 
                 raise ValueError("set data.train_list (HiFi-GAN's training.txt) or data.wav_dir "
                                  "(a folder of wavs); both are null")
             return training_data.find_wavs(Path(data.wav_dir).expanduser())
-        wav_dir = data.wav_dir if data.wav_dir is not None else training_data.default_wav_dir(Path(list_path))
+        wav_dir = (data.wav_dir if data.wav_dir is not None
+                   else training_data.default_wav_dir(Path(list_path)))
         return training_data.read_file_list(Path(list_path).expanduser(),
                                             Path(wav_dir).expanduser())
 
