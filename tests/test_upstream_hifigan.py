@@ -3,11 +3,14 @@
 
 The speech mel is jik876's recipe on the bundled ARCTIC clip resampled to 22050 Hz (our
 MelSpectrogram from the released config.json); silence is the constant log(1e-5) floor.
-In float64 (folded) the two must agree to 1e-5 on speech: same weights, same graph. In
-float32 the V1 stack's rounding alone moves upstream's own speech output by more than 1e-5
-(3e-5 to 9e-5 from its float64 result, measured), so there ours must lie within upstream's
-own float32 error of upstream's float32 output, weight norm kept and folded; on silence
-float32 must agree to 1e-5. (float64 runs once per checkpoint: it costs 2.5x float32.)
+In float64 (folded) the two must agree to 1e-5 on speech: same weights, same graph
+(measured: 0.0). In float32 the V1 stack's rounding alone moves upstream's own speech output
+3e-5 to 4e-5 away from its float64 result (measured), so 1e-5 is below float32's own noise
+there and is not asserted: two float32 evaluations of one graph differ by at most the sum of
+their rounding errors, and ours is allowed as much as upstream makes, so the bound is twice
+upstream's own (measured 1.7e-5 to 3.4e-5 against bounds 6.3e-5 to 7.6e-5), weight norm
+kept and folded. On silence float32 must agree to 1e-5. (float64 runs once per checkpoint,
+folded: it costs 2.5x float32.)
 """
 
 from __future__ import annotations
@@ -82,12 +85,12 @@ def test_speech_float64_matches_upstream(outputs: dict) -> None:
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_speech_float32_within_upstreams_own_rounding(outputs: dict, form: str) -> None:
+def test_speech_float32_within_twice_upstreams_rounding(outputs: dict, form: str) -> None:
     ours, theirs = outputs[form, "float32", "speech"]
     _, exact = outputs["folded", "float64", "speech"]
     upstream_rounding = max_diff(theirs, exact)
     assert upstream_rounding > 0  # float32 did round (else the bound below would be vacuous)
-    assert max_diff(ours, theirs) <= upstream_rounding
+    assert max_diff(ours, theirs) <= 2 * upstream_rounding
 
 
 @pytest.mark.parametrize("form", FORMS)
