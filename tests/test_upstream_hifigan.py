@@ -54,8 +54,20 @@ def run_both(ours: nn.Module, theirs: nn.Module, mel: Tensor) -> tuple[Tensor, T
 @pytest.fixture(scope="module", params=upstream.HIFIGAN_CHECKPOINTS)
 def outputs(request: pytest.FixtureRequest, mels: dict[str, Tensor]) -> dict[tuple, tuple]:
     """(ours, upstream's) output per (form, dtype, mel): float32 for both forms and mels,
-    float64 folded on speech; each side reads the checkpoint once for all of them."""
-    path = upstream.hifigan_weights(request.param)
+    float64 folded on speech; each side reads the checkpoint once for all of them. One
+    intra-op thread: on the shared 2-core machine two threads spin-wait on each other
+    (measured 174 s for this file with two under load, 50 s with one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return compute_outputs(request.param, mels)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def compute_outputs(name: str, mels: dict[str, Tensor]) -> dict[tuple, tuple]:
+    """``outputs`` for checkpoint ``name``."""
+    path = upstream.hifigan_weights(name)
     ours = load_hifigan(path, upstream.hifigan_data("config.json"))
     theirs = upstream.hifigan_generator(upstream.hifigan_config())
     theirs.load_state_dict(torch.load(path, map_location="cpu")["generator"], strict=True)
@@ -65,8 +77,8 @@ def outputs(request: pytest.FixtureRequest, mels: dict[str, Tensor]) -> dict[tup
         if form == "folded":
             ours.remove_weight_norm()
             upstream.remove_weight_norm(theirs)  # folded in float32, as for inference
-        for name, mel in mels.items():
-            out[form, "float32", name] = run_both(ours, theirs, mel)
+        for kind, mel in mels.items():
+            out[form, "float32", kind] = run_both(ours, theirs, mel)
     for model in (ours, theirs):
         model.double()
     out["folded", "float64", "speech"] = run_both(ours, theirs, mels["speech"].double())
