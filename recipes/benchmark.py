@@ -180,6 +180,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         print(format_table(generator_rows, list(generator_rows[0])))
         atomic_write_text(output_dir / "generator.csv", to_csv(generator_rows))
     for name, section_rows in sections.items():
+        if not section_rows:  # a section that could not run has said why
+            continue
         print(f"{name}:\n" + format_table(section_rows, list(section_rows[0])))
         atomic_write_text(output_dir / f"{name}.csv", to_csv(section_rows))
     write_json(output_dir / "benchmark.json", results)

@@ -1,5 +1,5 @@
 """Snake, the Kaiser-sinc resamplers and Activation1d against BigVGAN's published numbers and
-the reference implementation (tests/bigvgan_reference.py), lengths against ``T * ratio``."""
+NVIDIA's own torch implementation (tests/upstream.py), lengths against ``T * ratio``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-import bigvgan_reference as ref
+import upstream
 from upsampler.layers import (
     Activation1d,
     ConvTranspose1d,
@@ -27,6 +27,18 @@ PUBLISHED_DECIMALS = 8  # the taps above are rounded to 8 decimals
 PUBLISHED_BETA = 4.6638
 CHANNELS = 3
 LENGTHS = [1, 2, 3, 37]
+
+
+def alias_free() -> Any:
+    """NVIDIA's ``bigvgan.alias_free_activation.torch`` (UpSample1d, DownSample1d,
+    Activation1d)."""
+    return upstream.bigvgan_module("alias_free_activation.torch")
+
+
+def upstream_activation() -> torch.nn.Module:
+    """NVIDIA's ``Activation1d(SnakeBeta(CHANNELS, alpha_logscale=True))``."""
+    snake = upstream.bigvgan_module("activations").SnakeBeta(CHANNELS, alpha_logscale=True)
+    return alias_free().Activation1d(snake)
 
 
 def random_snake(cls: type, logscale: bool, channels: int = CHANNELS) -> torch.nn.Module:
@@ -54,10 +66,10 @@ def test_ratio2_filter_equals_the_published_taps() -> None:
 
 @pytest.mark.parametrize("ratio", [2, 3, 4])
 def test_filters_equal_the_reference_design(ratio: int) -> None:
-    ours, theirs = UpSample1d(CHANNELS, ratio), ref.UpSample1d(ratio)
+    ours, theirs = UpSample1d(CHANNELS, ratio), alias_free().UpSample1d(ratio)
     torch.testing.assert_close(ours.filter, theirs.filter, rtol=0, atol=0)
     torch.testing.assert_close(DownSample1d(ratio).lowpass.filter,
-                               ref.DownSample1d(ratio).lowpass.filter, rtol=0, atol=0)
+                               alias_free().DownSample1d(ratio).lowpass.filter, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("logscale", [False, True])
@@ -85,10 +97,10 @@ def test_upsample_and_downsample_lengths_and_reference(ratio: int, length: int) 
     up = UpSample1d(CHANNELS, ratio)
     y = up(x)
     assert y.shape == (2, CHANNELS, length * ratio)
-    torch.testing.assert_close(y, ref.UpSample1d(ratio)(x))
+    torch.testing.assert_close(y, alias_free().UpSample1d(ratio)(x))
     down = DownSample1d(ratio)
     assert down(y).shape == (2, CHANNELS, length)
-    torch.testing.assert_close(down(y), ref.DownSample1d(ratio)(y))
+    torch.testing.assert_close(down(y), alias_free().DownSample1d(ratio)(y))
 
 
 def test_upsample_is_our_conv_transpose_and_follows_loaded_filters() -> None:
@@ -119,7 +131,7 @@ def test_polyphase_activation_equals_the_plain_path(cls: type, length: int) -> N
 def test_activation_equals_the_reference(polyphase: bool) -> None:
     snake = random_snake(SnakeBeta, logscale=True)
     ours = Activation1d(snake, polyphase=polyphase)
-    theirs = ref.Activation1d(ref.SnakeBeta(CHANNELS, alpha_logscale=True))
+    theirs = upstream_activation()
     theirs.load_state_dict(ours.state_dict())
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
     x = torch.randn(2, CHANNELS, 50) * 3
@@ -133,7 +145,7 @@ def test_in_place_inference_path_equals_the_reference(mode: Any, length: int) ->
     # reference (torch's own layers) and the recording path, input left untouched
     snake = random_snake(SnakeBeta, logscale=True)
     ours = Activation1d(snake)
-    theirs = ref.Activation1d(ref.SnakeBeta(CHANNELS, alpha_logscale=True))
+    theirs = upstream_activation()
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(2, CHANNELS, length) * 3
     kept = x.clone()

@@ -1,5 +1,6 @@
-"""BigVGANGenerator and load_bigvgan against the reference (tests/bigvgan_reference.py) and
-BigVGAN's published facts: parameter counts, checkpoint key names and counts, exact lengths."""
+"""BigVGANGenerator and load_bigvgan against NVIDIA's BigVGAN (tests/upstream.py), on the
+published configs (tests/bigvgan_reference.py), and BigVGAN's published facts: parameter
+counts, checkpoint key names and counts, exact lengths."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 import bigvgan_reference as ref
 import hifigan_reference
+import upstream
 from upsampler import BigVGANGenerator, load_bigvgan
 from upsampler.models import bigvgan_state_dict
 from upsampler.models.bigvgan import PRESETS
@@ -42,10 +44,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def original_generator(name: str, seed: int = 0) -> ref.BigVGAN:
-    """The reference with random weights, Snake parameters and gains apart from ``||v||``."""
+def original_generator(name: str, seed: int = 0) -> nn.Module:
+    """NVIDIA's BigVGAN with random weights, Snake parameters and gains apart from ``||v||``."""
     torch.manual_seed(seed)
-    generator = ref.BigVGAN(SMALL[name])
+    generator = upstream.bigvgan_generator(SMALL[name])
     with torch.no_grad():
         for key, tensor in generator.state_dict().items():
             if key.endswith("weight_g"):
@@ -76,7 +78,7 @@ def test_parity_with_the_reference(tmp_path: Path, name: str) -> None:
         torch.testing.assert_close(generator(mel), expected)
         generator.set_polyphase(False)
         torch.testing.assert_close(generator(mel), expected)
-        original.remove_weight_norm()
+        upstream.remove_weight_norm(original)
         generator.remove_weight_norm()
         generator.set_polyphase(True)
         torch.testing.assert_close(generator(mel), original(mel))
@@ -90,7 +92,7 @@ def test_published_parameter_and_key_counts(name: str) -> None:
     with_norm, folded, keys, filters = PUBLISHED[name]
     with torch.device("meta"):  # full width, no memory
         ours = BigVGANGenerator.from_preset(name)
-        theirs = ref.BigVGAN(ref.CONFIGS[name])
+        theirs = upstream.bigvgan_generator(ref.CONFIGS[name])
     assert sum(p.numel() for p in ours.parameters()) == with_norm
     state_dict = theirs.state_dict()
     assert len(state_dict) == keys
@@ -153,8 +155,8 @@ def test_every_key_problem_in_one_error(tmp_path: Path) -> None:
 
 def test_hifigan_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    hifigan = hifigan_reference.Generator({**hifigan_reference.CONFIGS["v2"],
-                                           "upsample_initial_channel": 32})
+    hifigan = upstream.hifigan_generator({**hifigan_reference.CONFIGS["v2"],
+                                          "upsample_initial_channel": 32})
     path = save(tmp_path / "g_00000000", hifigan.state_dict())
     with pytest.raises(ValueError) as info:
         load_bigvgan(path, "base_22k")

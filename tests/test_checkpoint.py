@@ -1,4 +1,5 @@
-"""load_hifigan against the original generator (tests/hifigan_reference.py) saved as g_* files."""
+"""load_hifigan against jik876's generator (upstream's, tests/upstream.py) saved as g_* files;
+configs from tests/hifigan_reference.py."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 import hifigan_reference as ref
+import upstream
 from upsampler import HiFiGANGenerator, load_hifigan
 from upsampler.models import hifigan_state_dict
 
@@ -19,10 +21,10 @@ POST_GAIN = 100.0  # lifts the random network's output to ~0.1-1 so tanh's range
 SMALL = {**ref.CONFIGS["v2"], "upsample_initial_channel": 32}  # V2's layout, fast
 
 
-def original_generator(name: str, seed: int = 0) -> ref.Generator:
-    """The reference generator with random weights and gains that differ from ``||v||``."""
+def original_generator(name: str, seed: int = 0) -> nn.Module:
+    """Upstream's generator with random weights and gains that differ from ``||v||``."""
     torch.manual_seed(seed)
-    generator = ref.Generator(SMALL if name == "small" else ref.CONFIGS[name])
+    generator = upstream.hifigan_generator(SMALL if name == "small" else ref.CONFIGS[name])
     with torch.no_grad():
         for key, tensor in generator.state_dict().items():
             if key.endswith("weight_g"):
@@ -58,7 +60,7 @@ def test_parity_with_original_checkpoint(tmp_path: Path, name: str) -> None:
         expected = original(mel)
         torch.testing.assert_close(generator(mel), expected)
         assert expected.abs().max() > 0.05  # the comparison is not between near-zero outputs
-        original.remove_weight_norm()
+        upstream.remove_weight_norm(original)
         generator.remove_weight_norm()
         torch.testing.assert_close(generator(mel), original(mel))
 
@@ -75,7 +77,7 @@ def test_every_key_form_loads_to_the_same_output(tmp_path: Path, form: str) -> N
     with torch.no_grad():
         expected = original(mel)
         if form == "plain":
-            original.remove_weight_norm()
+            upstream.remove_weight_norm(original)
             state_dict = original.state_dict()
             assert "ups.0.weight" in state_dict
     path = save(tmp_path / "g.pt", state_dict, wrap=form != "bare")
@@ -174,7 +176,7 @@ def test_hifigan_state_dict_loads_into_the_original(tmp_path: Path, config: dict
     keys, weight_g / weight_v) and computes our output; a g_* file of them loads back."""
     torch.manual_seed(1)
     ours = HiFiGANGenerator(**config).eval()
-    original = ref.Generator(config).eval()
+    original = upstream.hifigan_generator(config).eval()
     original.load_state_dict(hifigan_state_dict(ours), strict=True)
     mel = torch.randn(1, 80, FRAMES)
     with torch.no_grad():
@@ -182,7 +184,7 @@ def test_hifigan_state_dict_loads_into_the_original(tmp_path: Path, config: dict
         back = load_hifigan(save(tmp_path / "g_b", hifigan_state_dict(ours)), config)
         torch.testing.assert_close(back(mel), ours(mel))
         ours.remove_weight_norm()
-        original.remove_weight_norm()
+        upstream.remove_weight_norm(original)
         assert set(hifigan_state_dict(ours)) == set(original.state_dict())
         assert len(hifigan_state_dict(ours)) == len(ours.state_dict())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hifigan_reference import Generator as ReferenceGenerator
+import upstream
 from training_support import one_thread, tiny_trainer  # noqa: F401  (fixture)
 from upsampler.training.checkpoints import load_generator_state
 from upsampler.training.optimiser_order import (
@@ -29,10 +29,10 @@ def legacy_name(name: str) -> str:
     return name
 
 
-def reference_with_one_step() -> tuple[ReferenceGenerator, torch.optim.Optimizer]:
-    """The original generator after one AdamW step on distinct gradients."""
+def reference_with_one_step() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The original generator (upstream's) after one AdamW step on distinct gradients."""
     torch.manual_seed(1)
-    reference = ReferenceGenerator(TINY)
+    reference = upstream.hifigan_generator(TINY)
     optimiser = torch.optim.AdamW(reference.parameters(), 2e-4, (0.8, 0.99))
     for parameter in reference.parameters():
         parameter.grad = torch.randn_like(parameter)
@@ -43,7 +43,7 @@ def reference_with_one_step() -> tuple[ReferenceGenerator, torch.optim.Optimizer
 def test_saved_order_is_the_originals(one_thread) -> None:
     trainer = tiny_trainer()
     state = trainer.state_dict()
-    reference_names = [name for name, _ in ReferenceGenerator(TINY).named_parameters()]
+    reference_names = [name for name, _ in upstream.hifigan_generator(TINY).named_parameters()]
     assert [legacy_name(name) for name in state[PARAMETER_NAMES_KEY]] == reference_names
     assert state["optim_g"]["param_groups"][0]["params"] == list(range(len(reference_names)))
 

@@ -1,13 +1,17 @@
-"""Model sections: whole generator, training step, BigVGAN, streaming, each against a reference."""
+"""Model sections: whole generator, training step, BigVGAN, streaming, each against a reference
+(torch's own layers; for BigVGAN NVIDIA's ``bigvgan`` package, when installed)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import math
 import re
 import statistics
 import time
-from typing import Any, Callable
+import warnings
+from typing import Any, Callable, Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -17,6 +21,7 @@ from tqdm import tqdm
 from upsampler import BigVGANGenerator, ConvTranspose1d, HiFiGANGenerator, StreamingGenerator
 from upsampler.layers import Activation1d
 from upsampler.layers.weight_norm import apply_weight_norm
+from upsampler.models import bigvgan_state_dict
 from upsampler.recipe_support.benchmarks.op_profile import op_profile
 from upsampler.recipe_support.benchmarks.timing import MS, interleaved_times, step
 
@@ -93,49 +98,60 @@ def bench_training(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
-class WrittenSnake(nn.Module):
-    """``snake``'s numbers computed as BigVGAN's torch path writes them, op by op
-    (``x + 1 / (b + eps) * pow(sin(x * a), 2)``, five full-size temporaries), on the same
-    parameters: the reference's Snake, so the speed-ups of ours do not reach it."""
-
-    def __init__(self, snake: nn.Module) -> None:
-        super().__init__()
-        self.snake = snake
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
-        alpha = self.snake.alpha.unsqueeze(0).unsqueeze(-1)  # (C,) -> (1, C, 1)
-        beta = getattr(self.snake, "beta", self.snake.alpha).unsqueeze(0).unsqueeze(-1)
-        if self.snake.alpha_logscale:
-            alpha, beta = torch.exp(alpha), torch.exp(beta)
-        return x + (1.0 / (beta + self.snake.no_div_by_zero)) * torch.pow(torch.sin(x * alpha), 2)
+NVIDIA_PIP = "pip install --no-deps bigvgan==2.4.1 && pip install huggingface_hub"
+BIGVGAN_FIELDS = ("num_mels", "upsample_rates", "upsample_kernel_sizes",
+                  "upsample_initial_channel", "resblock", "resblock_kernel_sizes",
+                  "resblock_dilation_sizes", "activation", "snake_logscale",
+                  "use_tanh_at_final", "use_bias_at_final")
 
 
-def bigvgan_reference(generator: BigVGANGenerator) -> nn.Module:
-    """A copy of ``generator`` computing as BigVGAN's torch path does: torch's own
-    ``nn.ConvTranspose1d`` for the stage upsamplers and for every ``UpSample1d`` (the whole
-    signal upsampled with its zeros), then Snake at twice the rate as BigVGAN writes it
-    (``WrittenSnake``), then the strided low-pass (``polyphase`` off). Same weights and
-    buffers, same numbers."""
-    reference = with_native_upsamplers(generator)
-    reference.set_polyphase(False)
-    for module in reference.modules():
-        if isinstance(module, Activation1d):
-            ours = module.upsample.conv
-            native = nn.ConvTranspose1d(ours.in_channels, ours.out_channels, ours.kernel_size,
-                                        ours.stride, groups=ours.groups, bias=False)
-            del native.weight
-            native.register_buffer("weight", ours.weight, persistent=False)
-            module.upsample.conv = native
-            module.act = WrittenSnake(module.act)
-    return reference
+def nvidia_bigvgan(generator: BigVGANGenerator) -> Optional[nn.Module]:
+    """NVIDIA's ``bigvgan.bigvgan.BigVGAN`` (torch path, ``use_cuda_kernel=False``) built
+    from ``generator``'s config, weight norm folded, holding ``generator``'s weights (read
+    through ``bigvgan_state_dict``, strictly), in eval mode on its device; ``None`` when the
+    ``bigvgan`` package (or a dependency of it) is not installed. ``generator`` must be
+    folded (``remove_weight_norm()``), anti-aliased, with transposed upsamplers."""
+    if not generator.anti_alias or generator.upsampler != "transposed":
+        raise ValueError("generator must be anti-aliased with transposed upsamplers (BigVGAN's "
+                         f"layout), got anti_alias={generator.anti_alias}, "
+                         f"upsampler={generator.upsampler!r}")
+    state = bigvgan_state_dict(generator)
+    if any(key.endswith(".weight_g") for key in state):
+        raise ValueError("fold generator's weight norm first (remove_weight_norm())")
+    try:
+        from bigvgan.bigvgan import BigVGAN
+        from bigvgan.env import AttrDict
+    except ImportError:
+        return None
+    config = AttrDict({field: getattr(generator, field) for field in BIGVGAN_FIELDS})
+    # upstream builds with the deprecated weight_norm and prints as it folds
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore", FutureWarning)
+        reference = BigVGAN(config, use_cuda_kernel=False)
+        reference.remove_weight_norm()
+    reference.load_state_dict(state, strict=True)
+    device = next(generator.parameters()).device
+    return reference.to(device).eval()
 
 
-BREAKDOWN = {  # time categories of a BigVGAN forward, by the module that spends it
+def qualified_name(obj: object) -> str:
+    """``module.Class`` of ``obj``'s type (which implementation a row timed)."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _is_activation1d(module: nn.Module) -> bool:
+    # ours (upsampler.layers.Activation1d) and NVIDIA's (alias_free_activation.torch)
+    return isinstance(module, Activation1d) or type(module).__name__ == "Activation1d"
+
+
+BREAKDOWN = {  # time categories of a BigVGAN forward, by the module that spends it;
+    # names of ours (stages.{i}.upsample, stages.{i}.mrf.*) and NVIDIA's (ups.{i}.0, resblocks.*)
     "snake": lambda m, name: name.endswith(".act"),
-    "anti_alias_filters": lambda m, name: isinstance(m, Activation1d),
-    "residual_convs": lambda m, name: isinstance(m, nn.Conv1d) and ".mrf." in name,
-    "stage_upsamplers": lambda m, name: re.fullmatch(r"stages\.\d+\.upsample", name) is not None,
+    "anti_alias_filters": lambda m, name: _is_activation1d(m),
+    "residual_convs": lambda m, name: isinstance(m, nn.Conv1d) and (
+        ".mrf." in name or name.startswith("resblocks.")),
+    "stage_upsamplers": lambda m, name: re.fullmatch(
+        r"stages\.\d+\.upsample|ups\.\d+\.0", name) is not None,
     "conv_pre_post": lambda m, name: name in ("conv_pre", "conv_post"),
 }
 
@@ -169,11 +185,15 @@ def time_breakdown(model: nn.Module, mel: torch.Tensor) -> dict[str, float]:
 
 
 def bench_bigvgan(cfg: DictConfig) -> list[dict[str, Any]]:
-    """BigVGAN (weight norm folded, eval), ours (polyphase) vs BigVGAN's torch path."""
+    """BigVGAN (weight norm folded, eval), ours (polyphase) vs NVIDIA's ``BigVGAN`` (torch
+    path) on the same weights; no rows, and one line saying so, without the package."""
     big = cfg.bigvgan
     ours = BigVGANGenerator.from_preset(big.preset).to(cfg.device).eval()
     ours.remove_weight_norm()
-    reference = bigvgan_reference(ours)
+    reference = nvidia_bigvgan(ours)
+    if reference is None:
+        print(f"bigvgan: skipped, NVIDIA's bigvgan package is not installed ({NVIDIA_PIP})")
+        return []
     rows = []
     for seconds in big.audio_seconds:
         frames = math.ceil(seconds * big.sample_rate / ours.hop_length)
@@ -183,7 +203,8 @@ def bench_bigvgan(cfg: DictConfig) -> list[dict[str, Any]]:
         timings = interleaved_times(step(ours, mel, "forward"), step(reference, mel, "forward"),
                                     big)
         audio = big.batch_size * frames * ours.hop_length / big.sample_rate
-        row = {"preset": big.preset, "mel_frames": frames, "audio_seconds": audio, **timings,
+        row = {"preset": big.preset, "reference": qualified_name(reference), "mel_frames": frames,
+               "audio_seconds": audio, **timings,
                "ours_x_real_time": audio / (timings["ours_ms"] / MS),
                "reference_x_real_time": audio / (timings["native_ms"] / MS),
                "max_abs_diff": diff}
