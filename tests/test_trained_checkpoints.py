@@ -156,7 +156,8 @@ def test_resume_continues_both_layouts(trained: tuple[str, Path], corpus: Path,
     for name, generator_state in layouts.items():
         folder = tmp_path / name
         folder.mkdir()
-        for file in ("g_00000002", "do_00000002", "config.json"):
+        # a run folder from before the records: its pair, config.json and metrics.jsonl
+        for file in ("g_00000002", "do_00000002", "config.json", "metrics.jsonl"):
             (folder / file).write_bytes((run_dir / file).read_bytes())
         if generator_state is not None:
             torch.save({"generator": generator_state}, folder / "g_00000002")
