@@ -23,6 +23,7 @@ from torch import Tensor
 
 from upsampler.capture import is_capturing
 from upsampler.index_scatter import (
+    all_finite,
     index_gather,
     index_scatter,
     matrix_gather,
@@ -99,8 +100,12 @@ def scatter(
     out_length = (length + extra_frames) * stride + remainder
     if not torch.jit.is_scripting():
         if not is_capturing() and use_index_scatter(batch, channels, kernel_size, length) and cols.is_contiguous():
-            if use_matrix_scatter(batch * channels * kernel_size * length, out_length):
-                return matrix_scatter(cols, bias, stride, padding, output_padding, dilation)
+            # the 0/1 product spreads NaN and Inf over the item: a non-finite result is redone
+            total = batch * channels * kernel_size * length
+            if cols.device.type == "cpu" and use_matrix_scatter(total, out_length):
+                out = matrix_scatter(cols, bias, stride, padding, output_padding, dilation)
+                if all_finite(out):
+                    return out
             out = index_scatter(cols, stride, padding, output_padding, dilation)
             return out if bias is None else out.add_(bias.view(1, channels, 1))
     out = cols.new_empty((batch, channels, out_length))
@@ -203,10 +208,14 @@ def gather(
     batch, channels, out_length = grad_output.shape
     if not torch.jit.is_scripting():
         if not fold and not is_capturing() and use_index_scatter(batch, channels, kernel_size, length):
-            if use_matrix_scatter(batch * channels * kernel_size * length, out_length):
-                return matrix_gather(
+            # as in scatter: columns with a non-finite value are gathered again by index
+            total = batch * channels * kernel_size * length
+            if grad_output.device.type == "cpu" and use_matrix_scatter(total, out_length):
+                cols = matrix_gather(
                     grad_output, kernel_size, length, stride, padding, output_padding, dilation
                 )
+                if all_finite(cols):
+                    return cols
             return index_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
     grad_output = grad_output.contiguous()
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)

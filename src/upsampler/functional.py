@@ -13,8 +13,9 @@ The overlap-add has four formulations, chosen per call by shape and context:
   depthwise layer (one channel per group) multiplies and adds each run straight into the
   output instead of storing its columns (:mod:`upsampler.depthwise`);
 - one ``index_add_`` / ``index_select`` (:mod:`upsampler.index_scatter`) for small calls,
-  where per-op overhead dominates, or for tiny ones a product with a cached 0/1 scatter
-  matrix (bias folded in by ``addmm``);
+  where per-op overhead dominates, or for tiny ones on the CPU a product with a cached 0/1
+  scatter matrix (bias folded in by ``addmm``), redone by the indexed add when its result is
+  not all finite (the product's zeros would spread one NaN or Inf over the whole item);
 - per-phase input windows (:mod:`upsampler.long_kernel`) for kernels much longer than the
   stride, whose column buffer would be large;
 - out-of-place pads and adds (:mod:`upsampler.overlap_add`) under ``torch.func``

@@ -31,6 +31,13 @@ INDEX_SCATTER_MAX_COLUMNS = 16384
 # 1.8-2.3x torch's forward time to 1.4-1.7x; section "crossover" (pair "matrix/index"):
 # 0.7-0.8x the indexed add's time at 8 k-100 k products, 1.6-1.9x at 1 M, 1.7-2.7x at 4 M.
 # The product's cost grows with T**2: only tiny calls take it.
+# The product multiplies every column by the zeros of the positions it does not reach, so one
+# NaN or Inf column makes the whole item NaN where torch's op (and the indexed add) leave the
+# other positions finite: a result with a non-finite value is recomputed by the indexed add
+# (see :func:`all_finite`). That check reads a value back, so only CPU tensors take the product.
+# Its cost (recipes/benchmark.py, section "overhead", 2 threads, shared machine, geometric mean
+# of the forward rows' ratio_of_minima ours/torch): 1.57 without it, 1.91-1.94 with it; sending
+# these calls to the indexed add instead (no product at all) gave 2.13-2.16, so the product stays.
 MATRIX_SCATTER_MAX_PRODUCTS = 2**18
 
 
@@ -42,6 +49,17 @@ def use_index_scatter(batch: int, channels: int, kernel_size: int, length: int) 
 def use_matrix_scatter(columns_total: int, out_length: int) -> bool:
     """Whether the 0/1 scatter matrix product of ``columns_total`` values is cheap enough."""
     return columns_total * out_length <= MATRIX_SCATTER_MAX_PRODUCTS
+
+
+def all_finite(t: Tensor) -> bool:
+    """Whether every value of ``t`` is finite, from one sum (an overflowing sum also says no).
+
+    A 0/1 matrix product turns one non-finite column into NaN everywhere it multiplies, so a
+    matrix result that passes holds exactly the values of the indexed add; one that fails is
+    recomputed (also when the sum merely overflowed: slower, still exact).
+    """
+    total = t.sum().item()
+    return total - total == 0  # False for NaN and +-Inf
 
 
 @lru_cache(maxsize=PLAN_CACHE_SIZE)
@@ -108,20 +126,26 @@ def matrix_forward(
     """The whole op on a tiny ``(1, C_in, T)`` input with ``groups=1`` in two matrix products.
 
     ``(C_out * K, C_in) @ (C_in, T)`` gives the columns, whose storage is already
-    ``(1, C_out, K, T)``; :func:`matrix_scatter` scatters them and adds the bias. ``None``
-    when the call is not tiny (the caller then takes the general path).
+    ``(1, C_out, K, T)``; :func:`matrix_scatter` scatters them and adds the bias, or, when
+    that result is not all finite, :func:`index_scatter` does (NaN and Inf then reach only the
+    positions torch's op gives them). ``None`` when the call is not tiny or not on the CPU
+    (the caller then takes the general path).
     """
     in_channels, out_channels, kernel_size = weight.shape
     length = x.shape[2]
     columns_total = out_channels * kernel_size * length
-    if columns_total > INDEX_SCATTER_MAX_COLUMNS:
+    if columns_total > INDEX_SCATTER_MAX_COLUMNS or x.device.type != "cpu":
         return None
     out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
     if not use_matrix_scatter(columns_total, out_length):
         return None
     cols = torch.mm(weight.reshape(in_channels, -1).t(), x[0])
-    return matrix_scatter(cols.view(1, out_channels, kernel_size, length), bias, stride, padding,
-                          output_padding, dilation)
+    cols = cols.view(1, out_channels, kernel_size, length)
+    out = matrix_scatter(cols, bias, stride, padding, output_padding, dilation)
+    if all_finite(out):
+        return out
+    out = index_scatter(cols, stride, padding, output_padding, dilation)
+    return out if bias is None else out.add_(bias.view(1, out_channels, 1))
 
 
 def matrix_gather(
@@ -167,7 +191,7 @@ def index_gather(
 
 
 __all__ = [
-    "INDEX_SCATTER_MAX_COLUMNS", "MATRIX_SCATTER_MAX_PRODUCTS", "index_gather", "index_scatter",
+    "INDEX_SCATTER_MAX_COLUMNS", "MATRIX_SCATTER_MAX_PRODUCTS", "all_finite", "index_gather", "index_scatter",
     "matrix_forward", "matrix_gather", "matrix_scatter", "positions", "scatter_matrix", "use_index_scatter",
     "use_matrix_scatter",
 ]
