@@ -97,6 +97,19 @@ PROBE_LEVELS = {"silence": SILENCE_LOG_LEVEL, "constant": MID_LOG_LEVEL}
 
 
 @torch.no_grad()
+def probe_output(generator: nn.Module, mel: torch.Tensor) -> torch.Tensor:
+    """``generator(mel)`` in eval mode for a mel ``(M, T)``, as float64 ``(T * hop,)`` less
+    ``EDGE_FRAMES * hop`` samples at each end (boundary effects are not the probe's)."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        wav = generator(mel.unsqueeze(0).to(next(generator.parameters())))[0, 0]  # (1, M, T)
+    finally:
+        generator.train(was_training)
+    edge = EDGE_FRAMES * math.prod(generator.upsample_rates)
+    return wav[edge: wav.shape[-1] - edge].double()
+
+
 def probe_spectrum(generator: nn.Module, mel: torch.Tensor, sample_rate: float,
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies in Hz, power) of ``generator(mel)`` for a mel ``(M, T)``, edges dropped.
@@ -109,14 +122,7 @@ def probe_spectrum(generator: nn.Module, mel: torch.Tensor, sample_rate: float,
     if mel.dim() != 2 or mel.shape[-1] * hop - 2 * EDGE_FRAMES * hop < n_fft:
         raise ValueError(f"mel must be (num_mels, T) with T >= {_probe_frames(hop, 1)} frames, "
                          f"got shape {tuple(mel.shape)}")
-    was_training = generator.training
-    generator.eval()
-    try:
-        wav = generator(mel.unsqueeze(0).to(next(generator.parameters())))[0, 0]  # (1, M, T)
-    finally:
-        generator.train(was_training)
-    edge = EDGE_FRAMES * hop
-    power = averaged_power_spectrum(wav[edge: wav.shape[-1] - edge].double().cpu().numpy(), n_fft)
+    power = averaged_power_spectrum(probe_output(generator, mel).cpu().numpy(), n_fft)
     return np.fft.rfftfreq(n_fft, 1.0 / sample_rate), power
 
 
@@ -138,18 +144,10 @@ def probe_tonal_excess(generator: nn.Module, sample_rate: float, level: float,
 def probe_level_dbfs(generator: nn.Module, mel: torch.Tensor) -> float:
     """RMS of ``generator(mel)`` for a mel ``(M, T)``, ``EDGE_FRAMES * hop`` samples dropped
     at each end, in dB re. full scale 1.0 (``LEVEL_FLOOR_DBFS`` for an all-zero output)."""
-    hop = math.prod(generator.upsample_rates)
     if mel.dim() != 2 or mel.shape[-1] <= 2 * EDGE_FRAMES:
         raise ValueError(f"mel must be (num_mels, T) with T > {2 * EDGE_FRAMES} frames, got "
                          f"shape {tuple(mel.shape)}")
-    was_training = generator.training
-    generator.eval()
-    try:
-        wav = generator(mel.unsqueeze(0).to(next(generator.parameters())))[0, 0]  # (1, M, T)
-    finally:
-        generator.train(was_training)
-    edge = EDGE_FRAMES * hop
-    rms = float(wav[edge: wav.shape[-1] - edge].double().square().mean().sqrt())
+    rms = float(probe_output(generator, mel).square().mean().sqrt())
     if rms <= 0:
         return LEVEL_FLOOR_DBFS
     return DB_PER_DECADE_AMPLITUDE * math.log10(rms / FULL_SCALE)
