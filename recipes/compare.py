@@ -118,8 +118,10 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
     """Collect the reports under ``cfg.runs``; write the figure, table and rows."""
     check_compare_options(cfg)
     runs = Path(cfg.runs).expanduser()
-    rows = comparison_rows(find_reports(runs), runs)
+    if not runs.is_dir():
+        raise RecipeError(f"runs={str(runs)!r} is not a folder")
     output_dir = check_writable_dir(cfg.output_dir, "output_dir")
+    rows = comparison_rows(find_reports(runs), runs)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -15,6 +15,7 @@ written.
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -39,6 +40,7 @@ from upsampler.recipe_support.train_options import (
     TEXT,
     Rule,
     _is_number,
+    is_spec,
     _or_null,
 )
 
@@ -263,6 +265,7 @@ REPS_GROUPS = ("timing", "generator", "training", "overhead.timing", "crossover.
 
 # -- the walk ---------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def _pattern(path: str) -> re.Pattern[str]:
     return re.compile("\\.".join("[^.]+" if part == "*" else re.escape(part)
                                  for part in path.split(".")) + "$")
@@ -285,12 +288,15 @@ def rule_for(rules: Mapping[str, Rule], path: str) -> Rule | None:
 def walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """``(dotted path, value)`` of every option under ``node``, groups included (before what
     they hold); list entries that are mappings are walked as ``path.<index>``. Keys starting
-    with ``_`` (Hydra's ``_target_``) and the top-level ``hydra`` are left out."""
+    with ``_`` (Hydra's ``_target_``), ``_target_`` specs inside a group (a model's planned
+    ``upsample_rates``: its function checks them) and the top-level ``hydra`` are left out."""
     for key, value in node.items():
         key = str(key)
         if key.startswith("_") or (not prefix and key == "hydra"):
             continue
         path = f"{prefix}{key}"
+        if prefix and is_spec(value):  # instantiated by Hydra (plan_upsample_rates): its own
+            continue
         yield path, value
         if isinstance(value, Mapping):
             yield from walk(value, f"{path}.")
@@ -364,11 +370,13 @@ def check_benchmark_options(cfg: DictConfig) -> None:
         values = resolve(OmegaConf.merge(cfg, cfg.quick_settings), "benchmark")
         check_rules(values, BENCHMARK_RULES, quick_prefix=QUICK)
     for group in REPS_GROUPS:
-        node = OmegaConf.select(OmegaConf.create(values), group)
-        if node.min_reps > node.max_reps:
-            where = f"{group}." + ("" if not values["quick"] else " (quick_settings merged)")
-            raise RecipeError(f"{where.rstrip('.')}.min_reps must be <= its max_reps, got "
-                              f"min_reps={node.min_reps}, max_reps={node.max_reps}")
+        node: Any = values
+        for key in group.split("."):
+            node = node[key]
+        if node["min_reps"] > node["max_reps"]:
+            merged = " (quick_settings merged)" if values["quick"] else ""
+            raise RecipeError(f"{group}.min_reps must be <= {group}.max_reps{merged}, got "
+                              f"{node['min_reps']} > {node['max_reps']}")
     if torch.device(values["device"]).type == "cuda" and not torch.cuda.is_available():
         raise RecipeError(f"device must be cpu here: CUDA is not available, got "
                           f"{values['device']!r}")
