@@ -26,7 +26,6 @@ import platform
 import statistics
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import hydra
