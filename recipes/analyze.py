@@ -61,7 +61,7 @@ from upsampler.training.artifacts import (
     probe_tonal_excess,
     silence_level_dbfs,
 )
-from upsampler.recipe_support.options import check_options
+from upsampler.recipe_support.recipe_options import check_analyze_options, check_writable_dir
 
 log = logging.getLogger("analyze")
 
@@ -256,24 +256,20 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     running Hydra app's) that contradict it are refused.
     """
     started = time.perf_counter()
-    check_options(cfg, booleans=("figures", "progress", "pause_lines"),
-                  integers=("max_input_channels",),
-                  positive_or_null=("num_threads",))
+    check_analyze_options(cfg)
+    output_dir = check_writable_dir(cfg.output_dir, "output_dir")
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
     try:  # a checkpoint brings its own front end: the audio the tones are measured at
         cfg = checkpoint_front_end(cfg, overrides)
     except ValueError as error:
         raise RecipeError(one_line(error)) from error
-    output_dir = Path(cfg.output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise RecipeError(f"output_dir {str(output_dir)!r} cannot be created: "
                           f"{one_line(error)}") from error
     seeds = [None] if cfg.checkpoint is not None else [int(seed) for seed in cfg.seeds]
-    if not seeds:
-        raise RecipeError("seeds must list at least one seed, got []")
     try:
         mel_transform = instantiate(cfg.audio)
         found = measure(cfg, seeds, mel_transform)

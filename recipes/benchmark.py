@@ -24,8 +24,8 @@ import logging
 import math
 import platform
 import statistics
+import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import hydra
@@ -52,6 +52,8 @@ from upsampler.recipe_support.benchmarks.models import (
     bench_training,
 )
 from upsampler.recipe_support.benchmarks.timing import interleaved_times, step
+from upsampler.recipe_support.errors import check_run_dir_override, run_or_exit
+from upsampler.recipe_support.recipe_options import check_benchmark_options, check_writable_dir
 
 log = logging.getLogger("benchmark")
 MIB = 2**20
@@ -140,10 +142,14 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Run the benchmark described by ``cfg``; return (and write) its results."""
+    """Run the benchmark described by ``cfg``; return (and write) its results.
+
+    Every option of every section is checked first, and ``output_dir`` must be writable.
+    """
+    check_benchmark_options(cfg)
+    output_dir = check_writable_dir(cfg.output_dir, "output_dir")
     if cfg.quick:
         cfg = OmegaConf.merge(cfg, cfg.quick_settings)
-    output_dir = Path(cfg.output_dir)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
@@ -192,9 +198,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(config_path="../configs", config_name="benchmark", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Command-line entry point."""
-    run(cfg)
+    """Command-line entry point: a bad option or folder exits with status 1 and one line."""
+    run_or_exit(run, cfg, log)
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

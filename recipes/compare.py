@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ import hydra
 from omegaconf import DictConfig
 
 from upsampler.analysis.plots import plot_comparison
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
+from upsampler.recipe_support.recipe_options import check_compare_options, check_writable_dir
 from upsampler.files import atomic_write_text, save_png, write_json
 
 log = logging.getLogger("compare")
@@ -109,10 +116,17 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def run(cfg: DictConfig) -> list[dict[str, Any]]:
     """Collect the reports under ``cfg.runs``; write the figure, table and rows."""
+    check_compare_options(cfg)
     runs = Path(cfg.runs).expanduser()
+    if not runs.is_dir():
+        raise RecipeError(f"runs={str(runs)!r} is not a folder")
+    output_dir = check_writable_dir(cfg.output_dir, "output_dir")
     rows = comparison_rows(find_reports(runs), runs)
-    output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RecipeError(f"output_dir {str(output_dir)!r} cannot be created: "
+                          f"{one_line(error)}") from error
     rates = {row["sample_rate"] for row in rows}
     if len(rates) > 1:
         log.warning("the runs use different sample rates %s; tonal excess is compared as is",
@@ -135,4 +149,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,8 +44,13 @@ from upsampler.recipe_support.build import (
     check_model_matches_audio,
     checkpoint_front_end,
 )
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
-from upsampler.recipe_support.options import check_options
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
+from upsampler.recipe_support.recipe_options import check_evaluate_options, check_writable_dir
 from upsampler.recipe_support.provenance import command_line, provenance
 from upsampler.training.data import (
     UtteranceDataset,
@@ -130,9 +136,6 @@ def score(generator: torch.nn.Module, mel_transform: MelSpectrogram,
 
 def quality_table(cfg: DictConfig, overrides: Sequence[str] | None) -> dict[str, Any]:
     """Every ``table.checkpoints`` model on every ``table.inputs`` set; writes the Markdown."""
-    if not cfg.table.checkpoints or not cfg.table.inputs:
-        raise RecipeError(f"table.checkpoints and table.inputs must be non-empty, got "
-                          f"{list(cfg.table.checkpoints)} and {dict(cfg.table.inputs)}")
     rows: list[dict[str, Any]] = []
     for name in cfg.table.checkpoints:
         try:
@@ -196,13 +199,13 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     ``overrides``: the command line's, checked against the checkpoint's front end (default:
     the running Hydra app's).
     """
-    check_options(cfg, booleans=("untrained_baseline",), integers=("seed",),
-                  positive_or_null=("num_threads",))
-    check_options(cfg.table, booleans=("enabled",))
+    check_evaluate_options(cfg)
     if cfg.table.enabled:
+        check_writable_dir(Path(cfg.table.output).expanduser().parent, "table.output's folder")
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
         return quality_table(cfg, overrides)
+    check_writable_dir(cfg.output_dir, "output_dir")
     try:
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
@@ -237,4 +240,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

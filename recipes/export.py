@@ -49,6 +49,7 @@ from upsampler.recipe_support.errors import (
     run_or_exit,
 )
 from upsampler.files import temporary_path, write_json
+from upsampler.recipe_support.recipe_options import check_writable_dir
 from upsampler.recipe_support.options import (
     check_choice,
     check_int_list,
@@ -146,6 +147,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     file under a final name (an earlier export's files stay as they were).
     """
     check_config(cfg)
+    try:
+        check_writable_dir(cfg.output_dir, "output_dir")
+    except RecipeError as error:
+        raise ExportError(str(error)) from error
     if cfg.num_threads is not None:
         torch.set_num_threads(int(cfg.num_threads))
     generator = inference_generator(cfg)

@@ -17,14 +17,21 @@ Smith, Copyright 2003-2010, CC-BY-SA-3.0 (Digium's Asterisk core sounds).
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
 from upsampler.recipe_support.options import check_choice, check_number, check_path
+from upsampler.recipe_support.recipe_options import check_writable_dir
 from upsampler.training.corpus import (
     G722_BITRATES,
     G722_SAMPLE_RATES,
@@ -56,6 +63,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Check every option and ``cfg.output_dir``, fetch both packages, then prepare
     ``cfg.output_dir``; return the corpus summary."""
     check_config(cfg)
+    check_writable_dir(cfg.output_dir, "output_dir")
+    check_writable_dir(cfg.cache_dir, "cache_dir")
     try:
         settings = CorpusSettings(
             sample_rate=cfg.sample_rate, bitrate=cfg.bitrate, trim_top_db=cfg.trim_top_db,
@@ -76,4 +85,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

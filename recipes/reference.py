@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,13 @@ import hydra
 from omegaconf import DictConfig
 
 from upsampler.files import atomic_write_text
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
+from upsampler.recipe_support.recipe_options import check_reference_options, check_writable_dir
 from upsampler.recipe_support.provenance import command_line, provenance
 from upsampler.training.study import reference_markdown
 
@@ -39,9 +46,10 @@ def read_json(path: Path) -> Any:
 
 def run(cfg: DictConfig) -> str:
     """Write ``cfg.output`` from the analyze reports and the study rows; returns the text."""
+    check_reference_options(cfg)
+    output = Path(str(cfg.output)).expanduser()
+    check_writable_dir(output.parent, "output's folder")
     reports = {str(label): read_json(Path(str(path))) for label, path in cfg.reports.items()}
-    if not reports:
-        raise RecipeError("reports must name at least one analyze report.json")
     study_rows = read_json(Path(str(cfg.study)))["rows"] if cfg.study else []
     sources = "\n".join(f"- {label}: `{path}`" for label, path in cfg.reports.items())
     text = (f"# Trained reference\n\n{provenance(command_line())} It reads the "
@@ -49,8 +57,11 @@ def run(cfg: DictConfig) -> str:
             f"output_dir=<its folder> ...`, the command in `configs/reference.yaml`) and "
             f"the study's rows (`{cfg.study}`).\n\n{cfg.notes}\n\nSources:\n{sources}\n\n"
             f"{reference_markdown(reports, study_rows)}")
-    output = Path(str(cfg.output))
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RecipeError(f"output {str(output)!r}: its folder cannot be created: "
+                          f"{one_line(error)}") from error
     atomic_write_text(output, text)
     log.info("wrote %s (%d reports, %d study rows)", output, len(reports), len(study_rows))
     return text
@@ -63,4 +74,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

@@ -28,6 +28,7 @@ and exit status 1; the last complete checkpoint pair stays in place.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,8 +46,14 @@ from upsampler.audio import MelSpectrogram
 from upsampler.files import write_json
 from upsampler.recipe_support.build import generator_fields, given_overrides
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    one_line,
+    run_or_exit,
+)
 from upsampler.recipe_support.finetune import apply_init_generator
+from upsampler.recipe_support.recipe_options import check_writable_dir
 from upsampler.recipe_support.train_options import check_train_options
 from upsampler.recipe_support.train_records import commit_plan
 from upsampler.recipe_support.train_setup import (
@@ -253,6 +260,15 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     except ValueError as error:
         raise RecipeError(one_line(error)) from error
     try:
+        problem = None
+        if ctx.is_main:  # the folder can be written before any model or data is loaded
+            try:
+                check_writable_dir(str(cfg.output_dir), "output_dir")
+            except RecipeError as error:
+                problem = str(error)
+        problem = ctx.broadcast(problem)
+        if problem is not None:
+            raise RecipeError(problem)
         configure(cfg)
         output_dir = Path(ctx.broadcast(str(cfg.output_dir)))
         if ctx.is_main:
@@ -269,4 +285,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv)
     main()

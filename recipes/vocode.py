@@ -62,7 +62,10 @@ from upsampler.recipe_support.errors import (
 from upsampler.files import remove_stale_temporaries, write_json
 from upsampler.recipe_support.build import checkpoint_front_end
 from upsampler.recipe_support.lock import RunLock
-from upsampler.recipe_support.options import check_options
+from upsampler.recipe_support.recipe_options import (
+    check_vocode_options,
+    check_writable_dir,
+)
 from upsampler.recipe_support.records import RunRecords, input_identity, shard
 from upsampler.recipe_support.vocoding import (
     SUMMARY_NAME,
@@ -115,10 +118,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     ``overrides``: the command line's, which the checkpoint's front end is checked against
     (default: the running Hydra app's; none outside one).
     """
-    check_options(cfg, booleans=("figures", "progress"), integers=("seed", "window_frames"),
-                  positive_or_null=("num_threads",))
-    if cfg.window_frames < 1:
-        raise RecipeError(f"window_frames must be a positive integer, got {cfg.window_frames}")
+    check_vocode_options(cfg)
     try:
         cfg = checkpoint_front_end(cfg, overrides)
     except ValueError as error:
@@ -129,6 +129,15 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
         raise RecipeError(one_line(error)) from error
     lock = None
     try:
+        problem = None
+        if ctx.is_main:  # the folder can be written before any model is built
+            try:
+                check_writable_dir(str(cfg.output_dir), "output_dir")
+            except RecipeError as error:
+                problem = str(error)
+        problem = ctx.broadcast(problem)
+        if problem is not None:
+            raise RecipeError(problem)
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
         output_dir = Path(ctx.broadcast(str(cfg.output_dir)))  # rank 0's run folder for all

@@ -207,10 +207,11 @@ def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
     mel = write_mel(tmp_path / "m.npy", 3)
     for index, (override, message) in enumerate([
         ("num_threads=0", "num_threads must be a positive integer or null, got 0"),
-        ("seed=abc", "seed must be an integer, got 'abc'"),
+        ("seed=abc", "seed must be an integer >= 0, got 'abc'"),
         ("figures=flase", "figures must be true or false, got 'flase'"),
     ]):
         out = tmp_path / f"out{index}"
+        out.mkdir()  # an existing run folder keeps its log (a new one is removed when refused)
         assert_one_line_failure(vocode(f"input={mel}", f"hydra.run.dir={out}", override),
                                 out, message)
         assert not (out / "m.wav").exists()
@@ -219,6 +220,7 @@ def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
 def test_unwritable_output_dir_is_one_line(tmp_path: Path) -> None:
     mel, blocker, out = write_mel(tmp_path / "m.npy", 3), tmp_path / "file", tmp_path / "out"
     blocker.write_text("a file where a folder should be")
+    out.mkdir()  # an existing run folder keeps its log (a new one is removed when refused)
     result = vocode(f"input={mel}", f"hydra.run.dir={out}", f"output_dir={blocker / 'sub'}")
     assert_one_line_failure(result, out, "is not writable")
 
