@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from recipe_support import compose_config, load_recipe
 from training_support import SAMPLE_RATE, one_thread, write_corpus  # noqa: F401 (a fixture)
 from upsampler import BigVGANGenerator, HiFiGANGenerator
+from upsampler.recipe_support.errors import RecipeError
 from upsampler.training.artifacts import SILENCE_LOG_LEVEL, probe_mels, tonal_excess
 
 TRAIN_FILES, HELD_OUT_FILES = 4, 2
@@ -149,7 +150,7 @@ def test_every_variant_builds_the_demo_rates(corpus: Path, tmp_path: Path) -> No
 ])
 def test_bad_input_is_one_line_naming_the_field(corpus: Path, tmp_path: Path, override: str,
                                                 field: str) -> None:
-    with pytest.raises(ValueError, match=f"^{field} ") as error:
+    with pytest.raises(RecipeError, match=f"^{field} ") as error:
         study.run(study_cfg(corpus, tmp_path, override))
     assert "\n" not in str(error.value)
     assert not (tmp_path / "runs").exists()
