@@ -1,25 +1,27 @@
 """The upsampler study: one training run per upsampler kind, then one report (Hydra recipe).
 
     make study                                                  # -> multirun/study/
-    python recipes/study.py corpus=/data/allison max_steps=2400 warmup_steps=1600
+    python recipes/study.py corpus=/data/allison max_steps=2400 warmup_steps=1600 \
+        hydra.run.dir=runs/allison    # other settings: a folder of their own
     python recipes/study.py kinds=[transposed_k2s,subpixel] hydra.run.dir=runs/two
 
 Each kind is ``recipes/train.py experiment=demo`` plus its overrides (``variants`` in
 ``configs/study.yaml``), with the same seed, batch, data order, step budget and warm-up, into
 ``<output_dir>/runs/<kind>/``: ``workers`` runs at a time (each its own process on
 ``num_threads`` threads; a run's weights do not depend on what trains beside it). A rerun
-skips kinds that reached ``max_steps`` and resumes the others from their last checkpoint pair. The report
-(``<output_dir>/report/``) holds every kind's validation curves against steps, the table at
-the final step (``study.md`` / ``study.json``) and the output spectra of the probe mels
-(silence, a constant mid-level mel, one held-out utterance) with the expected tones marked.
+skips kinds that reached ``max_steps`` and resumes the others from their last checkpoint
+pair. The report (``<output_dir>/report/``) holds every kind's validation curves against
+steps, the table at the final step (``study.md`` / ``study.json``) and the output spectra of
+the probe mels (silence, a constant mid-level mel, one held-out utterance) with the expected
+tones marked.
 
 Every option (``probes`` and each kind's composed ``recipes/train.py`` config included) is
 checked before anything is written; a bad one is one ``RecipeError`` line (exit status 1).
 ``<output_dir>/study_settings.json`` records the settings the report states and the runs
 were made with (:data:`DECIDING`, and each kind's ``variants`` overrides); a rerun that
 changes any of them is refused, listing each change. ``max_steps`` is a budget: a larger one
-extends every kind from its last checkpoint pair (the weights are those of a run trained to
-it directly), a smaller one than a kind's run already reached is refused. The report states
+extends every kind from its last checkpoint pair (to the weights of a run trained to it
+directly, tested), one below the step a kind's run already reached is refused. The report states
 the step each kind's run actually reached, never the configured budget. ``validation_every``,
 ``deterministic``, ``progress``, ``kinds`` and ``probes`` change freely (the curves and
 probes come from what the runs recorded). One study per folder at a time (a lock).
