@@ -417,10 +417,6 @@ def claim_study(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         raise RecipeError(f"max_steps must be at least the step the runs in {folder!r} reached "
                           f"({reached}), got {cfg.max_steps}: a study's budget can grow, not "
                           f"shrink; choose a new hydra.run.dir (or output_dir) for a smaller one")
-    if stored is None and (output_dir / "runs").is_dir():
-        log.info("%s: no %s (made before the study recorded its settings); the runs' batch size "
-                 "and seed match, the other settings are taken as this config's", folder,
-                 SETTINGS_FILE)
     if stored is not None:
         settings["variants"] = {**stored.get("variants", {}), **settings["variants"]}
     return settings
@@ -448,6 +444,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     claim_study(cfg, output_dir)  # refuse before the lock creates anything
     with RunLock(output_dir):
         settings = claim_study(cfg, output_dir)
+        if not (output_dir / SETTINGS_FILE).exists() and (output_dir / "runs").is_dir():
+            log.info("%s: no %s (made before the study recorded its settings); the runs' batch "
+                     "size and seed match, the other settings are taken as this config's",
+                     output_dir, SETTINGS_FILE)
         write_json(output_dir / SETTINGS_FILE, settings)
         return train_and_report(cfg, output_dir, settings)
 
