@@ -1,23 +1,41 @@
 """The upsampler study: one training run per upsampler kind, then one report (Hydra recipe).
 
     make study                                                  # -> multirun/study/
-    python recipes/study.py corpus=/data/allison max_steps=2400 warmup_steps=1600
+    python recipes/study.py corpus=/data/allison max_steps=2400 warmup_steps=1600 \
+        hydra.run.dir=runs/allison    # other settings: a folder of their own
     python recipes/study.py kinds=[transposed_k2s,subpixel] hydra.run.dir=runs/two
 
 Each kind is ``recipes/train.py experiment=demo`` plus its overrides (``variants`` in
 ``configs/study.yaml``), with the same seed, batch, data order, step budget and warm-up, into
 ``<output_dir>/runs/<kind>/``: ``workers`` runs at a time (each its own process on
 ``num_threads`` threads; a run's weights do not depend on what trains beside it). A rerun
-skips kinds that reached ``max_steps`` and resumes the others from their last checkpoint pair. The report
-(``<output_dir>/report/``) holds every kind's validation curves against steps, the table at
-the final step (``study.md`` / ``study.json``) and the output spectra of the probe mels
-(silence, a constant mid-level mel, one held-out utterance) with the expected tones marked.
+skips kinds that reached ``max_steps`` and resumes the others from their last checkpoint
+pair. The report (``<output_dir>/report/``) holds every kind's validation curves against
+steps, the table at the final step (``study.md`` / ``study.json``) and the output spectra of
+the probe mels (silence, a constant mid-level mel, one held-out utterance) with the expected
+tones marked.
+
+Every option (``probes`` and each kind's composed ``recipes/train.py`` config included) is
+checked before anything is written; a bad one is one ``RecipeError`` line (exit status 1).
+``<output_dir>/study_settings.json`` records the settings the report states and the runs
+were made with (:data:`DECIDING`, and each kind's ``variants`` overrides); a rerun that
+changes any of them is refused, listing each change. ``max_steps`` is a budget: a larger one
+extends every kind from its last checkpoint pair (to the weights of a run trained to it
+directly, tested), one below the step a kind's run already reached is refused. The report states
+the step each kind's run actually reached, never the configured budget. ``validation_every``,
+``deterministic``, ``progress``, ``kinds`` and ``probes`` change freely (the curves and
+probes come from what the runs recorded). One study per folder at a time (a lock).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
+import re
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,13 +48,25 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from upsampler.files import write_json
 from upsampler.recipe_support.build import checkpoint_front_end
-from upsampler.recipe_support.errors import RecipeError, one_line, run_or_exit
+from upsampler.recipe_support.errors import (
+    RecipeError,
+    check_run_dir_override,
+    discard_unused_run_dir,
+    one_line,
+    run_or_exit,
+)
+from upsampler.recipe_support.lock import RunLock
+from upsampler.recipe_support.options import check_number, check_options, check_path
+from upsampler.recipe_support.records import settings_changes
+from upsampler.recipe_support.train_options import check_train_options
 from upsampler.training.data import default_wav_dir
 from upsampler.recipe_support.workers import load_script, map_in_processes
 from upsampler.training import data as training_data
 from upsampler.training.artifacts import (
     PROBE_LEVELS,
+    probe_frames_needed,
     probe_level_dbfs,
     probe_mels,
     probe_spectrum,
@@ -64,6 +94,13 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 HYDRA_VERSION_BASE = "1.3"
 LISTS = ("training.txt", "validation.txt")  # HiFi-GAN's file lists in the corpus folder
 RUN_CONFIG = "config.json"  # recipes/train.py's record of the run's generator and front end
+SETTINGS_FILE = "study_settings.json"  # what the runs of this folder were made with
+SETTINGS_FORMAT = 1
+# the settings the report states and the rows depend on (the speed columns on the last two):
+# a rerun into the same folder must keep them
+DECIDING = ("corpus", "warmup_steps", "validation_utterances", "batch_size", "seed",
+            "train_overrides", "num_threads", "workers")
+RECORDED_BY_TRAIN = ("batch_size", "seed")  # in each run's config.json (older folders)
 
 
 def train_recipe() -> ModuleType:
@@ -71,42 +108,110 @@ def train_recipe() -> ModuleType:
     return load_script(str(Path(__file__).with_name("train.py")))
 
 
+def _check_strings(value: Any, name: str, allow_empty: bool) -> list[str]:
+    """``value`` (option ``name``) must be a list of non-empty strings (a non-empty list unless
+    ``allow_empty``); returns it as a list."""
+    items = list(value) if OmegaConf.is_list(value) or isinstance(value, list) else None
+    if items is None or (not items and not allow_empty) or not all(
+            isinstance(item, str) and item.strip() for item in items):
+        wanted = "a list of non-empty strings" if allow_empty else \
+            "a non-empty list of non-empty strings"
+        shown = items if items is not None else value
+        raise RecipeError(f"{name} must be {wanted}, got {shown!r}")
+    return items
+
+
 def check_study(cfg: DictConfig) -> None:
-    """One-line ``ValueError`` naming the field for a config the study cannot run."""
-    unknown = [kind for kind in cfg.kinds if kind not in cfg.variants]
-    if not cfg.kinds or unknown:
-        raise ValueError(f"kinds must name at least one of {list(cfg.variants)}, got "
-                         f"{list(cfg.kinds)} (unknown: {unknown})")
+    """Every option of ``configs/study.yaml``, ``probes`` included: one ``RecipeError`` line
+    naming the first bad option, its value and what is allowed. Reads the corpus lists,
+    writes nothing."""
+    check_path(cfg, "corpus")
+    check_path(cfg, "output_dir")
+    variants = cfg.get("variants")
+    if not isinstance(variants, Mapping) or not variants:
+        raise RecipeError(f"variants must map each kind to its recipes/train.py overrides, "
+                          f"got {variants!r}")
+    for kind in variants:
+        _check_strings(variants[kind], f"variants.{kind}", allow_empty=True)
+    kinds = _check_strings(cfg.get("kinds"), "kinds", allow_empty=False)
+    unknown = [kind for kind in kinds if kind not in variants]
+    repeated = sorted({kind for kind in kinds if kinds.count(kind) > 1})
+    if unknown or repeated:
+        raise RecipeError(f"kinds must be a non-empty list of distinct kinds from "
+                          f"{list(variants)}, got {kinds} (unknown: {unknown}, repeated: "
+                          f"{repeated})")
     for field, minimum in (("max_steps", 1), ("validation_every", 1), ("warmup_steps", 0),
-                           ("validation_utterances", 1), ("batch_size", 1), ("num_threads", 1),
+                           ("validation_utterances", 1), ("batch_size", 1), ("seed", 0),
                            ("workers", 1)):
-        value = cfg[field]
+        check_number(cfg, field, minimum=minimum, integer=True)
+    check_number(cfg, "num_threads", minimum=1, integer=True, nullable=True)
+    check_options(cfg, booleans=("deterministic", "progress"))
+    _check_strings(cfg.get("train_overrides"), "train_overrides", allow_empty=True)
+    probes = cfg.get("probes")
+    if not isinstance(probes, Mapping):
+        raise RecipeError(f"probes must hold speech_utterance and frames, got {probes!r}")
+    for field in ("speech_utterance", "frames"):
+        value = probes.get(field)
+        minimum = 0 if field == "speech_utterance" else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
+            raise RecipeError(f"probes.{field} must be an integer >= {minimum}, got {value!r}")
     if cfg.warmup_steps > cfg.max_steps:
-        raise ValueError(f"warmup_steps must be at most max_steps={cfg.max_steps}, got "
-                         f"{cfg.warmup_steps}")
+        raise RecipeError(f"warmup_steps must be at most max_steps={cfg.max_steps}, got "
+                          f"{cfg.warmup_steps}")
     corpus = Path(str(cfg.corpus)).expanduser()
     missing = [name for name in LISTS if not (corpus / name).is_file()]
     if missing:
-        raise ValueError(f"corpus must be a folder holding {list(LISTS)} (make data), got "
-                         f"{str(cfg.corpus)!r}: {missing} not found")
+        raise RecipeError(f"corpus must be a folder holding {list(LISTS)} (make data), got "
+                          f"{str(cfg.corpus)!r}: {missing} not found")
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """One ``RecipeError`` line unless ``output_dir`` is (or can be made as) a writable folder.
+
+    Writes nothing: the nearest existing folder on the path must be a folder this process may
+    write into (a path below a regular file is refused whoever runs it). ``RunLock`` then
+    creates the folder and its lock file, which settles it.
+    """
+    existing = next(path for path in [output_dir, *output_dir.parents] if path.exists())
+    if not existing.is_dir():
+        reason = f"{str(existing)!r} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"{str(existing)!r} is not writable"
+    else:
+        return
+    raise RecipeError(f"output_dir {str(output_dir)!r} cannot be written ({reason}); choose "
+                      f"another hydra.run.dir (or output_dir)")
+
+
+def hydra_value(value: Any) -> str:
+    """``value`` written as a Hydra override value: ``null``, ``true``/``false``, a number,
+    or a quoted string (a path holding spaces, commas or brackets stays one string)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", str(value))
+    return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text) + "'"
 
 
 def train_overrides(cfg: DictConfig, kind: str, run_dir: Path) -> list[str]:
-    """The ``recipes/train.py`` overrides of one kind's run."""
+    """The ``recipes/train.py`` overrides of one kind's run (values in Hydra's syntax)."""
     corpus = Path(str(cfg.corpus)).expanduser().resolve()
-    return [
-        "experiment=demo", *cfg.variants[kind],
-        f"max_steps={cfg.max_steps}", "max_minutes=null", "warmup_minutes=null",
-        f"warmup_steps={cfg.warmup_steps}", f"validation_every={cfg.validation_every}",
-        "validate_at_start=true", f"checkpoint_every={cfg.validation_every}",
-        "keep_checkpoints=2", f"seed={cfg.seed}", f"deterministic={cfg.deterministic}",
-        f"num_threads={cfg.num_threads}", f"progress={cfg.progress}", "resume=true",
-        f"data.train_list={corpus / LISTS[0]}", f"data.validation_list={corpus / LISTS[1]}",
-        f"data.validation_utterances={cfg.validation_utterances}",
-        f"data.batch_size={cfg.batch_size}", f"output_dir={run_dir}", *cfg.train_overrides,
-    ]
+    given = {
+        "max_steps": cfg.max_steps, "max_minutes": None, "warmup_minutes": None,
+        "warmup_steps": cfg.warmup_steps, "validation_every": cfg.validation_every,
+        "validate_at_start": True, "checkpoint_every": cfg.validation_every,
+        "keep_checkpoints": 2, "seed": cfg.seed, "deterministic": cfg.deterministic,
+        "num_threads": cfg.num_threads, "progress": cfg.progress, "resume": True,
+        "data.train_list": corpus / LISTS[0], "data.validation_list": corpus / LISTS[1],
+        "data.validation_utterances": cfg.validation_utterances,
+        "data.batch_size": cfg.batch_size, "output_dir": run_dir,
+    }
+    return ["experiment=demo", *cfg.variants[kind],
+            *(f"{key}={hydra_value(value)}" for key, value in given.items()),
+            *cfg.train_overrides]
 
 
 def compose_train(overrides: list[str]) -> DictConfig:
@@ -199,37 +304,189 @@ def train_all(cfg: DictConfig, output_dir: Path) -> None:
                      int(cfg.workers))
 
 
+def check_kinds(cfg: DictConfig, output_dir: Path) -> None:
+    """Each kind's composed ``recipes/train.py`` config passes train's option checks, and the
+    probes fit: ``probes.frames`` is long enough for every kind's hop and
+    ``probes.speech_utterance`` indexes the validation list. One ``RecipeError`` line; reads
+    only."""
+    hops = {}
+    for kind in cfg.kinds:
+        try:
+            train_cfg = compose_train(train_overrides(cfg, kind, output_dir / "runs" / kind))
+        except Exception as error:  # Hydra: an override it cannot parse or apply
+            raise RecipeError(f"kind {kind}: its recipes/train.py overrides (variants.{kind} "
+                              f"and train_overrides) do not compose: {one_line(error)}"
+                              ) from error
+        try:
+            check_train_options(train_cfg)
+        except RecipeError as error:
+            raise RecipeError(f"kind {kind}: {error}") from error
+        hops[kind] = int(train_cfg.audio.hop_length)
+    needed = max(probe_frames_needed(hop) for hop in hops.values())
+    if cfg.probes.frames < needed:
+        raise RecipeError(f"probes.frames must be an integer >= {needed} (the probe spectrum of "
+                          f"hop {max(hops.values())}), got {cfg.probes.frames}")
+    list_path = Path(str(cfg.corpus)).expanduser() / LISTS[1]
+    try:
+        count = len(training_data.read_file_list(list_path, default_wav_dir(list_path)))
+    except ValueError as error:
+        raise RecipeError(f"corpus {str(cfg.corpus)!r}: {one_line(error)}") from error
+    if cfg.probes.speech_utterance >= count:
+        raise RecipeError(f"probes.speech_utterance must be an index into {LISTS[1]}'s "
+                          f"{count} utterances (0 to {count - 1}), got "
+                          f"{cfg.probes.speech_utterance}")
+
+
+def study_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The settings ``study_settings.json`` records: :data:`DECIDING` (the corpus as an
+    absolute path) and ``variants`` of the kinds run."""
+    settings: dict[str, Any] = {"format": SETTINGS_FORMAT}
+    for key in DECIDING:
+        value = OmegaConf.to_container(cfg[key]) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        settings[key] = value
+    settings["corpus"] = str(Path(str(cfg.corpus)).expanduser().resolve())
+    settings["variants"] = {kind: list(cfg.variants[kind]) for kind in cfg.kinds}
+    return settings
+
+
+def reached_steps(output_dir: Path, kinds: list[str]) -> dict[str, int]:
+    """The last checkpoint step of each of ``kinds`` whose run folder holds a pair."""
+    steps = {}
+    for kind in kinds:
+        run_dir = output_dir / "runs" / kind
+        step = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+        if step is not None:
+            steps[kind] = int(step)
+    return steps
+
+
+def recorded_changes(cfg: DictConfig, output_dir: Path, settings: Mapping[str, Any]
+                     ) -> tuple[dict[str, Any] | None, list[str]]:
+    """``(stored settings or None, changes)``: what the folder's runs were made with that
+    ``settings`` would change, as ``"key: old -> new"``.
+
+    A folder without ``study_settings.json`` (made before the study recorded it) is checked
+    against what each kind's run recorded itself (``config.json``: batch size and seed).
+    """
+    path = output_dir / SETTINGS_FILE
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(stored, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as error:
+            raise RecipeError(f"{str(path)!r} cannot be read ({one_line(error)}); delete it only "
+                              f"if the runs beside it were made with this config") from error
+        shared = {key: value for key, value in stored.items() if key != "variants"}
+        changes = settings_changes(shared, {k: v for k, v in settings.items() if k != "variants"})
+        old_variants = stored.get("variants") or {}
+        changes += [f"variants.{kind}: {old_variants[kind]!r} -> {overrides!r}"
+                    for kind, overrides in settings["variants"].items()
+                    if kind in old_variants and old_variants[kind] != overrides]
+        return stored, changes
+    changes = []
+    for kind in cfg.kinds:
+        config_path = output_dir / "runs" / kind / RUN_CONFIG
+        if not config_path.is_file():
+            continue
+        try:
+            recorded = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise RecipeError(f"{str(config_path)!r} cannot be read ({one_line(error)})"
+                              ) from error
+        changes += [f"runs/{kind} {key}: {recorded.get(key)!r} -> {settings[key]!r}"
+                    for key in RECORDED_BY_TRAIN if recorded.get(key) != settings[key]]
+    return None, changes
+
+
+def claim_study(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """The settings to record, or one ``RecipeError`` line: a folder whose runs were made
+    with other settings (each change listed), or a ``max_steps`` below the step a kind's run
+    already reached. Reads only."""
+    settings = study_settings(cfg)
+    stored, changes = recorded_changes(cfg, output_dir, settings)
+    folder = str(output_dir)
+    if changes:
+        raise RecipeError(f"output_dir {folder!r} holds a study made with other settings ("
+                          + "; ".join(changes) + "); rerun with the recorded values, choose a "
+                          f"new hydra.run.dir (or output_dir) or delete {folder!r} to redo it")
+    beyond = {kind: step for kind, step in reached_steps(output_dir, list(cfg.kinds)).items()
+              if step > cfg.max_steps}
+    if beyond:
+        reached = ", ".join(f"{kind} at step {step}" for kind, step in beyond.items())
+        raise RecipeError(f"max_steps must be at least the step the runs in {folder!r} reached "
+                          f"({reached}), got {cfg.max_steps}: a study's budget can grow, not "
+                          f"shrink; choose a new hydra.run.dir (or output_dir) for a smaller one")
+    if stored is not None:
+        settings["variants"] = {**stored.get("variants", {}), **settings["variants"]}
+    return settings
+
+
+def steps_label(steps: Mapping[str, int]) -> str:
+    """``"4 steps each"``, or each kind's step where they differ."""
+    distinct = sorted(set(steps.values()))
+    if len(distinct) == 1:
+        return f"{distinct[0]} steps each"
+    return "steps reached: " + ", ".join(f"{kind} {step}" for kind, step in steps.items())
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train every kind, then write the report; returns ``{"rows", "report"}``."""
+    """Check every option and the folder, train every kind, then write the report; returns
+    ``{"rows", "report", "steps"}`` (``steps``: each kind's final checkpoint step).
+
+    Nothing is written before the checks pass: options, each kind's train config, the
+    output folder's writability and the settings its earlier runs were made with.
+    """
     check_study(cfg)
-    output_dir = Path(str(cfg.output_dir))
-    rows, spectra = [], {}
+    output_dir = Path(str(cfg.output_dir)).expanduser()
+    check_output_dir(output_dir)
+    check_kinds(cfg, output_dir)
+    claim_study(cfg, output_dir)  # refuse before the lock creates anything
+    with RunLock(output_dir):
+        settings = claim_study(cfg, output_dir)
+        if not (output_dir / SETTINGS_FILE).exists() and (output_dir / "runs").is_dir():
+            log.info("%s: no %s (made before the study recorded its settings); the runs' batch "
+                     "size and seed match, the other settings are taken as this config's",
+                     output_dir, SETTINGS_FILE)
+        write_json(output_dir / SETTINGS_FILE, settings)
+        return train_and_report(cfg, output_dir, settings)
+
+
+def train_and_report(cfg: DictConfig, output_dir: Path, settings: Mapping[str, Any]
+                     ) -> dict[str, Any]:
+    """Train every kind (finished ones skipped), then write the report; the header states
+    ``settings`` (what the runs were made with) and the steps the runs reached."""
+    rows, spectra, steps = [], {}, {}
     curves: dict[str, dict[str, tuple[list[int], list[float]]]] = {m: {} for m in CURVE_METRICS}
     threads = torch.get_num_threads()
-    torch.set_num_threads(int(cfg.num_threads))  # the probes of skipped kinds too
+    if cfg.num_threads is not None:
+        torch.set_num_threads(int(cfg.num_threads))  # the probes of skipped kinds too
     try:
         train_all(cfg, output_dir)
         for index, kind in enumerate(cfg.kinds, start=1):
             train_cfg = run_kind(cfg, kind, index, output_dir)  # finished: skipped
             run_dir = output_dir / "runs" / kind
             step = latest_checkpoint(run_dir)
+            steps[kind] = int(step)
             records = read_records(run_dir)
             _, state = read_pair(run_dir, step)
             probes, tones = probe_results(train_cfg, run_dir, step, int(cfg.probes.frames),
                                           int(cfg.probes.speech_utterance),
                                           train_overrides(cfg, kind, run_dir))
             rows.append(summary_row(kind, records, float(state.get("train_seconds", 0.0)),
-                                    probes, int(cfg.warmup_steps)))
+                                    probes, int(settings["warmup_steps"])))
             spectra[kind] = (probes, tones)
             for metric in CURVE_METRICS:
                 curves[metric][kind] = curve(records, metric)
     finally:
         torch.set_num_threads(threads)
-    header = (f"# Upsampler study\n\n{len(cfg.kinds)} kinds, {cfg.max_steps} steps each "
-              f"(discriminators from step {cfg.warmup_steps}), batch {cfg.batch_size}, seed "
-              f"{cfg.seed}, {cfg.workers} worker(s) of {cfg.num_threads} thread(s), "
-              f"{cfg.validation_utterances} held-out "
-              f"utterances per validation, corpus {cfg.corpus}.\n\n"
+    threads_label = ("torch's default number of" if settings["num_threads"] is None
+                     else settings["num_threads"])
+    header = (f"# Upsampler study\n\n{len(cfg.kinds)} kinds, {steps_label(steps)} "
+              f"(discriminators from step {settings['warmup_steps']}), batch "
+              f"{settings['batch_size']}, seed {settings['seed']}, {settings['workers']} "
+              f"worker(s) of {threads_label} thread(s), {settings['validation_utterances']} "
+              f"held-out utterances per validation, corpus {cfg.corpus}.\n\n"
               f"Tonal figures: the loudest line at any multiple of fs/hop over the output's "
               f"own white-noise floor, probes at 1.0 (constant value, noise std); the "
               f"silence / constant mel columns probe at log(1e-5) / -5. The figure moves "
@@ -239,25 +496,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
               f"'pause-line fraction' the share of the output's pause power in lines at "
               f"multiples of fs/hop on the bundled speech recording.\n")
     report_dir = output_dir / "report"
-    written = write_report(report_dir, rows, curves, spectra, header, int(cfg.warmup_steps))
+    written = write_report(report_dir, rows, curves, spectra, header,
+                           int(settings["warmup_steps"]))
     log.info("report: %s (%d files)", report_dir / "study.md", len(written))
-    return {"rows": rows, "report": report_dir}
-
-
-def run_checked(cfg: DictConfig) -> dict[str, Any]:
-    """``run`` with bad input turned into a one-line ``RecipeError`` (exit status 1)."""
-    try:
-        check_study(cfg)
-    except ValueError as error:
-        raise RecipeError(one_line(error)) from error
-    return run(cfg)
+    return {"rows": rows, "report": report_dir, "steps": steps}
 
 
 @hydra.main(config_path="../configs", config_name="study", version_base=HYDRA_VERSION_BASE)
 def main(cfg: DictConfig) -> None:
-    """Command-line entry point."""
-    run_or_exit(run_checked, cfg, log)
+    """Command-line entry point: a bad option or folder exits with status 1 and one line."""
+    run_or_exit(run, cfg, log)
 
 
 if __name__ == "__main__":
-    main()
+    created = check_run_dir_override(sys.argv)  # Hydra's own mkdir failure is a traceback
+    try:
+        main()
+    except SystemExit as ending:
+        if ending.code not in (0, None):  # a refused run leaves no folder it made behind
+            discard_unused_run_dir(created)
+        raise

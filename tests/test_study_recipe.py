@@ -2,12 +2,20 @@
 
 The study here trains two kinds of a 16-channel generator for a few steps: a test fixture
 for the report's structure and the bookkeeping (resume, skip, determinism), not a study.
+The same finished study shows the refusals: a rerun whose settings differ from what the runs
+were made with is refused listing each change; every option (the battery of
+``option_battery``, ``probes`` and each kind's train config) is checked before anything is
+written; an unwritable output folder is one line.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +23,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from recipe_support import compose_config, load_recipe
+from option_battery import battery, tree_state, with_value
+from recipe_support import REPO, compose_config, load_recipe
 from training_support import SAMPLE_RATE, one_thread, write_corpus  # noqa: F401 (a fixture)
 from upsampler import BigVGANGenerator, HiFiGANGenerator
+from upsampler.recipe_support.errors import RecipeError
 from upsampler.training.artifacts import SILENCE_LOG_LEVEL, probe_mels, tonal_excess
 
 TRAIN_FILES, HELD_OUT_FILES = 4, 2
@@ -125,6 +135,8 @@ def test_unfinished_kind_continues_to_the_same_weights(corpus: Path,
     study.run(study_cfg(corpus, tmp_path, f"kinds=[{KINDS[0]}]", f"max_steps={STEPS - 1}"))
     result = study.run(study_cfg(corpus, tmp_path, f"kinds=[{KINDS[0]}]"))
     assert result["rows"][0]["steps"] == STEPS
+    assert result["steps"] == {KINDS[0]: STEPS}  # a grown budget: labelled with the new step
+    assert f"1 kinds, {STEPS} steps each" in (tmp_path / "report" / "study.md").read_text()
     assert_same_final_weights(output_dir, tmp_path)
 
 
@@ -149,7 +161,7 @@ def test_every_variant_builds_the_demo_rates(corpus: Path, tmp_path: Path) -> No
 ])
 def test_bad_input_is_one_line_naming_the_field(corpus: Path, tmp_path: Path, override: str,
                                                 field: str) -> None:
-    with pytest.raises(ValueError, match=f"^{field} ") as error:
+    with pytest.raises(RecipeError, match=f"^{field} ") as error:
         study.run(study_cfg(corpus, tmp_path, override))
     assert "\n" not in str(error.value)
     assert not (tmp_path / "runs").exists()
@@ -175,3 +187,158 @@ def test_silence_probe_is_log_of_the_clamp() -> None:
     assert torch.allclose(mels["silence"], torch.full((80, 10), math.log(1e-5)))
     assert SILENCE_LOG_LEVEL == pytest.approx(-11.5129, abs=1e-4)
     assert mels["constant"].min() > SILENCE_LOG_LEVEL
+
+
+def refused(cfg: object) -> str:
+    """The one-line ``RecipeError`` message of ``study.run(cfg)``."""
+    with pytest.raises(RecipeError) as caught:
+        study.run(cfg)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+# Issue 21 item 9: the report never claims settings its rows were not made with.
+
+@pytest.mark.parametrize("overrides, changes", [
+    (["batch_size=3"], ["batch_size: 2 -> 3"]),
+    (["seed=7", "batch_size=3", "warmup_steps=1"],
+     ["batch_size: 2 -> 3", "seed: 1234 -> 7", "warmup_steps: 2 -> 1"]),
+    (["validation_utterances=1"], ["validation_utterances: 2 -> 1"]),
+])
+def test_rerun_with_other_settings_is_refused_listing_each_change(
+        corpus: Path, finished: tuple[Path, dict], overrides: list[str],
+        changes: list[str]) -> None:
+    output_dir, _ = finished
+    before = tree_state(output_dir)
+    message = refused(study_cfg(corpus, output_dir, *overrides))
+    assert message.startswith(f"output_dir '{output_dir}' holds a study made with other "
+                              f"settings ("), message
+    for change in changes:
+        assert change in message, message
+    assert tree_state(output_dir) == before  # report and runs as they were
+
+
+def test_rerun_with_a_smaller_budget_is_refused_not_relabelled(
+        corpus: Path, finished: tuple[Path, dict]) -> None:
+    """The reproduction: rows at step 4 were labelled "2 steps each" by a max_steps=2 rerun."""
+    output_dir, _ = finished
+    before = tree_state(output_dir)
+    message = refused(study_cfg(corpus, output_dir, "max_steps=2"))
+    assert message.startswith("max_steps must be at least the step the runs in"), message
+    assert all(f"{kind} at step {STEPS}" in message for kind in KINDS), message
+    assert tree_state(output_dir) == before
+    assert f"{STEPS} steps each" in (output_dir / "report" / "study.md").read_text()
+
+
+def test_report_states_the_settings_and_steps_the_runs_recorded(
+        finished: tuple[Path, dict]) -> None:
+    output_dir, result = finished
+    assert result["steps"] == {kind: STEPS for kind in KINDS}
+    settings = json.loads((output_dir / study.SETTINGS_FILE).read_text())
+    assert {key: settings[key] for key in ("batch_size", "seed", "warmup_steps")} == {
+        "batch_size": 2, "seed": 1234, "warmup_steps": 2}
+    assert set(settings["variants"]) == set(KINDS)
+    header = (output_dir / "report" / "study.md").read_text().split("\n\n")[1]
+    assert header.startswith(f"{len(KINDS)} kinds, {STEPS} steps each (discriminators from "
+                             f"step 2), batch 2, seed 1234, 1 worker(s) of 1 thread(s), 2 "
+                             f"held-out utterances"), header
+
+
+def test_steps_label_names_each_kind_where_they_differ() -> None:
+    assert study.steps_label({"a": 4, "b": 4}) == "4 steps each"
+    assert study.steps_label({"a": 4, "b": 6}) == "steps reached: a 4, b 6"
+
+
+def test_folder_without_settings_is_checked_against_the_runs_records(
+        corpus: Path, finished: tuple[Path, dict], tmp_path: Path) -> None:
+    """A study folder made before study_settings.json: each run's config.json decides."""
+    output_dir, _ = finished
+    old = tmp_path / "old"
+    shutil.copytree(output_dir, old)
+    (old / study.SETTINGS_FILE).unlink()
+    message = refused(study_cfg(corpus, old, "seed=9"))
+    assert all(f"runs/{kind} seed: 1234 -> 9" in message for kind in KINDS), message
+    assert not (old / study.SETTINGS_FILE).exists()
+
+
+# Issue 21 item 16: every option is checked before any training.
+
+ALLOWED = {"seed=0", "warmup_steps=0"}  # any seed >= 0; spectral losses alone never
+
+
+def test_every_bad_option_is_one_line_before_any_work(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each option of configs/study.yaml (groups aside) given a wrong type, 0, -1 or nothing
+    is refused naming it; nothing is trained and no file or folder appears."""
+    monkeypatch.chdir(tmp_path)  # a relative path that slipped through would land here
+    base = study_cfg(corpus, tmp_path / "out")
+    cases = [case for case in battery(base) if case[1] not in ALLOWED]
+    assert {option for option, _, _ in cases} == {
+        "corpus", "kinds", "max_steps", "warmup_steps", "validation_every",
+        "validation_utterances", "batch_size", "seed", "deterministic", "num_threads",
+        "workers", "progress", "train_overrides", "output_dir"}
+    for option, override, value in cases:
+        message = refused(with_value(base, option, value))
+        assert message.startswith(f"{option} must be "), (override, message)
+        assert tree_state(tmp_path) == {}, override
+
+
+@pytest.mark.parametrize("override, message", [
+    ("probes.speech_utterance=2", "probes.speech_utterance must be an index into "
+                                  "validation.txt's 2 utterances (0 to 1), got 2"),
+    ("probes.speech_utterance=-1", "probes.speech_utterance must be an integer >= 0, got -1"),
+    ("probes.speech_utterance=abc", "probes.speech_utterance must be an integer >= 0, got 'abc'"),
+    ("probes.frames=39", "probes.frames must be an integer >= 40 (the probe spectrum of hop "
+                         "200), got 39"),
+    ("probes.frames=0", "probes.frames must be an integer >= 1, got 0"),
+    ("train_overrides=['data.batch_size=abc']",
+     "kind transposed_ks1: data.batch_size must be a positive integer, got 'abc'"),
+    ("train_overrides=['no_such_option=1']", "kind transposed_ks1: its recipes/train.py "
+                                             "overrides (variants.transposed_ks1 and "
+                                             "train_overrides) do not compose: "),
+    ("variants.subpixel=['upsampler=sinc']", "kind subpixel: its recipes/train.py overrides"),
+])
+def test_probes_and_train_overrides_are_checked_before_training(
+        corpus: Path, tmp_path: Path, override: str, message: str) -> None:
+    found = refused(study_cfg(corpus, tmp_path / "out", override))
+    assert found.startswith(message), found
+    assert tree_state(tmp_path) == {}
+
+
+def test_train_overrides_keep_their_types_and_paths(corpus: Path, tmp_path: Path) -> None:
+    """num_threads=null reaches train as null (not the string 'None'); a run folder whose
+    path holds a space, a comma and a quote stays one path."""
+    run_dir = tmp_path / "a b,c'd" / "runs" / KINDS[0]
+    cfg = study_cfg(corpus, tmp_path, "num_threads=null")
+    train_cfg = study.compose_train(study.train_overrides(cfg, KINDS[0], run_dir))
+    assert train_cfg.num_threads is None
+    assert train_cfg.output_dir == str(run_dir)
+    assert train_cfg.deterministic is True and train_cfg.max_minutes is None
+    study.check_kinds(cfg, tmp_path)  # train's own checks accept them
+
+
+# Issue 21 item 12 (the study's part): an unwritable output folder is one line.
+
+def test_output_dir_below_a_file_is_one_line_before_any_work(corpus: Path,
+                                                             tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    message = refused(study_cfg(corpus, blocker / "study"))
+    assert message.startswith(f"output_dir '{blocker / 'study'}' cannot be written ("), message
+    assert tree_state(tmp_path) == {"file": tree_state(tmp_path)["file"]}
+
+
+def test_command_line_run_dir_below_a_file_is_one_line(tmp_path: Path) -> None:
+    """hydra.run.dir below a regular file: exit 1 with one line, not Hydra's traceback."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "study.py"), f"hydra.run.dir={blocker}/study"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hydra.run.dir=" in lines[0] and "cannot be created" in lines[0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file"]

@@ -67,6 +67,11 @@ def _probe_frames(hop: int, segments: int) -> int:
     return 2 * EDGE_FRAMES + ceil_div(segments * default_fft_size(hop), hop)
 
 
+def probe_frames_needed(hop: int) -> int:
+    """The fewest mel frames :func:`probe_spectrum` accepts for a generator of total ``hop``."""
+    return _probe_frames(hop, 1)
+
+
 @torch.no_grad()
 def tonal_excess(generator: nn.Module, sample_rate: float, segments: int = PROBE_SEGMENTS,
                  seed: int = 0) -> dict[str, float]:
@@ -183,6 +188,6 @@ def tone_frequencies(generator: nn.Module, sample_rate: float) -> np.ndarray:
 
 
 __all__ = ["MID_LOG_LEVEL", "PAUSE_KEYS", "PROBE_LEVELS", "PROBE_SEGMENTS", "SILENCE_LOG_LEVEL",
-           "TONAL_KEYS", "pause_line_probe", "probe_level_dbfs", "probe_mels",
-           "probe_spectrum", "probe_tonal_excess", "silence_level_dbfs", "tonal_excess",
-           "tone_frequencies"]
+           "TONAL_KEYS", "pause_line_probe", "probe_frames_needed", "probe_level_dbfs",
+           "probe_mels", "probe_spectrum", "probe_tonal_excess", "silence_level_dbfs",
+           "tonal_excess", "tone_frequencies"]
