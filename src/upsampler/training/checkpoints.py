@@ -15,6 +15,7 @@ killed mid-write leaves at most a temporary file (removed on the next save) or a
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -28,6 +29,7 @@ from upsampler.models.family import fit_state_dict, release_state_dict
 
 GENERATOR_PREFIX, STATE_PREFIX = "g_", "do_"
 STEP_DIGITS = 8
+ZIP_FAILURE = "PytorchStreamReader failed"  # torch.load of a truncated or damaged file
 _PAIR_NAME = re.compile(rf"^({GENERATOR_PREFIX}|{STATE_PREFIX})(\d{{{STEP_DIGITS}}})$")
 
 
@@ -191,13 +193,21 @@ def prune(directory: Path, keep_last: int | None, owned: Collection[int] | None 
 
 
 def _load(path: Path) -> Any:
-    """``torch.load`` of ``path``; a damaged or missing file is a ``ValueError`` naming it."""
+    """``torch.load`` of ``path``; a damaged or missing file is a ``ValueError`` naming it
+    with a short reason (torch's own messages run to several hundred characters)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several unrelated types for damaged files
-        message = " ".join(str(error).split())[:200]
-        raise ValueError(f"{str(path)!r} is not readable ({type(error).__name__}: "
-                         f"{message})") from error
+        message = " ".join(str(error).split())
+        if isinstance(error, pickle.UnpicklingError):
+            why = "not a torch file of tensors (garbage, or another kind of file)"
+        elif isinstance(error, EOFError):
+            why = "empty or cut short"
+        elif ZIP_FAILURE in message:
+            why = "truncated or damaged (its zip archive does not read)"
+        else:
+            why = f"{type(error).__name__}: {message[:160]}"
+        raise ValueError(f"{str(path)!r} is not readable: {why}") from error
 
 
 def read_pair(directory: Path, step: int) -> tuple[dict[str, Tensor], dict[str, Any]]:
