@@ -21,8 +21,12 @@ folder (a lock naming the holder's pid), and a folder holds only what its runs m
 (``records/checkpoints.json``): files it does not list are never written over or deleted
 (``adopt=true`` takes over a foreign ``g_``/``do_`` pair), and ``resume=true`` refuses
 changes to what a checkpoint means unless ``resume_changes=[...]`` names them.
-A setup problem, a non-finite loss or an unusable checkpoint ends the run with one log line
-and exit status 1; the last complete checkpoint pair stays in place.
+A setup problem, a non-finite loss, a full disk or unwritable folder (``cannot write
+'<path>': no space left on device``) ends the run with one log line and exit status 1; the
+last complete checkpoint pair stays in place and no half-written file is left. With
+``resume=true`` a newest pair that does not load (truncated, garbage, a ``do_`` of the
+wrong shape) is named in a warning, renamed ``<name>.unloadable``, and the run continues
+the previous pair; when no pair loads the run is refused with one line.
 """
 
 from __future__ import annotations

@@ -205,12 +205,17 @@ def load_pair(trainer: Trainer, resume_dir: Path, step: int) -> dict[str, Any]:
 
 def set_aside(resume_dir: Path, step: int) -> list[str]:
     """Rename the pair at ``step`` to ``<name>.unloadable`` so it no longer counts as a
-    complete pair (pruning would otherwise keep it over the pairs the run writes)."""
+    complete pair (pruning would otherwise keep it over the pairs the run writes); a
+    folder that refuses the rename is a one-line ``RecipeError``."""
     moved = []
     for prefix in (GENERATOR_PREFIX, STATE_PREFIX):
         path = resume_dir / checkpoint_name(prefix, step)
         if path.is_file():
-            os.replace(path, path.with_name(path.name + UNUSABLE_SUFFIX))
+            try:
+                os.replace(path, path.with_name(path.name + UNUSABLE_SUFFIX))
+            except OSError as error:
+                raise RecipeError(f"cannot rename the unloadable {str(path)!r} aside "
+                                  f"({one_line(error)}); move it away by hand") from error
             moved.append(path.name + UNUSABLE_SUFFIX)
     return moved
 
