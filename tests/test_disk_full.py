@@ -79,6 +79,26 @@ def test_opaque_failure_on_a_full_disk_says_so_and_keeps_the_old_file(
     assert leftovers(tmp_path) == []
 
 
+def test_folder_is_checked_while_the_failed_bytes_still_fill_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a real full disk the temporary file holds the last free blocks: removing it before
+    the check would find room again and report libsndfile's "System error." (seen on a
+    256 kB tmpfs)."""
+    real = os.statvfs
+
+    def full_while_the_temporary_exists(path: Any) -> Any:
+        stats = real(path)
+        if not leftovers(Path(path)):
+            return stats
+        return os.statvfs_result([*stats[:4], 0, *stats[5:]])
+
+    monkeypatch.setattr(os, "statvfs", full_while_the_temporary_exists)
+    monkeypatch.setattr(os, "fsync", lambda descriptor: None)  # the probe: room once freed
+    with pytest.raises(WriteError, match="no space left on device"):
+        atomic_write(tmp_path / "x.wav", torch_like_failure)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_read_only_file_system_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "statvfs", FullDisk(os.statvfs, read_only=True))
     with pytest.raises(WriteError, match="read-only file system"):

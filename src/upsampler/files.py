@@ -169,11 +169,13 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
         write(temp)
         os.replace(temp, target)
     except BaseException as error:
+        # diagnose while the temporary file still holds its bytes: removing it first frees
+        # the space the failed write ran out of
+        converted = write_error(target, error) if isinstance(error, Exception) else None
         try:
             temp.unlink(missing_ok=True)
         except OSError:
             pass
-        converted = write_error(target, error) if isinstance(error, Exception) else None
         if converted is None or converted is error:
             raise
         raise converted from error
