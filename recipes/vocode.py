@@ -109,6 +109,8 @@ def run_files(cfg: DictConfig, ctx: ProcessContext, jobs: list[Job], generator: 
             except OSError as record_error:  # a full or read-only folder: log, go on
                 log.error("could not record the failure of %s: %s", job.source,
                           one_line(record_error))
+                for name in wrote:  # this file's outputs, now listed nowhere: not left behind
+                    (records.output_dir / name).unlink(missing_ok=True)
             if isinstance(error, WriteError) and error.disk_full:  # every next file fails too
                 raise RecipeError(f"{message}; stopped after {job.source}: the files done so "
                                   f"far are kept in {records.output_dir}") from error

@@ -207,6 +207,31 @@ def test_vocode_stops_with_one_line_on_a_full_disk(
     assert leftovers(out) == []
 
 
+def test_vocode_removes_an_output_whose_record_cannot_be_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wav fits but its record does not (seen on a full tmpfs): an unrecorded wav would
+    be a file no run of the folder wrote, so it is removed."""
+    from upsampler.recipe_support import records
+
+    real_write_json = records.write_json
+
+    def no_room(path: Any, data: Any) -> Any:
+        if Path(path).name.startswith("a.wav"):  # the done and the failed record
+            raise WriteError(path, errno.ENOSPC)
+        return real_write_json(path, data)
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    np.save(inputs / "a.npy", np.zeros((NUM_MELS, 3), dtype=np.float32))
+    monkeypatch.setattr(records, "write_json", no_room)
+    out = tmp_path / "out"
+    with pytest.raises(RecipeError, match=r"a\.wav\.json': no space left on device; stopped"):
+        load_recipe("vocode").run(compose_config("vocode", [
+            "checkpoint=none", "model=debug", "audio=16k_hop200", f"output_dir={out}",
+            "progress=false", "figures=false", "num_threads=1", f"input={inputs}"]))
+    assert not (out / "a.wav").exists() and leftovers(out) == []
+
+
 # --- training -------------------------------------------------------------------------------
 
 
