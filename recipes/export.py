@@ -48,7 +48,7 @@ from upsampler.recipe_support.errors import (
     one_line,
     run_or_exit,
 )
-from upsampler.files import temporary_path, write_json
+from upsampler.files import WriteError, temporary_path, write_json
 from upsampler.recipe_support.recipe_options import check_writable_dir
 from upsampler.recipe_support.options import (
     check_choice,
@@ -192,8 +192,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                "verify_frames": list(cfg.verify_frames), "formats": results}
     try:
         write_json(output_dir / SUMMARY_FILE, summary)
-    except OSError as error:
-        raise ExportError(f"cannot write {str(output_dir / SUMMARY_FILE)!r}: "
+    except OSError as error:  # WriteError: "cannot write '<path>': no space left on device"
+        raise ExportError(one_line(error) if isinstance(error, WriteError) else
+                          f"cannot write {str(output_dir / SUMMARY_FILE)!r}: "
                           f"{one_line(error)}") from error
     return results
 

@@ -21,8 +21,12 @@ folder (a lock naming the holder's pid), and a folder holds only what its runs m
 (``records/checkpoints.json``): files it does not list are never written over or deleted
 (``adopt=true`` takes over a foreign ``g_``/``do_`` pair), and ``resume=true`` refuses
 changes to what a checkpoint means unless ``resume_changes=[...]`` names them.
-A setup problem, a non-finite loss or an unusable checkpoint ends the run with one log line
-and exit status 1; the last complete checkpoint pair stays in place.
+A setup problem, a non-finite loss, a full disk or unwritable folder (``cannot write
+'<path>': no space left on device``) ends the run with one log line and exit status 1; the
+last complete checkpoint pair stays in place and no half-written file is left. With
+``resume=true`` a newest pair that does not load (truncated, garbage, a ``do_`` of the
+wrong shape) is named in a warning, renamed ``<name>.unloadable``, and the run continues
+the previous pair; when no pair loads the run is refused with one line.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from upsampler.audio import MelSpectrogram
-from upsampler.files import write_json
+from upsampler.files import WriteError, write_json
 from upsampler.recipe_support.build import generator_fields, given_overrides
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context
 from upsampler.recipe_support.errors import (
@@ -62,6 +66,7 @@ from upsampler.recipe_support.train_setup import (
     claim_folder,
     configure,
     default_run_name,
+    last_pair_line,
     resume_or_start,
     save,
 )
@@ -127,19 +132,23 @@ def train(cfg: DictConfig, ctx: ProcessContext, output_dir: Path) -> dict[str, A
     if ctx.is_main:
         try:
             lock, plan = claim_folder(cfg, output_dir, config)
-            claim = ("ok", (plan.resume_dir, plan.resume_step))
+            claim = ("ok", (plan.resume_dir, plan.resume_steps))
         except RecipeError as error:
             claim = ("error", str(error))
     kind, value = ctx.broadcast(claim)  # every rank stops, or resumes the same pair
     if kind == "error":
         raise RecipeError(value)
     try:
-        position = resume_or_start(cfg, trainer, *value)
+        position = resume_or_start(cfg, trainer, *value, rename_unusable=ctx.is_main)
         if plan is not None:
+            plan.record["history"][-1]["from_step"] = trainer.step  # an earlier pair on fall-back
             commit_plan(plan)  # the record (and any move of earlier pairs) once it loaded
         ctx.barrier()
         return train_in_folder(cfg, ctx, output_dir, trainer, mel_transform, train_set,
                                validation_set, config, position)
+    except WriteError as error:  # a full disk or unwritable folder: one line, pairs kept
+        raise RecipeError(f"{one_line(error)}; stopped. {last_pair_line(output_dir)}"
+                          ) from error
     finally:
         if lock is not None:
             lock.release()
@@ -184,7 +193,7 @@ def train_in_folder(cfg: DictConfig, ctx: ProcessContext, output_dir: Path, trai
     rate_step, rate_clock = trainer.step, started  # steps per second between two log lines
     last_losses: dict[str, float] = {}
     metrics: dict[str, Any] = {}
-    saved_step = validated_step = trainer.step
+    validated_step: int | None = None
     stop = trainer.step >= max_steps or resumed_seconds >= max_seconds
     if cfg.validate_at_start and trainer.step == 0 and validation_set is not None:
         if runlog is not None:  # the untrained generator: step 0 of every curve
@@ -219,7 +228,6 @@ def train_in_folder(cfg: DictConfig, ctx: ProcessContext, output_dir: Path, trai
                 if step % cfg.checkpoint_every == 0 or stop:
                     if ctx.is_main:
                         save(cfg, trainer, position, output_dir)
-                    saved_step = step
                 if (validation_set is not None and cfg.validation_every
                         and (step % cfg.validation_every == 0 or stop)):
                     if runlog is not None:
@@ -233,14 +241,17 @@ def train_in_folder(cfg: DictConfig, ctx: ProcessContext, output_dir: Path, trai
                 position.epoch += 1
                 position.batch_in_epoch = 0
     except NonFiniteLossError as error:
-        raise RecipeError(f"{error}; stopped. The last good checkpoint pair is step "
-                          f"{latest_checkpoint(output_dir)} in {output_dir}") from error
+        raise RecipeError(f"{error}; stopped. {last_pair_line(output_dir)}"
+                          ) from error
     finally:
         bar.close()
         if runlog is not None:
             runlog.close()
-    log.info("finished at step %d (%.1f min); last checkpoint step %d, last validation step %d",
-             trainer.step, position.seconds / 60, saved_step, validated_step)
+    saved = latest_checkpoint(output_dir)
+    log.info("finished at step %d (%.1f min); %s, %s", trainer.step, position.seconds / 60,
+             "no checkpoint written" if saved is None else f"last checkpoint step {saved}",
+             "no validation run" if validated_step is None
+             else f"last validation step {validated_step}")
     return {"step": trainer.step, "losses": last_losses, "validation": metrics}
 
 

@@ -33,7 +33,9 @@ the files are sharded over ranks. What the run guarantees:
 - long inputs are vocoded in overlapping windows of ``window_frames`` frames, exact to
   the offline result, in memory bounded by the window;
 - a bad file is logged as one line and listed under ``failures``; the others still run,
-  and the exit status is 1 when any file failed.
+  and the exit status is 1 when any file failed. A full disk, an exhausted quota or a
+  read-only folder stops the run with one line (``cannot write '<path>': no space left on
+  device``), exit status 1: the finished files stay, no half-written one is left.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from upsampler.recipe_support.errors import (
     one_line,
     run_or_exit,
 )
-from upsampler.files import remove_stale_temporaries, write_json
+from upsampler.files import WriteError, remove_stale_temporaries, write_json
 from upsampler.recipe_support.build import checkpoint_front_end
 from upsampler.recipe_support.lock import RunLock
 from upsampler.recipe_support.recipe_options import (
@@ -110,6 +112,11 @@ def run_files(cfg: DictConfig, ctx: ProcessContext, jobs: list[Job], generator: 
             except OSError as record_error:  # a full or read-only folder: log, go on
                 log.error("could not record the failure of %s: %s", job.source,
                           one_line(record_error))
+                for name in wrote:  # this file's outputs, now listed nowhere: not left behind
+                    (records.output_dir / name).unlink(missing_ok=True)
+            if isinstance(error, WriteError) and error.disk_full:  # every next file fails too
+                raise RecipeError(f"{message}; stopped after {job.source}: the files done so "
+                                  f"far are kept in {records.output_dir}") from error
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any] | None:
@@ -162,7 +169,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
         try:
             write_json(output_dir / SUMMARY_NAME, summary)
         except OSError as error:
-            raise RecipeError(f"cannot write {str(output_dir / SUMMARY_NAME)!r}: "
+            raise RecipeError(one_line(error) if isinstance(error, WriteError) else
+                              f"cannot write {str(output_dir / SUMMARY_NAME)!r}: "
                               f"{one_line(error)}") from error
         log.info("%d done, %d failed; summary at %s", len(summary["files"]),
                  len(summary["failures"]), output_dir / SUMMARY_NAME)

@@ -173,7 +173,7 @@ def test_non_finite_loss_names_step_and_keeps_last_checkpoint(
     monkeypatch.setattr(train.Trainer, "train_step", poisoned)
     with pytest.raises(RecipeError, match="step 3") as info:
         train.run(make_cfg(corpus, tmp_path, "max_steps=5"))
-    assert "last good checkpoint pair is step 2" in str(info.value)
+    assert "The last complete checkpoint pair is step 2 in " in str(info.value)
     assert sorted(p.name for p in tmp_path.glob("[gd]*_*")) == ["do_00000002", "g_00000002"]
     assert not list(tmp_path.glob(".*.partial-*"))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ from torch.nn.utils import parametrize
 
 from training_support import tiny_trainer
 from upsampler import load_hifigan
+from upsampler.files import WriteError
 from upsampler.training import checkpoints
 from upsampler.training.discriminators import (
     FULL_PERIOD_CHANNELS,
@@ -110,19 +113,25 @@ def test_pairs_complete_only_with_do_and_keep_last(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_save(obj: object, path: str) -> None:
-        Path(path).write_bytes(b"partial")
-        raise OSError("disk full")
+    real_save = torch.save
 
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    def full_disk_on_do(obj: dict, stream: BinaryIO) -> None:
+        if "generator" in obj:  # g_ fits; do_ hits the full disk after some bytes
+            return real_save(obj, stream)
+        stream.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk_on_do)
+    with pytest.raises(WriteError) as info:
         checkpoints.save_pair(tmp_path, 1, {"w": torch.ones(1)}, {"steps": 1}, keep_last=None)
-    assert list(tmp_path.iterdir()) == []
+    target = str(tmp_path / "do_00000001")
+    assert str(info.value) == f"cannot write {target!r}: no space left on device"
+    assert list(tmp_path.iterdir()) == []  # neither the temporary nor the lone g_
 
 
 def test_unreadable_pair_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "g_00000001").write_bytes(b"not torch")
     (tmp_path / "do_00000001").write_bytes(b"not torch")
-    with pytest.raises(ValueError, match="step 1 .* not readable") as info:
+    with pytest.raises(ValueError, match="g_00000001' is not readable") as info:
         checkpoints.read_pair(tmp_path, 1)
     assert "\n" not in str(info.value)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from upsampler.files import WriteError
+
 Config = TypeVar("Config")
 EXIT_FAILURE = 1
 RUN_DIR_KEY = "hydra.run.dir"
@@ -50,20 +52,24 @@ class PrintableLogFilter(logging.Filter):
 
 def one_line(error: BaseException) -> str:
     """``"ErrorType: message"`` on a single, :func:`printable` line, for logs and summaries
-    without tracebacks."""
+    without tracebacks; a :class:`~upsampler.files.WriteError` is its own message
+    (``cannot write '<path>': no space left on device``)."""
     message = " ".join(printable(error).split())
+    if isinstance(error, WriteError):
+        return message
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def run_or_exit(run: Callable[[Config], Any], cfg: Config, log: logging.Logger) -> Any:
-    """Call ``run(cfg)``; a ``RecipeError`` is logged as one line and exits with status 1.
+    """Call ``run(cfg)``; a ``RecipeError`` or a ``WriteError`` (a full disk, an unwritable
+    folder: ``cannot write '<path>': ...``) is logged as one line and exits with status 1.
 
     A ``RecipeError`` raised while writing the error itself (a full disk) still exits 1.
     """
     try:
         return run(cfg)
-    except RecipeError as error:
-        log.error("%s", error)
+    except (RecipeError, WriteError) as error:
+        log.error("%s", error if isinstance(error, RecipeError) else one_line(error))
         sys.exit(EXIT_FAILURE)
 
 

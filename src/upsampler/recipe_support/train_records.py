@@ -171,6 +171,9 @@ class FolderPlan:
     archive: str | None = None  # folder the earlier pairs move into
     archive_steps: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # log lines of what the start decided
+    # the complete pairs in resume_dir, ascending (resume_step last): earlier ones are the
+    # fall-back when the newest does not load
+    resume_steps: list[int] = field(default_factory=list)
 
 
 def _covered(change_key: str, accepted: Sequence[str]) -> bool:
@@ -246,10 +249,13 @@ def plan_folder(cfg: DictConfig, output_dir: Path, config: Mapping[str, Any]) ->
                          default=None)
     resume_dir: Path | None = None
     resume_step: int | None = None
+    resume_steps: list[int] = []
     if main_steps:
-        resume_dir, resume_step = output_dir, main_steps[-1]
+        resume_dir, resume_steps = output_dir, main_steps
     elif latest_archive is not None and latest_archive[1]:
-        resume_dir, resume_step = output_dir / latest_archive[0], max(latest_archive[1])
+        resume_dir, resume_steps = output_dir / latest_archive[0], sorted(latest_archive[1])
+    if resume_steps:
+        resume_step = resume_steps[-1]
     if resume_step is not None and not resume:
         raise RecipeError(f"{output_dir} already holds checkpoints up to step {resume_step}; "
                           f"pass resume=true to continue that run or choose a new "
@@ -286,7 +292,8 @@ def plan_folder(cfg: DictConfig, output_dir: Path, config: Mapping[str, Any]) ->
                      if not c.startswith(("resume:", "adopt:", "resume_changes:"))])
     if free_changes and resume_step is not None:
         notes.append("resume with " + "; ".join(free_changes))
-    plan = FolderPlan(output_dir, record, resume_dir, resume_step, notes=notes)
+    plan = FolderPlan(output_dir, record, resume_dir, resume_step, notes=notes,
+                      resume_steps=resume_steps)
     if resume_step is not None and config_changes and main_steps:
         name = f"{ARCHIVE_PREFIX}{resume_step:08d}"
         if (output_dir / name).exists() and name not in archives:

@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,12 @@ from upsampler.recipe_support.train_records import (
 )
 from upsampler.training import data as training_data
 from upsampler.training.checkpoints import (
+    GENERATOR_PREFIX,
+    STATE_PREFIX,
+    checkpoint_name,
     complete_steps,
     generator_state_dict,
+    latest_checkpoint,
     load_generator_state,
     read_pair,
     save_pair,
@@ -173,17 +177,68 @@ def claim_folder(cfg: DictConfig, output_dir: Path, config: Mapping[str, Any]
         raise
 
 
-def resume_or_start(cfg: DictConfig, trainer: Trainer, resume_dir: Path | None,
-                    step: int | None) -> Position:
-    """Load the pair at ``step`` in ``resume_dir`` (what ``claim_folder`` decided), or start.
+UNUSABLE_SUFFIX = ".unloadable"  # a pair that did not load is renamed aside with this
 
+
+def load_pair(trainer: Trainer, resume_dir: Path, step: int) -> dict[str, Any]:
+    """Load the pair at ``step`` into ``trainer``; its training state. Any failure (a file
+    that does not load, a ``g_`` or ``do_`` dict of the wrong shape, another architecture)
+    is a one-line ``ValueError`` naming the file."""
+    generator_state, state = read_pair(resume_dir, step)
+    source = str(resume_dir / checkpoint_name(GENERATOR_PREFIX, step))
+    try:
+        load_generator_state(trainer.generator, generator_state, source)
+        source = str(resume_dir / checkpoint_name(STATE_PREFIX, step))
+        trainer.load_state_dict(state, source)
+        float(state.get("scheduler_g", {}).get("gamma", trainer.lr_decay))
+        for key in ("epoch", "batch_in_epoch", "warmup_steps"):
+            int(state.get(key, 0))
+        float(state.get("train_seconds", 0.0))
+    except ValueError:
+        raise
+    except Exception as error:  # a dict of the wrong shape: KeyError, TypeError, ...
+        kind = GENERATOR_PREFIX if Path(source).name.startswith(GENERATOR_PREFIX) else STATE_PREFIX
+        raise ValueError(f"{source!r} does not hold what a {kind} file holds "
+                         f"({one_line(error)[:200]})") from error
+    return state
+
+
+def set_aside(resume_dir: Path, step: int) -> list[str]:
+    """Rename the pair at ``step`` to ``<name>.unloadable`` so it no longer counts as a
+    complete pair (pruning would otherwise keep it over the pairs the run writes); a
+    folder that refuses the rename is a one-line ``RecipeError``."""
+    moved = []
+    for prefix in (GENERATOR_PREFIX, STATE_PREFIX):
+        path = resume_dir / checkpoint_name(prefix, step)
+        if path.is_file():
+            try:
+                os.replace(path, path.with_name(path.name + UNUSABLE_SUFFIX))
+            except OSError as error:
+                raise RecipeError(f"cannot rename the unloadable {str(path)!r} aside "
+                                  f"({one_line(error)}); move it away by hand") from error
+            moved.append(path.name + UNUSABLE_SUFFIX)
+    return moved
+
+
+def resume_or_start(cfg: DictConfig, trainer: Trainer, resume_dir: Path | None,
+                    steps: Sequence[int] | int | None, rename_unusable: bool = True
+                    ) -> Position:
+    """Load the newest pair of ``steps`` in ``resume_dir`` that loads (``claim_folder``
+    decided them: the run's complete pairs, ascending), or start.
+
+    A pair that does not load (a truncated or garbage file, a ``do_`` of the wrong shape) is
+    skipped with a warning naming the file and why, and (``rename_unusable``: rank 0)
+    renamed to ``<name>.unloadable``; the run continues the previous pair. When no pair
+    loads the run is refused with one ``RecipeError`` line listing each pair's problem.
     A run that starts at step 0 with ``init_generator`` set (a file path, as
     ``apply_init_generator`` leaves it) loads those generator weights; the discriminators and
     optimisers stay fresh. A resumed run continues its own pair and ignores ``init_generator``
     (one log line says so), so the same command line both starts and continues a fine-tuning.
     """
     init_generator = cfg.get("init_generator")
-    if step is None or resume_dir is None:
+    candidates = ([] if steps is None else [steps] if isinstance(steps, int)
+                  else sorted(steps))
+    if not candidates or resume_dir is None:
         if cfg.resume:
             log.info("resume=true but the run folder holds no complete checkpoint pair: "
                      "starting at step 0")
@@ -193,13 +248,26 @@ def resume_or_start(cfg: DictConfig, trainer: Trainer, resume_dir: Path | None,
             log.info("fine-tuning: generator weights from %s; discriminators and optimisers "
                      "fresh, step 0", init_generator)
         return Position()
-    try:
-        generator_state, state = read_pair(resume_dir, step)
-        source = str(resume_dir / f"g_{step:08d}")
-        load_generator_state(trainer.generator, generator_state, source)
-        trainer.load_state_dict(state, source.replace("/g_", "/do_"))
-    except ValueError as error:
-        raise RecipeError(one_line(error)) from error
+    problems: list[str] = []
+    unusable: list[int] = []
+    for step in reversed(candidates):
+        try:
+            state = load_pair(trainer, resume_dir, step)
+            break
+        except ValueError as error:
+            problems.append(f"step {step}: {' '.join(str(error).split())}")
+            unusable.append(step)
+            log.warning("checkpoint pair at step %d in %s does not load: %s", step, resume_dir,
+                        " ".join(str(error).split()))
+    else:
+        raise RecipeError(f"resume=true but no checkpoint pair in {resume_dir} loads "
+                          f"({'; '.join(problems)}); restore a pair or choose a new "
+                          f"hydra.run.dir")
+    for bad in unusable:
+        moved = set_aside(resume_dir, bad) if rename_unusable else []
+        log.warning("continuing from the earlier pair at step %d instead of step %d%s", step,
+                    bad, f"; the unloadable files are renamed {', '.join(moved)}"
+                    if moved else "")
     saved_decay = state.get("scheduler_g", {}).get("gamma", trainer.lr_decay)
     if saved_decay != trainer.lr_decay:
         log.info("optimiser.lr_decay %g per step from here on (the checkpoint's run used %g); "
@@ -215,13 +283,22 @@ def resume_or_start(cfg: DictConfig, trainer: Trainer, resume_dir: Path | None,
                     float(state.get("train_seconds", 0.0)))
 
 
+def last_pair_line(output_dir: Path) -> str:
+    """``The last complete checkpoint pair is step 4 in <dir>``, or that there is none."""
+    step = latest_checkpoint(output_dir)
+    if step is None:
+        return f"No checkpoint pair written in {output_dir}"
+    return f"The last complete checkpoint pair is step {step} in {output_dir}"
+
+
 def save(cfg: DictConfig, trainer: Trainer, position: Position, output_dir: Path) -> None:
     """The pair at the trainer's step (call on rank 0): listed in the record first, then
-    written, then the run's own older pairs pruned to ``keep_checkpoints``."""
+    written, then the run's own older pairs pruned to ``keep_checkpoints``. A failed write
+    raises ``WriteError`` and leaves no file of the new pair; the older pairs stay."""
     state = trainer.state_dict()
     state.update(epoch=position.epoch, batch_in_epoch=position.batch_in_epoch,
                  train_seconds=position.seconds)
-    owned = record_checkpoint(output_dir, trainer.step)
+    owned = record_checkpoint(output_dir, trainer.step)  # a WriteError: nothing new on disk
     save_pair(output_dir, trainer.step, generator_state_dict(trainer.generator), state,
               cfg.keep_checkpoints, owned)
     forget_checkpoints(output_dir, [s for s in owned if s in complete_steps(output_dir)])

@@ -15,6 +15,7 @@ killed mid-write leaves at most a temporary file (removed on the next save) or a
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -28,6 +29,7 @@ from upsampler.models.family import fit_state_dict, release_state_dict
 
 GENERATOR_PREFIX, STATE_PREFIX = "g_", "do_"
 STEP_DIGITS = 8
+ZIP_FAILURE = "PytorchStreamReader failed"  # torch.load of a truncated or damaged file
 _PAIR_NAME = re.compile(rf"^({GENERATOR_PREFIX}|{STATE_PREFIX})(\d{{{STEP_DIGITS}}})$")
 
 
@@ -105,8 +107,19 @@ def checkpoint_name(prefix: str, step: int) -> str:
 
 
 def atomic_save(obj: Any, path: Path) -> Path:
-    """``torch.save`` to a hidden temporary file beside ``path``, then rename it into place."""
-    return atomic_write(path, lambda temp: torch.save(obj, temp))
+    """``torch.save`` to a hidden temporary file beside ``path``, then rename it into place.
+
+    The bytes go through a Python file object, so a full disk surfaces as the OS error
+    (``torch.save`` to a path reports only ``basic_ios::clear: iostream error``) and
+    ``atomic_write`` raises ``WriteError`` (``cannot write '<path>': no space left on
+    device``), the temporary file removed.
+    """
+
+    def write(temp: Path) -> None:
+        with temp.open("wb") as stream:
+            torch.save(obj, stream)
+
+    return atomic_write(path, write)
 
 
 def complete_steps(directory: Path) -> list[int]:
@@ -132,13 +145,21 @@ def save_pair(directory: Path, step: int, generator_state: Mapping[str, Tensor],
               owned: Collection[int] | None = None) -> tuple[Path, Path]:
     """Write ``g_N`` then ``do_N`` atomically; then prune to the last ``keep_last`` pairs.
 
+    A failed write (``WriteError`` for a full disk or an unwritable folder) leaves neither
+    file of the pair: ``g_N`` is removed when ``do_N`` fails.
+
     Pruning removes older pairs, lone ``g`` files and temporary files of killed writes;
     with ``owned`` (the steps the run folder's records list, ``step`` included) only files
     of those steps, so files another program or run put there stay untouched.
     """
     generator_path = atomic_save({"generator": dict(generator_state)},
                                  directory / checkpoint_name(GENERATOR_PREFIX, step))
-    state_path = atomic_save(dict(training_state), directory / checkpoint_name(STATE_PREFIX, step))
+    try:
+        state_path = atomic_save(dict(training_state),
+                                 directory / checkpoint_name(STATE_PREFIX, step))
+    except BaseException:
+        generator_path.unlink(missing_ok=True)  # no lone g_ of a write that failed
+        raise
     prune(directory, keep_last, owned)
     return generator_path, state_path
 
@@ -171,19 +192,40 @@ def prune(directory: Path, keep_last: int | None, owned: Collection[int] | None 
             path.unlink(missing_ok=True)
 
 
+def _load(path: Path) -> Any:
+    """``torch.load`` of ``path``; a damaged or missing file is a ``ValueError`` naming it
+    with a short reason (torch's own messages run to several hundred characters)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for damaged files
+        message = " ".join(str(error).split())
+        if isinstance(error, pickle.UnpicklingError):
+            why = "not a torch file of tensors (garbage, or another kind of file)"
+        elif isinstance(error, EOFError):
+            why = "empty or cut short"
+        elif ZIP_FAILURE in message:
+            why = "truncated or damaged (its zip archive does not read)"
+        else:
+            why = f"{type(error).__name__}: {message[:160]}"
+        raise ValueError(f"{str(path)!r} is not readable: {why}") from error
+
+
 def read_pair(directory: Path, step: int) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """The generator state_dict and the training state of the pair at ``step``."""
+    """The generator state_dict and the training state of the pair at ``step``.
+
+    A file that does not load, a ``g_`` without a ``generator`` dict of tensors, or a
+    ``do_`` that is not a dict is a one-line ``ValueError`` naming that file.
+    """
     generator_path = directory / checkpoint_name(GENERATOR_PREFIX, step)
     state_path = directory / checkpoint_name(STATE_PREFIX, step)
-    try:
-        generator = torch.load(generator_path, map_location="cpu", weights_only=True)
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several unrelated types for damaged files
-        message = " ".join(str(error).split())[:200]
-        raise ValueError(f"checkpoint pair at step {step} in {str(directory)!r} is not "
-                         f"readable: {message}") from error
-    if not isinstance(generator, Mapping) or "generator" not in generator:
-        raise ValueError(f"{str(generator_path)!r} holds no 'generator' state_dict")
+    generator = _load(generator_path)
+    if (not isinstance(generator, Mapping) or not isinstance(generator.get("generator"), Mapping)
+            or not all(isinstance(v, Tensor) for v in generator["generator"].values())):
+        raise ValueError(f"{str(generator_path)!r} holds no 'generator' state_dict of tensors")
+    state = _load(state_path)
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{str(state_path)!r} holds a {type(state).__name__}, not the dict "
+                         f"of training state a do_ file holds")
     return dict(generator["generator"]), dict(state)
 
 

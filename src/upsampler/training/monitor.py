@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from upsampler.files import atomic_write_text
+from upsampler.files import append_text, atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -76,8 +76,7 @@ class RunLog:
     def write(self, kind: str, step: int, values: dict[str, Any]) -> None:
         """One ``{"kind", "step", **values}`` line; numbers also go to TensorBoard ``kind/name``."""
         record = {"kind": kind, "step": step, **{k: _json_value(v) for k, v in values.items()}}
-        with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record) + "\n")
+        append_text(self.path, json.dumps(record) + "\n")  # WriteError on a full disk
         if self.writer is not None:
             for name, value in values.items():
                 if isinstance(value, (int, float)) and value is not None:
