@@ -89,7 +89,7 @@ def test_analyze_measures_the_demo_at_its_own_front_end(
 
 
 def test_agreeing_overrides_pass(tmp_path: Path) -> None:
-    user = ["checkpoint=demo", "audio=16k_hop200", "audio.sample_rate=16000.0"]
+    user = ["checkpoint=demo", "audio=16k_hop200", "audio.fmax=8000"]  # config.json: 8000.0
     summary = load_recipe("vocode").run(recipe_cfg("vocode", tmp_path, *user), user)
     assert (summary["sample_rate"], summary["hop"]) == (DEMO_RATE, DEMO_HOP)
     assert not summary["failures"]

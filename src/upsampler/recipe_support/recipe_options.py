@@ -33,6 +33,7 @@ from upsampler.recipe_support.train_options import (
     BOOLEAN,
     MODEL_RULES,
     NON_NEGATIVE_INT,
+    NON_NEGATIVE_NUMBER,
     POSITIVE_INT,
     POSITIVE_INTS,
     POSITIVE_NUMBER,
@@ -64,17 +65,13 @@ NON_ZERO_NUMBERS = Rule("a non-empty list of non-zero numbers",
                         and all(_is_number(x) and x != 0 for x in v))
 
 
-def _device(value: Any) -> bool:
-    if not isinstance(value, str) or not value:
-        return False
-    try:
-        torch.device(value)
-    except (RuntimeError, ValueError):
-        return False
-    return True
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")  # what the recipes' process set-up runs on
+DEVICE = Rule("'cpu', 'cuda' or 'cuda:N'",
+              lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None)
 
 
-DEVICE = Rule("a torch device such as cpu, cuda or cuda:0", _device)
+SOME_POSITIVE_INTS = Rule("a list of positive integers (may be empty)",
+                         lambda v: isinstance(v, list) and all(POSITIVE_INT.accepts(x) for x in v))
 
 
 def names_among(names: Any, non_empty: bool = True) -> Rule:
@@ -111,7 +108,7 @@ def _groups() -> dict[str, Rule]:
 def _timing(prefix: str) -> dict[str, Rule]:
     """The reps settings of ``benchmarks.timing.interleaved_times`` under ``prefix``."""
     return {f"{prefix}warmup": NON_NEGATIVE_INT, f"{prefix}min_reps": POSITIVE_INT,
-            f"{prefix}max_reps": POSITIVE_INT, f"{prefix}target_seconds": POSITIVE_NUMBER}
+            f"{prefix}max_reps": POSITIVE_INT, f"{prefix}target_seconds": NON_NEGATIVE_NUMBER}
 
 
 VOCODE_RULES: dict[str, Rule] = {
@@ -183,12 +180,14 @@ BENCHMARK_RULES: dict[str, Rule] = {
     "num_threads": POSITIVE_INT,
     "device": DEVICE,
     "seed": SEED,
-    "hifigan_presets": names_among(HIFIGAN_PRESETS),
+    # the layer table's three lists may be empty: `hifigan_presets=[] extra_layers=[]
+    # mel_frames=[] SECTION.enabled=true` runs one section alone (the README's commands)
+    "hifigan_presets": names_among(HIFIGAN_PRESETS, non_empty=False),
     "extra_layers": mappings_with(LAYER_KEYS, non_empty=False),
     "extra_layers.*.name": TEXT,
     **{f"extra_layers.*.{key}": POSITIVE_INT for key in LAYER_KEYS[1:]},
     "extra_layers.*.padding": NON_NEGATIVE_INT,
-    "mel_frames": POSITIVE_INTS,
+    "mel_frames": SOME_POSITIVE_INTS,
     "batch_sizes": POSITIVE_INTS,
     "modes": names_among(MODES),
     "timing": MAPPING, **_timing("timing."),
