@@ -19,7 +19,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from recipe_support import compose_config
 
 WRONG_TYPE_FOR_NUMBERS = "abc"
 WRONG_TYPE_FOR_STRINGS = "[1,2]"

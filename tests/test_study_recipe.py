@@ -325,7 +325,7 @@ def test_output_dir_below_a_file_is_one_line_before_any_work(corpus: Path,
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     message = refused(study_cfg(corpus, blocker / "study"))
-    assert message.startswith(f"output_dir '{blocker / 'study'}' cannot be written ("), message
+    assert message.startswith(f"output_dir '{blocker / 'study'}' is not writable ("), message
     assert tree_state(tmp_path) == {"file": tree_state(tmp_path)["file"]}
 
 

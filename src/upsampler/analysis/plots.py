@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from upsampler.analysis.spectrum import FLOOR_DB, check_sample_rate
+from upsampler.analysis.spectrum import check_sample_rate
 from upsampler.lengths import check_int
 
 POWER_EPS = 1e-30  # keeps log10 finite on exactly-zero bins
