@@ -50,8 +50,7 @@ from upsampler.files import write_json
 from upsampler.recipe_support.build import checkpoint_front_end
 from upsampler.recipe_support.errors import (
     RecipeError,
-    check_run_dir_override,
-    discard_unused_run_dir,
+    main_leaving_no_refused_run_dir,
     one_line,
     run_or_exit,
 )
@@ -337,10 +336,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    created = check_run_dir_override(sys.argv)  # Hydra's own mkdir failure is a traceback
-    try:
-        main()
-    except SystemExit as ending:
-        if ending.code not in (0, None):  # a refused run leaves no folder it made behind
-            discard_unused_run_dir(created)
-        raise
+    main_leaving_no_refused_run_dir(main, sys.argv)

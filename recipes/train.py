@@ -57,7 +57,7 @@ from upsampler.recipe_support.errors import (
     run_or_exit,
 )
 from upsampler.recipe_support.finetune import apply_init_generator
-from upsampler.recipe_support.recipe_options import check_writable_dir
+from upsampler.recipe_support.recipe_options import check_writable_on_main
 from upsampler.recipe_support.train_options import check_train_options
 from upsampler.recipe_support.train_records import commit_plan
 from upsampler.recipe_support.train_setup import (
@@ -271,15 +271,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
     except ValueError as error:
         raise RecipeError(one_line(error)) from error
     try:
-        problem = None
-        if ctx.is_main:  # the folder can be written before any model or data is loaded
-            try:
-                check_writable_dir(str(cfg.output_dir), "output_dir")
-            except RecipeError as error:
-                problem = str(error)
-        problem = ctx.broadcast(problem)
-        if problem is not None:
-            raise RecipeError(problem)
+        # the folder can be written before any model or data is loaded
+        check_writable_on_main(ctx, str(cfg.output_dir), "output_dir")
         configure(cfg)
         output_dir = Path(ctx.broadcast(str(cfg.output_dir)))
         if ctx.is_main:

@@ -56,8 +56,7 @@ from upsampler.recipe_support.distributed import ProcessContext, init_process_co
 from upsampler.recipe_support.errors import (
     EXIT_FAILURE,
     RecipeError,
-    check_run_dir_override,
-    discard_unused_run_dir,
+    main_leaving_no_refused_run_dir,
     one_line,
     run_or_exit,
 )
@@ -66,7 +65,7 @@ from upsampler.recipe_support.build import checkpoint_front_end
 from upsampler.recipe_support.lock import RunLock
 from upsampler.recipe_support.recipe_options import (
     check_vocode_options,
-    check_writable_dir,
+    check_writable_on_main,
 )
 from upsampler.recipe_support.records import RunRecords, input_identity, shard
 from upsampler.recipe_support.vocoding import (
@@ -136,15 +135,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, An
         raise RecipeError(one_line(error)) from error
     lock = None
     try:
-        problem = None
-        if ctx.is_main:  # the folder can be written before any model is built
-            try:
-                check_writable_dir(str(cfg.output_dir), "output_dir")
-            except RecipeError as error:
-                problem = str(error)
-        problem = ctx.broadcast(problem)
-        if problem is not None:
-            raise RecipeError(problem)
+        # the folder can be written before any model or data is loaded
+        check_writable_on_main(ctx, str(cfg.output_dir), "output_dir")
         if cfg.num_threads is not None:
             torch.set_num_threads(int(cfg.num_threads))
         output_dir = Path(ctx.broadcast(str(cfg.output_dir)))  # rank 0's run folder for all
@@ -227,10 +219,4 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     refuse_run_dir_in_input(sys.argv)  # before Hydra writes .hydra/ into the user's folder
-    created = check_run_dir_override(sys.argv)
-    try:
-        main()
-    except SystemExit as ending:
-        if ending.code not in (0, None):  # a refused run leaves no folder it made behind
-            discard_unused_run_dir(created)
-        raise
+    main_leaving_no_refused_run_dir(main, sys.argv)

@@ -138,12 +138,26 @@ def discard_unused_run_dir(created: list[Path]) -> None:
             return
 
 
+def main_leaving_no_refused_run_dir(main: Callable[[], None], argv: list[str]) -> None:
+    """Run a Hydra ``main`` after :func:`check_run_dir_override`; a run that exits non-zero
+    removes the run folder made for it when it holds only Hydra's files
+    (:func:`discard_unused_run_dir`)."""
+    created = check_run_dir_override(argv)  # Hydra's own mkdir failure is a traceback
+    try:
+        main()
+    except SystemExit as ending:
+        if ending.code not in (0, None):
+            discard_unused_run_dir(created)
+        raise
+
+
 __all__ = [
     "EXIT_FAILURE",
     "PrintableLogFilter",
     "RecipeError",
     "check_run_dir_override",
     "discard_unused_run_dir",
+    "main_leaving_no_refused_run_dir",
     "one_line",
     "printable",
     "run_dir_override",

@@ -28,6 +28,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from upsampler.models.bigvgan import PRESETS as BIGVGAN_PRESETS
 from upsampler.models.hifigan import PRESETS as HIFIGAN_PRESETS
+from upsampler.recipe_support.distributed import ProcessContext
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.recipe_support.train_options import (
     BOOLEAN,
@@ -410,9 +411,23 @@ def check_writable_dir(folder: str | Path, option: str) -> Path:
     return path
 
 
+def check_writable_on_main(ctx: ProcessContext, folder: str | Path, option: str) -> None:
+    """:func:`check_writable_dir` on rank 0, its outcome shared, so every rank of a torchrun
+    launch stops with the same one line (or none does)."""
+    problem = None
+    if ctx.is_main:
+        try:
+            check_writable_dir(folder, option)
+        except RecipeError as error:
+            problem = str(error)
+    problem = ctx.broadcast(problem)
+    if problem is not None:
+        raise RecipeError(problem)
+
+
 __all__ = [
     "ANALYZE_RULES", "BENCHMARK_RULES", "COMPARE_RULES", "EVALUATE_RULES", "REFERENCE_RULES",
     "VOCODE_RULES", "check_analyze_options", "check_benchmark_options", "check_compare_options",
     "check_evaluate_options", "check_reference_options", "check_rules", "check_vocode_options",
-    "check_writable_dir", "resolve", "rule_for", "walk",
+    "check_writable_dir", "check_writable_on_main", "resolve", "rule_for", "walk",
 ]
