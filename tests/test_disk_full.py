@@ -23,7 +23,12 @@ import soundfile as sf
 import torch
 
 from recipe_support import compose_config, load_recipe
-from training_support import one_thread, tiny_trainer, write_corpus  # noqa: F401
+from training_support import (  # noqa: F401 (one_thread: a fixture)
+    one_thread,
+    tiny_train_overrides,
+    tiny_trainer,
+    write_corpus,
+)
 from upsampler.files import WriteError, atomic_write, save_png, write_json
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.recipe_support.vocoding import write_wav
@@ -244,15 +249,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_train(corpus: Path, output_dir: Path, *overrides: str) -> dict:
-    return train.run(compose_config("train", [
-        "model=debug", "audio=16k_hop200", "discriminator=small",
-        "discriminator.period_channels=[2,2,2,2,2]",
-        "discriminator.scale_channels=[2,2,2,2,2,2,2]",
-        "discriminator.scale_groups=[1,1,1,1,1,1,1]",
-        f"data.train_list={corpus / 'training.txt'}", "data.segment_length=4000",
-        "data.batch_size=2", "max_steps=2", "checkpoint_every=1", "keep_checkpoints=null",
-        "validation_every=null", "log_every=1", "num_threads=1", "progress=false",
-        "tensorboard=false", f"output_dir={output_dir}", *overrides]))
+    return train.run(compose_config("train", tiny_train_overrides(corpus, output_dir,
+                                                                  *overrides)))
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -19,7 +19,11 @@ import pytest
 import torch
 
 from recipe_support import compose_config, load_recipe
-from training_support import one_thread, write_corpus  # noqa: F401 (a fixture)
+from training_support import (  # noqa: F401 (one_thread: a fixture)
+    one_thread,
+    tiny_train_overrides,
+    write_corpus,
+)
 from upsampler.recipe_support.errors import RecipeError
 from upsampler.recipe_support.train_records import read_record
 from upsampler.training.loop import NonFiniteLossError, Trainer
@@ -35,15 +39,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(corpus: Path, output_dir: Path, *overrides: str) -> dict:
-    return train.run(compose_config("train", [
-        "model=debug", "audio=16k_hop200", "discriminator=small",
-        "discriminator.period_channels=[2,2,2,2,2]",
-        "discriminator.scale_channels=[2,2,2,2,2,2,2]",
-        "discriminator.scale_groups=[1,1,1,1,1,1,1]",
-        f"data.train_list={corpus / 'training.txt'}", "data.segment_length=4000",
-        "data.batch_size=2", "max_steps=2", "checkpoint_every=1", "keep_checkpoints=null",
-        "validation_every=null", "log_every=1", "num_threads=1", "progress=false",
-        "tensorboard=false", f"output_dir={output_dir}", *overrides]))
+    return train.run(compose_config("train", tiny_train_overrides(corpus, output_dir,
+                                                                  *overrides)))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from recipe_support import CONFIGS, HYDRA_VERSION_BASE, compose_config, load_recipe
-from training_support import one_thread, write_corpus  # noqa: F401 (a fixture)
+from training_support import (  # noqa: F401 (one_thread: a fixture)
+    one_thread,
+    tiny_train_overrides,
+    write_corpus,
+)
 from upsampler.recipe_support.errors import RecipeError
 from upsampler.recipe_support.lock import RunLock
 from upsampler.recipe_support.train_options import options, rule_for
@@ -38,14 +42,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny(corpus: Path, output_dir: Path, *overrides: str) -> list[str]:
-    return ["model=debug", "audio=16k_hop200", "discriminator=small",
-            "discriminator.period_channels=[2,2,2,2,2]",
-            "discriminator.scale_channels=[2,2,2,2,2,2,2]",
-            "discriminator.scale_groups=[1,1,1,1,1,1,1]",
-            f"data.train_list={corpus / 'training.txt'}", "data.segment_length=4000",
-            "data.batch_size=2", "max_steps=4", "checkpoint_every=2", "keep_checkpoints=null",
-            "validation_every=null", "log_every=1", "num_threads=1", "progress=false",
-            "tensorboard=false", f"output_dir={output_dir}", *overrides]
+    return tiny_train_overrides(corpus, output_dir, *overrides, max_steps=4, checkpoint_every=2)
 
 
 def run(corpus: Path, output_dir: Path, *overrides: str) -> dict:

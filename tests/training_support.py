@@ -38,6 +38,20 @@ def write_corpus(root: Path, train_files: int, held_out_files: int, base_samples
     return root
 
 
+def tiny_train_overrides(corpus: Path, output_dir: Path, *overrides: str, max_steps: int = 2,
+                         checkpoint_every: int = 1) -> list[str]:
+    """``recipes/train.py`` overrides for a run of seconds: the debug model and one-channel-
+    wide discriminators on ``corpus``'s training list, every pair kept, no validation."""
+    return ["model=debug", "audio=16k_hop200", "discriminator=small",
+            "discriminator.period_channels=[2,2,2,2,2]",
+            "discriminator.scale_channels=[2,2,2,2,2,2,2]",
+            "discriminator.scale_groups=[1,1,1,1,1,1,1]",
+            f"data.train_list={corpus / 'training.txt'}", "data.segment_length=4000",
+            "data.batch_size=2", f"max_steps={max_steps}", f"checkpoint_every={checkpoint_every}",
+            "keep_checkpoints=null", "validation_every=null", "log_every=1", "num_threads=1",
+            "progress=false", "tensorboard=false", f"output_dir={output_dir}", *overrides]
+
+
 def tiny_trainer(**kwargs) -> Trainer:
     torch.manual_seed(0)
     generator = HiFiGANGenerator(upsample_rates=[5, 5, 4, 2], upsample_kernel_sizes=[10, 10, 8, 4],
