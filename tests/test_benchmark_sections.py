@@ -8,7 +8,7 @@ from pathlib import Path
 import upstream
 from recipe_support import compose_config, load_recipe
 
-from upsampler import index_scatter, long_kernel
+from upsampler.conv_transpose.kernels import index as index_scatter, windows as long_kernel
 
 benchmark = load_recipe("benchmark")
 FAST = "{warmup: 0, min_reps: 2, max_reps: 2, target_seconds: 0.0}"

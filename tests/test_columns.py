@@ -1,4 +1,4 @@
-"""The strided-block overlap-add of :mod:`upsampler.columns` against torch's op."""
+"""The strided-block overlap-add of :mod:`upsampler.conv_transpose.kernels.blocks` against torch's op."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from upsampler import columns, index_scatter
-from upsampler.functional import conv_transpose1d
+from upsampler.conv_transpose.kernels import blocks as columns, index as index_scatter
+from upsampler.conv_transpose.functional import conv_transpose1d
 from upsampler.lengths import exact_padding
 
 

@@ -1,7 +1,7 @@
 """The ONNX export of the transposed layer is dense: no index scatter, memory linear in T.
 
 Under export the overlap-add is written with slices, pads, reshapes and adds
-(:mod:`upsampler.overlap_add`), which onnxruntime runs as plain tensor ops; an index
+(:mod:`upsampler.conv_transpose.kernels.dense`), which onnxruntime runs as plain tensor ops; an index
 ``ScatterND`` (what the in-place strided adds of eager mode become) is slow there.
 """
 

@@ -1,4 +1,4 @@
-"""``upsampler.functional.conv_transpose1d`` against torch's own ``conv_transpose1d``.
+"""``upsampler.conv_transpose.functional.conv_transpose1d`` against torch's own ``conv_transpose1d``.
 
 The grid is drawn with a seeded RNG (the full product would take minutes) on top of
 hand-picked corner cases; ``test_grid_covers_the_required_ranges`` fails if the drawn grid
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from upsampler import index_scatter, long_kernel
-from upsampler.functional import conv_transpose1d, conv_transpose1d_unchecked
+from upsampler.conv_transpose.kernels import index as index_scatter, windows as long_kernel
+from upsampler.conv_transpose.functional import conv_transpose1d, conv_transpose1d_unchecked
 
 GRID_SEED = 20240601
 NUM_RANDOM_CASES = 70

@@ -20,9 +20,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import upsampler.functional as functional_module
-from upsampler import columns, index_scatter, long_kernel
-from upsampler.functional import conv_transpose1d
+import upsampler.conv_transpose.functional as functional_module
+from upsampler.conv_transpose.kernels import blocks as columns, index as index_scatter, windows as long_kernel
+from upsampler.conv_transpose.functional import conv_transpose1d
 
 PATHS = ["matrix", "index", "blocks", "windows", "dense"]
 # the function each forced path must run, forward and backward

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from upsampler import ConvTranspose1d
-from upsampler.functional import conv_transpose1d
+from upsampler.conv_transpose.functional import conv_transpose1d
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 ``exportable(module)`` returns an inference copy: eval mode, weight norm folded, no
 gradients. Under capture (``torch.jit`` or ``torch.export``) ``conv_transpose1d`` skips its
 Python-side checks and its autograd.Function and runs the plain column/scatter ops, which
-both capture methods follow (see :mod:`upsampler.capture`).
+both capture methods follow (see :mod:`upsampler.conv_transpose.capture`).
 
 ONNX goes through ``torch.onnx.export(..., dynamo=True)`` with a dynamic batch and time
 axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it exports our
@@ -35,7 +35,7 @@ from typing import Any, Iterator, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.capture import torch_conv_transpose
+from upsampler.conv_transpose.capture import torch_conv_transpose
 from upsampler.files import atomic_write
 from upsampler.layers.weight_norm import remove_weight_norm
 from upsampler.onnx_layout import Conv1dAs2d, with_2d_convs, with_blocked_residuals

@@ -1,6 +1,6 @@
 """nn.Modules built on the from-scratch op: the transposed convolution and upsampling blocks."""
 
-from upsampler.layers.conv_transpose import ConvTranspose1d, TrimmedConvTranspose1d
+from upsampler.conv_transpose.module import ConvTranspose1d, TrimmedConvTranspose1d
 from upsampler.layers.upsamplers import (
     UPSAMPLERS,
     ResizeConv1d,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upsampler.capture import is_capturing
+from upsampler.conv_transpose.capture import is_capturing
 from upsampler.layers.antialias import DownSample1d, UpSample1d
 from upsampler.layers.antialias_streams import activation_stream
 from upsampler.layers.kaiser import (

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upsampler.layers.antialias_streams import upsample_stream
-from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.conv_transpose.module import ConvTranspose1d
 from upsampler.layers.kaiser import (
     CUTOFF_PER_RATIO,
     HALF_WIDTH_PER_RATIO,

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upsampler.functional import conv_transpose1d
+from upsampler.conv_transpose.functional import conv_transpose1d
 from upsampler.layers.streams import Context, Stream
 from upsampler.lengths import (
     effective_kernel_size,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from upsampler.capture import is_capturing
+from upsampler.conv_transpose.capture import is_capturing
 from upsampler.layers.streaming import Pointwise
 from upsampler.lengths import check_int
 

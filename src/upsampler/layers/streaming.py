@@ -38,7 +38,7 @@ from typing import Callable, Iterator, Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.conv_transpose.module import ConvTranspose1d
 from upsampler.layers.overlap_add import ConvTransposeStream
 from upsampler.layers.streams import (
     PAD_MODES,

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from upsampler.layers.conv_transpose import TrimmedConvTranspose1d
+from upsampler.conv_transpose.module import TrimmedConvTranspose1d
 from upsampler.layers.overlap_add import ConvTransposeStream
 from upsampler.layers.resblocks import LRELU_SLOPE, make_resblock
 from upsampler.layers.streaming import Stream, StreamingModule, new_stream, register_stream

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.conv_transpose.module import ConvTranspose1d
 from upsampler.layers.short_conv import TapWeights, conv1d_for_stream
 from upsampler.layers.streaming import Stream, StreamingModule
 from upsampler.layers.streams import ChainStream, PaddedFilterStream, conv_stream

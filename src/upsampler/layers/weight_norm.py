@@ -13,7 +13,7 @@ from typing import TypeVar
 from torch import nn
 from torch.nn.utils import parametrizations, parametrize
 
-from upsampler.layers.conv_transpose import ConvTranspose1d
+from upsampler.conv_transpose.module import ConvTranspose1d
 
 INIT_MEAN = 0.0
 INIT_STD = 0.01  # HiFi-GAN's ``init_weights``: normal(0, 0.01)

@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from upsampler.capture import is_capturing
+from upsampler.conv_transpose.capture import is_capturing
 from upsampler.layers.streaming import Pointwise, Stream, StreamingModule, new_stream
 from upsampler.layers.streams import ChainStream
 from upsampler.layers.weight_norm import remove_weight_norm

@@ -14,7 +14,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from upsampler import ConvTranspose1d, HiFiGANGenerator, index_scatter, long_kernel
+from upsampler import ConvTranspose1d, HiFiGANGenerator
+from upsampler.conv_transpose.kernels import index as index_scatter, windows as long_kernel
 from upsampler.recipe_support.benchmarks.timing import MS, interleaved_times, step
 
 

@@ -1,6 +1,6 @@
 """The transposed convolution for kernels much longer than the stride: input windows per phase.
 
-The column formulation of :mod:`upsampler.columns` holds ``B * C_out * K * T`` values and
+The column formulation of :mod:`upsampler.conv_transpose.kernels.blocks` holds ``B * C_out * K * T`` values and
 adds ``K / stride`` runs of taps one strided block at a time; for a 4096-tap kernel at stride
 1 that is a gigabyte and 4096 small adds. Here each output phase ``r`` (positions
 ``f * stride + r``) is read off instead: the taps ``k`` with ``k * dilation - padding = r``
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from upsampler.plan import output_length
+from upsampler.conv_transpose.plan import output_length
 
 # Use this formulation when a kernel spans at least this many strides (K * dilation / stride)
 # and the column buffer would hold at least WINDOWS_MIN_COLUMNS values (64 MiB of float32).

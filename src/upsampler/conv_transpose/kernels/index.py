@@ -6,7 +6,7 @@ then a single ``index_add_`` over ``K * T`` columns and its adjoint a single
 ``index_select``, whatever the number of tap runs: a handful of ops per call instead of a
 few per run. The position tensor depends only on the shape, so it is built once per shape
 and device. Eager only (graph capture keeps the strided-block scatter of
-:mod:`upsampler.columns`).
+:mod:`upsampler.conv_transpose.kernels.blocks`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from upsampler.plan import PLAN_CACHE_SIZE, output_length
+from upsampler.conv_transpose.plan import PLAN_CACHE_SIZE, output_length
 
 # Calls with at most this many column values (B * C_out * K * T) take the indexed add: the
 # measured crossover with the strided-block scatter on 2 CPU threads (recipes/benchmark.py,

@@ -8,8 +8,8 @@ from typing import List, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.capture import is_capturing
-from upsampler.functional import as_int, check_input, run_checked
+from upsampler.conv_transpose.capture import is_capturing
+from upsampler.conv_transpose.functional import as_int, check_input, run_checked
 from upsampler.lengths import exact_trim
 
 IntOr1Tuple = Union[int, tuple[int]]

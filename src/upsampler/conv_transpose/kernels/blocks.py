@@ -1,4 +1,4 @@
-"""The kernels behind :func:`upsampler.functional.conv_transpose1d`: columns, scatter, gather.
+"""The kernels behind :func:`upsampler.conv_transpose.functional.conv_transpose1d`: columns, scatter, gather.
 
 Layout: the columns are channels-first, ``(B, C_out, K, T)``, and the output
 ``(B, C_out, L)`` is viewed as frames of ``stride`` samples, ``(B, C_out, F, stride)``
@@ -21,8 +21,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from upsampler.capture import is_capturing
-from upsampler.index_scatter import (
+from upsampler.conv_transpose.capture import is_capturing
+from upsampler.conv_transpose.kernels.index import (
     all_finite,
     index_gather,
     index_scatter,
@@ -31,7 +31,7 @@ from upsampler.index_scatter import (
     use_index_scatter,
     use_matrix_scatter,
 )
-from upsampler.plan import Block, compute_tap_blocks, frame_layout, tap_blocks
+from upsampler.conv_transpose.plan import Block, compute_tap_blocks, frame_layout, tap_blocks
 
 # Fold the batch into the matrix product's columns ((C_in, B * T) instead of B products
 # of (C_in, T)) when a sample has fewer time steps than FOLD_RATIO times its columns per

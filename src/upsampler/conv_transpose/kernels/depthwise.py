@@ -1,6 +1,6 @@
 """Depthwise transposed convolution (one input and one output channel per group).
 
-Same frame layout as :mod:`upsampler.columns`; each run of taps is multiplied and added
+Same frame layout as :mod:`upsampler.conv_transpose.kernels.blocks`; each run of taps is multiplied and added
 straight into its output block, so the ``(B, C, K, T)`` columns are never stored.
 """
 
@@ -11,8 +11,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from upsampler.columns import cached_blocks, split_frames
-from upsampler.plan import frame_layout
+from upsampler.conv_transpose.kernels.blocks import cached_blocks, split_frames
+from upsampler.conv_transpose.plan import frame_layout
 
 
 @torch.jit.unused

@@ -1,6 +1,6 @@
-"""The overlap-add of :mod:`upsampler.columns` and its adjoint, out of place, in dense ops only.
+"""The overlap-add of :mod:`upsampler.conv_transpose.kernels.blocks` and its adjoint, out of place, in dense ops only.
 
-Same layout as :mod:`upsampler.columns`: columns ``(B, C, K, T)``, output viewed as frames
+Same layout as :mod:`upsampler.conv_transpose.kernels.blocks`: columns ``(B, C, K, T)``, output viewed as frames
 of ``stride`` samples. Each run of taps sharing a frame offset ``a`` (taps ``k0 .. k0+m-1``,
 phases ``r0, r0 + dilation, ...``) becomes one frame-shaped tensor ``(B, C, T, stride)``::
 
@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from upsampler.columns import columns
-from upsampler.capture import is_compiling
-from upsampler.plan import Run, compute_tap_runs, frame_layout, tap_runs
+from upsampler.conv_transpose.kernels.blocks import columns
+from upsampler.conv_transpose.capture import is_compiling
+from upsampler.conv_transpose.plan import Run, compute_tap_runs, frame_layout, tap_runs
 
 
 @torch.jit.unused
