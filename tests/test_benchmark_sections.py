@@ -8,15 +8,13 @@ from pathlib import Path
 import upstream
 from recipe_support import compose_config, load_recipe
 
-from upsampler.conv_transpose.kernels import index as index_scatter, windows as long_kernel
+from upsampler.conv_transpose import dispatch
 
 benchmark = load_recipe("benchmark")
 FAST = "{warmup: 0, min_reps: 2, max_reps: 2, target_seconds: 0.0}"
 
 
 def test_sections_write_their_rows(tmp_path: Path) -> None:
-    thresholds = (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
-                  long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS)
     cfg = compose_config("benchmark", [
         "progress=false", f"output_dir={tmp_path}", "hifigan_presets=[]", "extra_layers=[]",
         "overhead.enabled=true", "overhead.lengths=[1]", f"overhead.timing={FAST}",
@@ -35,9 +33,9 @@ def test_sections_write_their_rows(tmp_path: Path) -> None:
     assert {row["impl"] for row in results["long_kernel"]} == {"ours", "native"}
     for row in results["long_kernel"]:
         assert row["forward_s"] > 0 and row["forward_backward_s"] > 0
-    # forcing a formulation for the crossover leaves the library's thresholds as they were
-    assert (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
-            long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS) == thresholds
+    # forcing a formulation for the crossover leaves the library's choice as it was
+    assert dispatch.limits() == dispatch.LIMITS
+    assert dispatch.forward_path(1, 2, 3, 2, 4, 6, 2, 1, 1, "cpu").kernel == "matrix"
     written = json.loads((tmp_path / "benchmark.json").read_text())
     assert set(written) >= {"overhead", "crossover", "long_kernel"}
     for name in ("overhead", "crossover", "long_kernel"):

@@ -53,12 +53,19 @@ def assert_matches_eager(run, module: nn.Module, channels: int) -> None:
         torch.testing.assert_close(run(x), expected, rtol=0, atol=EXPORT_ATOL)
 
 
-@pytest.mark.parametrize("method", ["script", "trace"])
-def test_layer_torchscript(tmp_path: Path, method: str) -> None:
+def test_layer_torchscript(tmp_path: Path) -> None:
     layer = make_layer()
     path = export_torchscript(layer, tmp_path / "layer.pt", torch.randn(2, LAYER_IN, EXPORT_LENGTH),
-                              method)
+                              "trace")
     assert_matches_eager(lambda x: run_torchscript(path, x), layer, LAYER_IN)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_layer_refuses_torch_jit_script_and_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="torch.jit.trace"):
+        export_torchscript(make_layer(), tmp_path / "layer.pt",
+                           torch.randn(2, LAYER_IN, EXPORT_LENGTH), "script")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_generator_torchscript_trace(tmp_path: Path) -> None:

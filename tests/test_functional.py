@@ -10,13 +10,14 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
+from typing import Iterator
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from upsampler.conv_transpose.kernels import index as index_scatter, windows as long_kernel
+from upsampler.conv_transpose import dispatch
 from upsampler.conv_transpose.functional import conv_transpose1d, conv_transpose1d_unchecked
 
 GRID_SEED = 20240601
@@ -126,22 +127,28 @@ def test_grid_covers_the_required_ranges() -> None:
     assert any(not c.bias for c in GRID)
 
 
-FORMULATIONS = ["by-shape", "blocks", "index", "matrix", "windows"]
+# every path the dispatch can name, forced forward and backward through dispatch.force
+# ("by-shape": the dispatch's own choice; "torch": torch's op forward, our gather backward;
+# the depthwise kernel serves only depthwise layers: test_depthwise_kernel_matches_torch)
+FORMULATIONS = {
+    "by-shape": {},
+    "torch": {"forward": "torch"},
+    **{name: {"forward": name, "backward": name} for name in dispatch.BACKWARD_PATHS},
+}
+SEVERAL_CHUNKS = 40  # window buffer elements: the windows kernel runs in several chunks
 
 
-@pytest.fixture(params=FORMULATIONS)
-def formulation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Force one overlap-add formulation for every shape (``by-shape``: the library's choice)."""
-    if request.param != "by-shape":
-        index = request.param in ("index", "matrix")
-        monkeypatch.setattr(index_scatter, "INDEX_SCATTER_MAX_COLUMNS", 10**9 if index else 0)
-        matrix = request.param == "matrix"
-        monkeypatch.setattr(index_scatter, "MATRIX_SCATTER_MAX_PRODUCTS", 10**12 if matrix else 0)
-        windows = request.param == "windows"
-        monkeypatch.setattr(long_kernel, "WINDOWS_MIN_SPAN_RATIO", 0 if windows else 10**9)
-        monkeypatch.setattr(long_kernel, "WINDOWS_MIN_COLUMNS", 0)
-        monkeypatch.setattr(long_kernel, "WINDOW_BUFFER_ELEMENTS", 40)  # several chunks
-    return request.param
+@pytest.fixture(params=list(FORMULATIONS))
+def formulation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Force one formulation for every shape while the test runs."""
+    with dispatch.force(**FORMULATIONS[request.param], window_buffer_elements=SEVERAL_CHUNKS):
+        yield request.param
+
+
+def test_every_path_is_forced_somewhere() -> None:
+    forced = {path for kwargs in FORMULATIONS.values() for path in kwargs.values()}
+    assert forced | {"depthwise"} == set(dispatch.FORWARD_PATHS)
+    assert forced >= set(dispatch.BACKWARD_PATHS)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -156,6 +163,25 @@ def test_forward_and_grads_match_torch(case: Case, dtype: torch.dtype, formulati
     ours_grads = torch.autograd.grad(ours, leaves, grad_output)
     expected_grads = torch.autograd.grad(expected, leaves, grad_output)
     for got, want in zip(ours_grads, expected_grads):
+        torch.testing.assert_close(got, want)
+
+
+DEPTHWISE_GRID = [c for c in GRID if c.groups == c.in_channels == c.out_channels]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", DEPTHWISE_GRID, ids=str)
+def test_depthwise_kernel_matches_torch(case: Case, dtype: torch.dtype) -> None:
+    assert len(DEPTHWISE_GRID) >= 5  # the random share still draws depthwise layers
+    x, w, b = _tensors(case, dtype, seed=zlib.crc32(str(case).encode()))
+    leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    with dispatch.force(forward="depthwise"):
+        ours = conv_transpose1d(x, w, b, **_conv_args(case))
+    expected = F.conv_transpose1d(x, w, b, **_conv_args(case))
+    torch.testing.assert_close(ours, expected)
+    grad_output = torch.randn_like(expected)
+    for got, want in zip(torch.autograd.grad(ours, leaves, grad_output),
+                         torch.autograd.grad(expected, leaves, grad_output)):
         torch.testing.assert_close(got, want)
 
 
@@ -335,26 +361,40 @@ def test_no_torch_convolution_forward_or_backward(groups: int, formulation: str)
         out = conv_transpose1d(x, weight, bias, stride=3, padding=1, groups=groups, dilation=2)
         out.square().sum().backward()
     assert recorder.ops  # the recorder saw the computation
-    assert recorder.ops & {"mm.default", "bmm.default"}  # the columns come from a matmul
-    assert not [op for op in recorder.ops if "conv" in op], sorted(recorder.ops)
+    convolutions = [op for op in recorder.ops if "conv" in op]
+    if formulation == "torch":  # the export's lowering: torch's op forward, our gather backward
+        assert convolutions, sorted(recorder.ops)
+    else:
+        assert recorder.ops & {"mm.default", "bmm.default"}  # the columns come from a matmul
+        assert not convolutions, sorted(recorder.ops)
     assert x.grad is not None and weight.grad is not None and bias.grad is not None
 
 
-def test_long_kernel_matches_torch_without_a_column_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+def _path(shape: tuple[int, ...], stride: int) -> str:
+    """The dispatch's forward kernel for a ``(B, C_in, T)`` input and ``(C_in, C_out, K)`` weight."""
+    batch, in_channels, length, out_channels, kernel_size = shape
+    out_length = (length - 1) * stride + kernel_size
+    return dispatch.forward_path(batch, in_channels, length, out_channels, kernel_size,
+                                 out_length, stride, 1, 1, "cpu").kernel
+
+
+def test_long_kernel_matches_torch_without_a_column_buffer() -> None:
     """A kernel of many strides takes the window formulation (no B * C_out * K * T buffer)."""
     # the 4096-tap layer of the issue qualifies; this small case is let in by lowering the bar
-    assert long_kernel.use_windows(4096, 1, 1, 16 * 4096 * 4096)
-    assert not long_kernel.use_windows(16, 8, 1, 16 * 4096 * 4096)  # HiFi-GAN: K = 2 * stride
-    monkeypatch.setattr(long_kernel, "WINDOWS_MIN_COLUMNS", 2 * 2 * 300 * 40)
+    assert _path((1, 16, 4096, 16, 4096), stride=1) == "windows"
+    assert _path((16, 512, 4096, 256, 16), stride=8) == "blocks"  # HiFi-GAN: K = 2 * stride
+    assert _path((2, 3, 40, 2, 300), stride=2) != "windows"
     gen = torch.Generator().manual_seed(8)
     x = torch.randn(2, 3, 40, generator=gen, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 2, 300, generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, generator=gen, dtype=torch.float64, requires_grad=True)
-    assert long_kernel.use_windows(300, 2, 1, 2 * 2 * 300 * 40)
-    ours = conv_transpose1d(x, w, b, stride=2, padding=7, output_padding=1)
+    with dispatch.force(windows_min_columns=2 * 2 * 300 * 40):
+        assert _path((2, 3, 40, 2, 300), stride=2) == "windows"
+        ours = conv_transpose1d(x, w, b, stride=2, padding=7, output_padding=1)
     expected = F.conv_transpose1d(x, w, b, stride=2, padding=7, output_padding=1)
     torch.testing.assert_close(ours, expected)
     grad_output = torch.randn(expected.shape, generator=gen, dtype=torch.float64)
-    for got, want in zip(torch.autograd.grad(ours, (x, w, b), grad_output),
-                         torch.autograd.grad(expected, (x, w, b), grad_output)):
-        torch.testing.assert_close(got, want)
+    with dispatch.force(windows_min_columns=2 * 2 * 300 * 40):
+        got = torch.autograd.grad(ours, (x, w, b), grad_output)
+    for got_grad, want in zip(got, torch.autograd.grad(expected, (x, w, b), grad_output)):
+        torch.testing.assert_close(got_grad, want)

@@ -12,6 +12,7 @@ infinite (only overflow could, and the values here are small), so the masks must
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -21,29 +22,20 @@ import torch
 import torch.nn.functional as F
 
 import upsampler.conv_transpose.functional as functional_module
-from upsampler.conv_transpose.kernels import blocks as columns, index as index_scatter, windows as long_kernel
+from upsampler.conv_transpose import dispatch
 from upsampler.conv_transpose.functional import conv_transpose1d
 
-PATHS = ["matrix", "index", "blocks", "windows", "dense"]
-# the function each forced path must run, forward and backward
+PATHS = ["matrix", "index", "blocks", "depthwise", "windows", "dense"]
+# the function each forced path must run, forward and backward (the dispatch's kernel names)
 PATH_FUNCTIONS = {
     "matrix": ("matrix_scatter", "matrix_gather"),
     "index": ("index_scatter", "index_gather"),
+    "blocks": ("block_scatter", "block_gather"),
+    "depthwise": ("depthwise_forward", "block_gather"),
     "windows": ("windows_forward", "windows_backward"),
-    "dense": ("dense_conv_transpose1d", "dense_column_backward"),
+    "dense": ("dense_scatter", "dense_gather"),
 }
-# where each spied function is looked up when it is called
-SPIED = {
-    "matrix_scatter": (index_scatter, columns),
-    "matrix_gather": (columns,),
-    "index_scatter": (columns,),
-    "index_gather": (columns,),
-    "windows_forward": (functional_module,),
-    "windows_backward": (functional_module,),
-    "dense_conv_transpose1d": (functional_module,),
-    "dense_column_backward": (functional_module,),
-    "depthwise_forward": (functional_module,),
-}
+SPIED = sorted({name for pair in PATH_FUNCTIONS.values() for name in pair})
 
 
 @dataclass(frozen=True)
@@ -63,6 +55,10 @@ class Geometry:
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def depthwise(self) -> bool:
+        return self.groups == self.in_channels == self.out_channels
+
 
 GEOMETRIES = [
     Geometry("overlap", 1, 2, 3, 8, 4, 2, padding=1),
@@ -78,34 +74,29 @@ GEOMETRIES = [
 ]
 
 
-@pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Force one formulation for every shape (``blocks`` includes the depthwise one)."""
-    name = request.param
-    index = name in ("index", "matrix")
-    monkeypatch.setattr(index_scatter, "INDEX_SCATTER_MAX_COLUMNS", 10**9 if index else 0)
-    monkeypatch.setattr(index_scatter, "MATRIX_SCATTER_MAX_PRODUCTS", 10**12 if name == "matrix" else 0)
-    monkeypatch.setattr(long_kernel, "WINDOWS_MIN_SPAN_RATIO", 0 if name == "windows" else 10**9)
-    monkeypatch.setattr(long_kernel, "WINDOWS_MIN_COLUMNS", 0)
-    monkeypatch.setattr(long_kernel, "WINDOW_BUFFER_ELEMENTS", 40)  # several chunks
-    if name == "dense":  # the out-of-place path of torch.func transforms and torch.compile
-        monkeypatch.setattr(functional_module, "functorch_active", lambda: True)
-    return name
+# every path on every geometry it serves (the depthwise kernel serves one channel per group)
+CASES = [pytest.param(g, p, id=f"{g}-{p}") for g in GEOMETRIES for p in PATHS
+         if p != "depthwise" or g.depthwise]
+
+
+def _forced(path: str) -> contextlib.AbstractContextManager[None]:
+    """Force one formulation, forward and backward, for every shape (windows in several chunks)."""
+    backward = "blocks" if path == "depthwise" else path
+    return dispatch.force(forward=path, backward=backward, window_buffer_elements=40)
 
 
 @pytest.fixture
 def called(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the spied formulation functions, in call order."""
     record: list[str] = []
-    for name, modules in SPIED.items():
-        for module in modules:
-            original = getattr(module, name)
+    for name in SPIED:
+        original = getattr(functional_module, name)
 
-            def spy(*args: object, _original: Callable = original, _name: str = name) -> object:
-                record.append(_name)
-                return _original(*args)
+        def spy(*args: object, _original: Callable = original, _name: str = name) -> object:
+            record.append(_name)
+            return _original(*args)
 
-            monkeypatch.setattr(module, name, spy)
+        monkeypatch.setattr(functional_module, name, spy)
     return record
 
 
@@ -148,27 +139,23 @@ def _partly_finite(t: torch.Tensor) -> bool:
     return 0 < finite < t.numel()
 
 
-def _check_path(path: str, called: list[str], geometry: Geometry, backward: bool) -> None:
-    if path in PATH_FUNCTIONS:
-        assert PATH_FUNCTIONS[path][backward] in called, called
-    elif not backward:  # blocks: strided blocks or the depthwise multiply-adds, nothing else
-        assert set(called) <= {"depthwise_forward"}, called
-        depthwise = geometry.groups == geometry.in_channels == geometry.out_channels
-        assert ("depthwise_forward" in called) == depthwise, called
-    else:
-        assert called == [], called
+def _check_path(path: str, called: list[str], backward: bool) -> None:
+    assert called == [PATH_FUNCTIONS[path][backward]] or (
+        path == "matrix" and called[0] == PATH_FUNCTIONS[path][backward]
+    ), called
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
-@pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
+@pytest.mark.parametrize(("geometry", "path"), CASES)
 def test_non_finite_input_reaches_the_positions_torch_reaches(
     geometry: Geometry, dtype: torch.dtype, path: str, called: list[str]
 ) -> None:
     x, weight, bias = _tensors(geometry, dtype)
     x = _poison(x)
     ours_x, ours_w = x.clone().requires_grad_(), weight.clone().requires_grad_()
-    ours = conv_transpose1d(ours_x, ours_w, bias, **_conv_args(geometry))
-    _check_path(path, called, geometry, backward=False)
+    with _forced(path):
+        ours = conv_transpose1d(ours_x, ours_w, bias, **_conv_args(geometry))
+    _check_path(path, called, backward=False)
     want_x, want_w = x.clone().requires_grad_(), weight.clone().requires_grad_()
     expected = F.conv_transpose1d(want_x, want_w, bias, **_conv_args(geometry))
     assert _partly_finite(expected)  # a spread over the whole output would differ
@@ -178,7 +165,8 @@ def test_non_finite_input_reaches_the_positions_torch_reaches(
     torch.testing.assert_close(ours[finite], expected[finite])
     # a finite output gradient: the weight gradient sees the non-finite input samples
     grad_output = torch.randn_like(expected)
-    got_x, got_w = torch.autograd.grad(ours, (ours_x, ours_w), grad_output)
+    with _forced(path):
+        got_x, got_w = torch.autograd.grad(ours, (ours_x, ours_w), grad_output)
     (want_gx,) = torch.autograd.grad(expected, want_x, grad_output)
     _assert_same_pattern(got_x, want_gx, "input gradient")
     # Weight gradient: torch's float32 CPU backward skips the taps of step t that fall outside
@@ -191,19 +179,21 @@ def test_non_finite_input_reaches_the_positions_torch_reaches(
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
-@pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
+@pytest.mark.parametrize(("geometry", "path"), CASES)
 def test_non_finite_output_gradient_reaches_the_positions_torch_reaches(
     geometry: Geometry, dtype: torch.dtype, path: str, called: list[str]
 ) -> None:
     x, weight, bias = _tensors(geometry, dtype)
     ours_x, ours_w = x.clone().requires_grad_(), weight.clone().requires_grad_()
-    ours = conv_transpose1d(ours_x, ours_w, bias, **_conv_args(geometry))
+    with _forced(path):
+        ours = conv_transpose1d(ours_x, ours_w, bias, **_conv_args(geometry))
     want_x, want_w = x.clone().requires_grad_(), weight.clone().requires_grad_()
     expected = F.conv_transpose1d(want_x, want_w, bias, **_conv_args(geometry))
     grad_output = _poison(torch.randn_like(expected))
     del called[:]
-    got = torch.autograd.grad(ours, (ours_x, ours_w), grad_output)
-    _check_path(path, called, geometry, backward=True)
+    with _forced(path):
+        got = torch.autograd.grad(ours, (ours_x, ours_w), grad_output)
+    _check_path(path, called, backward=True)
     want = torch.autograd.grad(expected, (want_x, want_w), grad_output)
     assert _partly_finite(want[0])
     for what, g, w in zip(("input gradient", "weight gradient"), got, want):

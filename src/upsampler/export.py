@@ -35,7 +35,7 @@ from typing import Any, Iterator, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.conv_transpose.capture import torch_conv_transpose
+from upsampler.conv_transpose.dispatch import torch_conv_transpose
 from upsampler.files import atomic_write
 from upsampler.layers.weight_norm import remove_weight_norm
 from upsampler.onnx_layout import Conv1dAs2d, with_2d_convs, with_blocked_residuals

@@ -1,116 +1,141 @@
 """A from-scratch 1-D transposed convolution on plain torch tensors.
 
 Forward: one matrix product turns every input sample into a column of
-``C_out * kernel_size`` values (one per output channel and kernel tap); a scatter
-then adds the column of input sample ``t`` and tap ``k`` into output position
+``C_out * kernel_size`` values (one per output channel and kernel tap); an overlap-add
+then puts the column of input sample ``t`` and tap ``k`` at output position
 ``t * stride + k * dilation - padding``, dropping positions outside the output.
-Backward is the matching gather (an unfold of the output gradient) followed by
-two matrix products. No convolution op of torch is called on either path.
-
-The overlap-add has four formulations, chosen per call by shape and context:
-
-- strided block adds, one per run of taps (:mod:`upsampler.conv_transpose.kernels.blocks`), the default; a
-  depthwise layer (one channel per group) multiplies and adds each run straight into the
-  output instead of storing its columns (:mod:`upsampler.conv_transpose.kernels.depthwise`);
-- one ``index_add_`` / ``index_select`` (:mod:`upsampler.conv_transpose.kernels.index`) for small calls,
-  where per-op overhead dominates, or for tiny ones on the CPU a product with a cached 0/1
-  scatter matrix (bias folded in by ``addmm``), redone by the indexed add when its result is
-  not all finite (the product's zeros would spread one NaN or Inf over the whole item);
-- per-phase input windows (:mod:`upsampler.conv_transpose.kernels.windows`) for kernels much longer than the
-  stride, whose column buffer would be large;
-- out-of-place pads and adds (:mod:`upsampler.conv_transpose.kernels.dense`) under ``torch.func``
-  transforms, ``torch.compile`` and ``torch.export`` (hence ONNX).
-
-Argument checks live in :mod:`upsampler.conv_transpose.checks`.
+Backward is the matching gather (an unfold of the output gradient) followed by two matrix
+products. No convolution op of torch is called on either path (unless the ONNX export asks
+for torch's op). :mod:`upsampler.conv_transpose.dispatch` names the kernel of each call;
+this module runs it. Argument checks live in :mod:`upsampler.conv_transpose.checks`.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from upsampler.conv_transpose.capture import is_capturing, is_compiling, lowering_to_torch
-from upsampler.conv_transpose.kernels.blocks import column_backward, columns, fold_batch, scatter
-from upsampler.conv_transpose.kernels.depthwise import depthwise_forward
-from upsampler.conv_transpose.kernels.index import matrix_forward, use_index_scatter
+from upsampler.conv_transpose import dispatch
 from upsampler.conv_transpose.checks import (
     as_int,
     check_conv_transpose_args,
     check_input,
     shortest_input,
 )
-from upsampler.conv_transpose.kernels.windows import use_windows, windows_backward, windows_forward
-from upsampler.conv_transpose.kernels.dense import dense_column_backward, dense_conv_transpose1d, functorch_active
+from upsampler.conv_transpose.dispatch import (
+    BLOCKS, DENSE, DEPTHWISE, MATRIX, TORCH, WINDOWS, Route,
+)
+from upsampler.conv_transpose.kernels.blocks import block_gather, block_scatter
+from upsampler.conv_transpose.kernels.columns import (
+    FOLD, column_grads, column_grads_out_of_place, columns,
+)
+from upsampler.conv_transpose.kernels.dense import dense_gather, dense_scatter
+from upsampler.conv_transpose.kernels.depthwise import depthwise_forward
+from upsampler.conv_transpose.kernels.index import index_gather, index_scatter
+from upsampler.conv_transpose.kernels.matrix import all_finite, matrix_gather, matrix_scatter
+from upsampler.conv_transpose.kernels.windows import windows_backward, windows_forward
+from upsampler.conv_transpose.plan import output_length
+
+ConvArgs = Tuple[int, int, int, int, int]  # stride, padding, output_padding, groups, dilation
+
+
+def _route(x: Tensor, weight: Tensor, args: ConvArgs, backward: bool) -> Route:
+    stride, padding, output_padding, groups, dilation = args
+    batch, in_channels, length = x.shape
+    _, group_out, kernel_size = weight.shape
+    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
+    path = dispatch.backward_path if backward else dispatch.forward_path
+    return path(batch, in_channels, length, group_out, kernel_size, out_length, stride, groups,
+                dilation, x.device.type)
+
+
+def _with_bias(out: Tensor, bias: Optional[Tensor], in_place: bool) -> Tensor:
+    if bias is None:
+        return out
+    return out.add_(bias.view(1, -1, 1)) if in_place else out + bias.view(1, -1, 1)
+
+
+def run_path(x: Tensor, weight: Tensor, bias: Optional[Tensor], args: ConvArgs, route: Route,
+             needs_grad: bool = False) -> Tensor:
+    """The forward of ``route`` on a batched ``(B, C_in, T)`` input, unchecked."""
+    stride, padding, output_padding, groups, dilation = args
+    kernel, layout = route
+    if kernel == TORCH:
+        return torch.conv_transpose1d(x, weight, bias, stride, padding, output_padding, groups, dilation)
+    if kernel == WINDOWS:
+        return windows_forward(x, weight, bias, stride, padding, output_padding, groups, dilation,
+                               dispatch.limits().window_buffer_elements)
+    if kernel == DEPTHWISE:
+        return depthwise_forward(x, weight, bias, stride, padding, output_padding, dilation)
+    cols = columns(x, weight, groups, layout)
+    if kernel == DENSE:
+        return _with_bias(dense_scatter(cols, stride, padding, output_padding, dilation), bias, False)
+    if kernel == BLOCKS:
+        bias_out = dispatch.bias_in_place(needs_grad)
+        return block_scatter(cols, bias, stride, padding, output_padding, dilation, bias_out)
+    if kernel == MATRIX:
+        out = matrix_scatter(cols, bias, stride, padding, output_padding, dilation)
+        if all_finite(out):
+            return out
+        # one non-finite column spreads over the product's zeros: the indexed add places it
+    out = index_scatter(cols, stride, padding, output_padding, dilation)
+    return _with_bias(out, bias, True)
 
 
 def conv_transpose1d_unchecked(
-    x: Tensor,
-    weight: Tensor,
-    bias: Optional[Tensor],
-    stride: int,
-    padding: int,
-    output_padding: int,
-    groups: int,
-    dilation: int,
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
+    output_padding: int, groups: int, dilation: int,
 ) -> Tensor:
-    """Columns then scatter on a batched ``(B, C_in, T)`` input, no argument checks.
+    """The op on a batched ``(B, C_in, T)`` input, no argument checks, the dispatch's path.
 
-    Differentiable through autograd's own rules; TorchScript and tracing use it. Under a
-    ``torch.func`` transform, ``torch.compile`` and ``torch.export`` (hence the ONNX export)
-    the overlap-add is the out-of-place one of :mod:`upsampler.conv_transpose.kernels.dense`: a transform
-    cannot write batched values into a buffer, the compiler fuses pads and adds better than
-    strided in-place writes, and an exported graph of pads and adds has no index scatter.
+    Differentiable through autograd's own rules (tracing, ``torch.compile`` and
+    ``torch.export`` take it).
     """
-    if not torch.jit.is_scripting():
-        if lowering_to_torch():  # the opt-in export to ONNX's ConvTranspose node
-            return torch.conv_transpose1d(
-                x, weight, bias, stride, padding, output_padding, groups, dilation
-            )
-        # compiling first: dynamo never traces the functorch query
-        if is_compiling() or functorch_active():
-            return dense_conv_transpose1d(
-                x, weight, bias, stride, padding, output_padding, groups, dilation
-            )
-    batch, _, length = x.shape
-    kernel_size = weight.shape[2]
-    if not torch.jit.is_scripting():
-        if batch == 1 and groups == 1 and not is_capturing():
-            out = matrix_forward(x, weight, bias, stride, padding, output_padding, dilation)
-            if out is not None:
-                return out
-        columns_total = batch * weight.shape[1] * groups * kernel_size * length
-        if not is_capturing() and use_windows(kernel_size, stride, dilation, columns_total):
-            return windows_forward(x, weight, bias, stride, padding, output_padding, groups, dilation)
-    # graph capture keeps one layout for every length (no guard on the symbolic length)
-    fold = False
-    if not torch.jit.is_scripting():
-        if not is_capturing():
-            depthwise = weight.shape[1] == 1 and x.shape[1] == groups
-            if depthwise and not use_index_scatter(batch, groups, kernel_size, length):
-                return depthwise_forward(x, weight, bias, stride, padding, output_padding, dilation)
-            fold = fold_batch(batch, length, weight.shape[1] * groups * kernel_size)
-            fold = fold and not use_index_scatter(batch, weight.shape[1] * groups, kernel_size, length)
-    cols = columns(x, weight, groups, fold)
-    return scatter(cols, bias, stride, padding, output_padding, dilation)
+    args = (stride, padding, output_padding, groups, dilation)
+    needs_grad = dispatch.records_grad(x, weight, bias)
+    return run_path(x, weight, bias, args, _route(x, weight, args, False), needs_grad)
+
+
+def _gather(grad_output: Tensor, kernel_size: int, length: int, args: ConvArgs, route: Route) -> Tensor:
+    stride, padding, output_padding, _, dilation = args
+    kernel, layout = route
+    gather_args = (kernel_size, length, stride, padding, output_padding, dilation)
+    if kernel == DENSE:
+        return dense_gather(grad_output, *gather_args)
+    if kernel == BLOCKS:
+        return block_gather(grad_output, *gather_args, layout == FOLD)
+    if kernel == MATRIX:
+        cols = matrix_gather(grad_output, *gather_args)
+        if all_finite(cols):
+            return cols
+        # as in the forward: columns with a non-finite value are gathered again by index
+    return index_gather(grad_output, *gather_args)
 
 
 def _backward(ctx, grad_output: Tensor):
-    """Both Functions' backward: the gather, then the matrix products of the chosen formulation."""
+    """Both Functions' backward: the dispatch's gather, then the matrix products."""
     x, weight = ctx.saved_tensors
-    stride, padding, output_padding, groups, dilation = ctx.conv_args
+    args = ctx.conv_args
+    stride, padding, output_padding, groups, dilation = args
     need_input, need_weight, need_bias = ctx.needs_input_grad[:3]
-    backward = column_backward
-    if functorch_active():
-        backward = dense_column_backward
-    elif use_windows(weight.shape[2], stride, dilation,
-                     x.shape[0] * grad_output.shape[1] * weight.shape[2] * x.shape[2]):
-        backward = windows_backward
-    grad_input, grad_weight = backward(
-        grad_output, x, weight, stride, padding, output_padding, groups, dilation,
-        need_input, need_weight,
-    )
+    route = _route(x, weight, args, backward=True)
+    if route.kernel == WINDOWS:
+        grad_input, grad_weight = windows_backward(
+            grad_output, x, weight, stride, padding, output_padding, groups, dilation,
+            need_input, need_weight, dispatch.limits().window_buffer_elements,
+        )
+    else:
+        cols = _gather(grad_output, weight.shape[2], x.shape[2], args, route)
+        if route.kernel == DENSE:
+            grad_input, grad_weight = column_grads_out_of_place(
+                cols, x, weight, groups, need_input, need_weight
+            )
+        else:
+            grad_input, grad_weight = column_grads(
+                cols, x, weight, groups, route.layout, need_input, need_weight
+            )
     grad_bias = grad_output.sum((0, 2)) if ctx.has_bias and need_bias else None
     return grad_input, grad_weight, grad_bias, None, None, None, None, None
 
@@ -131,7 +156,7 @@ def _jvp(ctx, x_tangent, weight_tangent, bias_tangent, *_):
     return tangent
 
 
-def _save(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], conv_args: tuple) -> None:
+def _save(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], conv_args: ConvArgs) -> None:
     ctx.save_for_backward(x, weight)
     ctx.save_for_forward(x, weight)
     ctx.conv_args = conv_args
@@ -182,49 +207,24 @@ class _EagerConvTranspose1dFunction(torch.autograd.Function):
     jvp = staticmethod(_jvp)
 
 
-@torch.jit.unused
-def _apply_function(
-    x: Tensor,
-    weight: Tensor,
-    bias: Optional[Tensor],
-    stride: int,
-    padding: int,
-    output_padding: int,
-    groups: int,
-    dilation: int,
-) -> Tensor:
-    function = _EagerConvTranspose1dFunction
-    if functorch_active():
-        function = _ConvTranspose1dFunction
-    return function.apply(x, weight, bias, stride, padding, output_padding, groups, dilation)
-
-
-def _needs_grad(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
-    """Whether autograd records this call (else the Function's bookkeeping is skipped)."""
-    if not torch.is_grad_enabled():
-        return False
-    return x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-
-
 def run_checked(
-    input: Tensor,
-    weight: Tensor,
-    bias: Optional[Tensor],
-    stride: int,
-    padding: int,
-    output_padding: int,
-    groups: int,
-    dilation: int,
+    input: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
+    output_padding: int, groups: int, dilation: int,
 ) -> Tensor:
-    """The op on checked arguments, batched ``(B, C_in, T)`` or unbatched ``(C_in, T)``."""
+    """The op on checked arguments, batched ``(B, C_in, T)`` or unbatched ``(C_in, T)``.
+
+    Eager calls that autograd records go through an ``autograd.Function`` (our gather as the
+    backward); captured graphs differentiate the captured ops themselves.
+    """
     batched = input.dim() == 3
     x = input if batched else input.unsqueeze(0)
-    if torch.jit.is_scripting() or is_capturing() or not _needs_grad(x, weight, bias):
-        out = conv_transpose1d_unchecked(
-            x, weight, bias, stride, padding, output_padding, groups, dilation
-        )
+    args = (stride, padding, output_padding, groups, dilation)
+    if not dispatch.eager() or not dispatch.records_grad(x, weight, bias):
+        out = conv_transpose1d_unchecked(x, weight, bias, *args)
+    elif dispatch.transformed():
+        out = _ConvTranspose1dFunction.apply(x, weight, bias, *args)
     else:
-        out = _apply_function(x, weight, bias, stride, padding, output_padding, groups, dilation)
+        out = _EagerConvTranspose1dFunction.apply(x, weight, bias, *args)
     return out if batched else out.squeeze(0)
 
 
@@ -244,10 +244,10 @@ def conv_transpose1d(
     ``weight`` ``(C_in, C_out // groups, K)``, ``bias`` ``(C_out,)``, with
     ``L_out = (T - 1) * stride - 2 * padding + dilation * (K - 1) + output_padding + 1``
     (see :mod:`upsampler.lengths`). Integer arguments only (no 1-tuples); numpy integers
-    and 0-d integer tensors count as integers.
+    and 0-d integer tensors count as integers. Captured graphs skip the checks (they would
+    see symbolic sizes).
     """
-    # the literal is_scripting() test lets TorchScript drop the Python-only branches
-    if not torch.jit.is_scripting() and not is_capturing():
+    if dispatch.eager():
         stride, padding, output_padding, groups, dilation = check_conv_transpose_args(
             input, weight, bias, stride, padding, output_padding, groups, dilation
         )
@@ -256,5 +256,5 @@ def conv_transpose1d(
 
 __all__ = [
     "as_int", "check_conv_transpose_args", "check_input", "conv_transpose1d",
-    "conv_transpose1d_unchecked", "run_checked", "shortest_input",
+    "conv_transpose1d_unchecked", "run_checked", "run_path", "shortest_input",
 ]

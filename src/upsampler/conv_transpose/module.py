@@ -1,4 +1,8 @@
-"""``ConvTranspose1d``: a drop-in for ``torch.nn.ConvTranspose1d`` on the from-scratch op."""
+"""``ConvTranspose1d``: a drop-in for ``torch.nn.ConvTranspose1d`` on the from-scratch op.
+
+``torch.jit.script`` is not supported (torch 2.13 deprecates ``torch.jit``): tracing,
+``torch.compile``, ``torch.export`` and the ONNX export capture the layer instead.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import List, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from upsampler.conv_transpose.capture import is_capturing
-from upsampler.conv_transpose.functional import as_int, check_input, run_checked
-from upsampler.lengths import exact_trim
+from upsampler.conv_transpose import dispatch
+from upsampler.conv_transpose.checks import as_int, check_input
+from upsampler.conv_transpose.functional import run_checked
+from upsampler.lengths import exact_trim, output_size_range
 
 IntOr1Tuple = Union[int, tuple[int]]
 KAIMING_SLOPE = math.sqrt(5)  # torch's default init for convolution weights
@@ -119,12 +124,9 @@ class ConvTranspose1d(nn.Module):
                 f"output_size must have 1 or {input.dim()} elements (got {len(output_size)})"
             )
         requested = output_size[-1]
-        # lengths.output_size_range's rule, inlined: TorchScript compiles this method
-        shortest = (
-            (input.shape[-1] - 1) * self.stride[0] - 2 * self.padding[0]
-            + self.dilation[0] * (self.kernel_size[0] - 1) + 1
+        shortest, longest = output_size_range(
+            input.shape[-1], self.kernel_size[0], self.stride[0], self.padding[0], self.dilation[0]
         )
-        longest = shortest + self.stride[0] - 1
         if requested < shortest or requested > longest:
             raise ValueError(
                 f"requested an output size of {requested}, but valid sizes range from "
@@ -142,10 +144,18 @@ class ConvTranspose1d(nn.Module):
         output_padding = self._output_padding(input, output_size)
         stride, padding, dilation = self.stride[0], self.padding[0], self.dilation[0]
         # the constructor checked every argument: only the input is checked per call
-        if not torch.jit.is_scripting() and not is_capturing():
+        if dispatch.eager():
             check_input(input, self.weight, self.bias, stride, padding, output_padding, dilation)
         return run_checked(
             input, self.weight, self.bias, stride, padding, output_padding, self.groups, dilation
+        )
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` calls this first: refuse with the alternatives."""
+        raise TypeError(
+            f"{type(self).__name__} cannot be compiled by torch.jit.script (deprecated in "
+            f"torch 2.13); use torch.jit.trace, torch.export.export, torch.compile or "
+            f"upsampler.export.export_onnx"
         )
 
     def extra_repr(self) -> str:

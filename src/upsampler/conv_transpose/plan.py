@@ -13,6 +13,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import List, Tuple
 
+import torch
+from torch import Tensor
+
 from upsampler.lengths import ceil_div
 
 PLAN_CACHE_SIZE = 512  # distinct (kernel, length, stride, padding, ...) shapes kept
@@ -85,12 +88,47 @@ def compute_tap_blocks(
     return blocks, cover
 
 
-# Cached for eager calls (TorchScript compiles the compute_ functions instead). The cached
-# lists are shared between calls: callers only read them.
-tap_runs = lru_cache(maxsize=PLAN_CACHE_SIZE)(compute_tap_runs)
-tap_blocks = lru_cache(maxsize=PLAN_CACHE_SIZE)(compute_tap_blocks)
+# The cached lists are shared between calls: callers only read them.
+_cached_runs = lru_cache(maxsize=PLAN_CACHE_SIZE)(compute_tap_runs)
+_cached_blocks = lru_cache(maxsize=PLAN_CACHE_SIZE)(compute_tap_blocks)
+
+
+def tap_runs(kernel_size: int, stride: int, padding: int, dilation: int) -> List[Run]:
+    """:func:`compute_tap_runs`, cached."""
+    return _cached_runs(kernel_size, stride, padding, dilation)
+
+
+def tap_blocks(
+    kernel_size: int, length: int, stride: int, padding: int, output_padding: int, dilation: int
+) -> Tuple[List[Block], int]:
+    """:func:`compute_tap_blocks`, cached for a plain-int length (a trace records the length
+    as a tensor, which is planned afresh rather than kept in the cache)."""
+    if type(length) is int:
+        return _cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    return compute_tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+
+def split_frames(signal: Tensor, length: int, extra_frames: int, stride: int) -> Tuple[Tensor, Tensor]:
+    """``(B, C, L) -> (B, C, F, stride)`` full frames and the ``(B, C, L - F * stride)`` tail."""
+    batch, channels, _ = signal.shape
+    frames = length + extra_frames
+    full = signal[:, :, : frames * stride].view(batch, channels, frames, stride)
+    return full, signal[:, :, frames * stride :]
+
+
+@lru_cache(maxsize=PLAN_CACHE_SIZE)
+def positions(
+    kernel_size: int, length: int, stride: int, padding: int, output_padding: int,
+    dilation: int, device: torch.device,
+) -> Tensor:
+    """``(K * T,)`` output positions of the columns in ``(k, t)`` order; dropped ones -> ``L_out``."""
+    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
+    taps = torch.arange(kernel_size).view(-1, 1) * dilation - padding
+    where = (taps + torch.arange(length).view(1, -1) * stride).flatten()
+    where[(where < 0) | (where >= out_length)] = out_length
+    return where.to(device)
+
 
 __all__ = [
-    "Block", "Run", "compute_tap_blocks", "compute_tap_runs", "frame_layout", "tap_blocks",
-    "tap_runs",
+    "Block", "PLAN_CACHE_SIZE", "Run", "compute_tap_blocks", "compute_tap_runs", "frame_layout",
+    "output_length", "positions", "split_frames", "tap_blocks", "tap_runs",
 ]

@@ -129,7 +129,7 @@ class Activation1d(StreamingModule):
         blocks = padded.view(-1, block)  # (B, C, rows M) -> (B C rows, M)
         y = block_product(blocks, self.up_block, overlap, fresh)  # (B C rows, 2M)
         y = y.view(batch, channels, -1)  # (B C rows, 2M) -> (B, C, 2 rows M)
-        z = self.act(y) if torch.jit.is_scripting() or not fresh else self._act_in_place(y)
+        z = self._act_in_place(y) if fresh else self.act(y)
         first, last = overlap, 2 * length + overlap - 1  # where z[0] and z[2T - 1] sit
         fresh = fresh and in_place_allowed(z, self.up_block, self.down_block)  # act records?
         if fresh:
@@ -172,7 +172,6 @@ class Activation1d(StreamingModule):
         even = torch.cat([first, even[:, :, edge : length + edge - 1], last], dim=-1)
         return F.conv1d(odd, down[0], groups=channels) + F.conv1d(even, down[1], groups=channels)
 
-    @torch.jit.unused
     def _act_in_place(self, y: Tensor) -> Tensor:
         """``act`` written into ``y`` where it can (Snake: ``writes_in_place``)."""
         if getattr(self.act, "writes_in_place", False):

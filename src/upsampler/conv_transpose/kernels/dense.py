@@ -1,7 +1,6 @@
-"""The overlap-add of :mod:`upsampler.conv_transpose.kernels.blocks` and its adjoint, out of place, in dense ops only.
+"""The overlap-add and its adjoint out of place, in dense ops only.
 
-Same layout as :mod:`upsampler.conv_transpose.kernels.blocks`: columns ``(B, C, K, T)``, output viewed as frames
-of ``stride`` samples. Each run of taps sharing a frame offset ``a`` (taps ``k0 .. k0+m-1``,
+Columns ``(B, C, K, T)``; the output is viewed as frames of ``stride`` samples. Each run of taps sharing a frame offset ``a`` (taps ``k0 .. k0+m-1``,
 phases ``r0, r0 + dilation, ...``) becomes one frame-shaped tensor ``(B, C, T, stride)``::
 
     taps (B, C, m, T) --transpose--> (B, C, T, m) --spread by dilation, pad phases--> (B, C, T, s)
@@ -13,32 +12,18 @@ pads, reshapes, transposes, adds and a concatenation appear: no in-place write, 
 tensor. That keeps the ops composable with ``torch.func`` transforms (which cannot write a
 batched value into a plain buffer) and makes an ONNX export of pads and adds instead of
 index scatters. Memory is linear in ``T``: each run's tensor is the size of the output.
+The runs are planned afresh per call (``torch.compile`` traces the plan, not a cache).
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from upsampler.conv_transpose.kernels.blocks import columns
-from upsampler.conv_transpose.capture import is_compiling
-from upsampler.conv_transpose.plan import Run, compute_tap_runs, frame_layout, tap_runs
-
-
-@torch.jit.unused
-def functorch_active() -> bool:
-    """Whether a ``torch.func`` transform (vmap, grad, jvp, ...) wraps the current call."""
-    return bool(torch._C._are_functorch_transforms_active())
-
-
-def _runs(kernel_size: int, stride: int, padding: int, dilation: int) -> List[Run]:
-    """The tap runs, from the cache in eager calls (the compiler traces the plain function)."""
-    if is_compiling():
-        return compute_tap_runs(kernel_size, stride, padding, dilation)
-    return tap_runs(kernel_size, stride, padding, dilation)
+from upsampler.conv_transpose.plan import compute_tap_runs, frame_layout
 
 
 def _shift_frames(frames: Tensor, shift: int, total: int) -> Tensor:
@@ -49,12 +34,13 @@ def _shift_frames(frames: Tensor, shift: int, total: int) -> Tensor:
     """
     length = frames.shape[2]
     extra = total - length  # constant in T
-    if shift < 0:
-        frames = frames[:, :, -shift:]
-    right = extra - shift
-    if right < 0:
-        frames = frames[:, :, :right]  # a negative end: no shape arithmetic
-    return F.pad(frames, (0, 0, max(shift, 0), max(right, 0)))
+    left, right = max(shift, 0), max(extra - shift, 0)
+    padded = F.pad(frames, (0, 0, left, right))  # frame f of the result is padded[f + start]
+    start = left - shift
+    end = start + extra - left - right  # <= 0: counted from the back, no shape arithmetic
+    # pad first, then slice: a run whose frames all fall outside (a short input, a large
+    # padding) still gives ``total`` zero frames
+    return padded[:, :, start:end] if end < 0 else padded[:, :, start:]
 
 
 def _spread_phases(taps: Tensor, r0: int, dilation: int, stride: int) -> Tensor:
@@ -103,7 +89,7 @@ def dense_scatter(
     extra_frames, remainder = frame_layout(kernel_size, stride, padding, output_padding, dilation)
     total = length + extra_frames + 1  # whole frames and the partial last one
     out = None
-    for k0, m, a, r0 in _runs(kernel_size, stride, padding, dilation):
+    for k0, m, a, r0 in compute_tap_runs(kernel_size, stride, padding, dilation):
         taps = cols[:, :, k0 : k0 + m].transpose(2, 3)
         frames = _shift_frames(_spread_phases(taps, r0, dilation, stride), a, total)
         out = frames if out is None else out + frames
@@ -127,7 +113,7 @@ def dense_gather(
     total = length + extra_frames + 1
     frames = F.pad(grad_output, (0, stride - remainder)).reshape(batch, channels, total, stride)
     runs: List[Tensor] = []
-    for k0, m, a, r0 in _runs(kernel_size, stride, padding, dilation):
+    for k0, m, a, r0 in compute_tap_runs(kernel_size, stride, padding, dilation):
         # frames t + a for t in [0, T): the inverse shift
         window = _shift_frames(frames, -a, length)
         phases = window[..., r0 : r0 + (m - 1) * dilation + 1 : dilation]  # (B, C, T, m)
@@ -135,56 +121,4 @@ def dense_gather(
     return torch.cat(runs, dim=2) if len(runs) > 1 else runs[0].contiguous()
 
 
-@torch.jit.unused
-def dense_conv_transpose1d(
-    x: Tensor,
-    weight: Tensor,
-    bias: Optional[Tensor],
-    stride: int,
-    padding: int,
-    output_padding: int,
-    groups: int,
-    dilation: int,
-) -> Tensor:
-    """Columns then the dense overlap-add: ``(B, C_in, T) -> (B, C_out, L_out)``, unchecked."""
-    cols = columns(x, weight, groups, fold=False)
-    out = dense_scatter(cols, stride, padding, output_padding, dilation)
-    return out if bias is None else out + bias.view(1, -1, 1)
-
-
-@torch.jit.unused
-def dense_column_backward(
-    grad_output: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    stride: int,
-    padding: int,
-    output_padding: int,
-    groups: int,
-    dilation: int,
-    need_input: bool,
-    need_weight: bool,
-) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-    """Gradients of input and weight through :func:`dense_gather` and batched matmuls."""
-    batch, in_channels, length = x.shape
-    _, group_out, kernel_size = weight.shape
-    group_in = in_channels // groups
-    per_group = group_out * kernel_size
-    cols = dense_gather(grad_output, kernel_size, length, stride, padding, output_padding, dilation)
-    flat = cols.reshape(batch, groups, per_group, length)  # (B, G, C_out / G * K, T)
-    grad_input: Optional[Tensor] = None
-    grad_weight: Optional[Tensor] = None
-    if need_input:
-        taps = weight.reshape(groups, group_in, per_group)
-        grad_input = torch.matmul(taps, flat).reshape(batch, in_channels, length)
-    if need_weight:
-        xg = x.reshape(batch, groups, group_in, length)
-        per_sample = torch.matmul(xg, flat.transpose(2, 3))  # (B, G, C_in / G, C_out / G * K)
-        grad_weight = per_sample.sum(0).reshape(in_channels, group_out, kernel_size)
-    return grad_input, grad_weight
-
-
-__all__ = [
-    "dense_column_backward", "dense_conv_transpose1d", "dense_gather", "dense_scatter",
-    "functorch_active", "whole_frame_scatter",
-]
+__all__ = ["dense_gather", "dense_scatter", "whole_frame_scatter"]

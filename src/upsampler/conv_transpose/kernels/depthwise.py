@@ -1,21 +1,18 @@
 """Depthwise transposed convolution (one input and one output channel per group).
 
-Same frame layout as :mod:`upsampler.conv_transpose.kernels.blocks`; each run of taps is multiplied and added
-straight into its output block, so the ``(B, C, K, T)`` columns are never stored.
+The block adds of :mod:`upsampler.conv_transpose.kernels.blocks`, but each run of taps is
+multiplied and added straight into its output block, so the ``(B, C, K, T)`` columns are never stored.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor
 
-from upsampler.conv_transpose.kernels.blocks import cached_blocks, split_frames
-from upsampler.conv_transpose.plan import frame_layout
+from upsampler.conv_transpose.plan import frame_layout, split_frames, tap_blocks
 
 
-@torch.jit.unused
 def depthwise_forward(
     x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
     output_padding: int, dilation: int,
@@ -37,7 +34,7 @@ def depthwise_forward(
         out.copy_(bias.view(1, channels, 1).expand_as(out))
     frames, tail = split_frames(out, length, extra_frames, stride)
     samples = x.unsqueeze(3)  # (B, C, T, 1)
-    blocks, _ = cached_blocks(kernel_size, length, stride, padding, output_padding, dilation)
+    blocks, _ = tap_blocks(kernel_size, length, stride, padding, output_padding, dilation)
     for k0, m, a, r0, t0, t1, mt, t_tail in blocks:
         if t1 > t0:
             phases = r0 + (m - 1) * dilation + 1

@@ -11,7 +11,7 @@ adds ``K / stride`` runs of taps one strided block at a time; for a 4096-tap ker
 
 one matrix product of the weights ``(C_out, C_in * n_r)`` with a window matrix
 ``(C_in * n_r, F_r)`` gathered from the zero-padded input (an ``as_strided`` view, copied
-in chunks of taps so the buffer stays near ``WINDOW_BUFFER_ELEMENTS``). The product
+in chunks of taps so the buffer stays near ``buffer_elements``). The product
 contracts over ``C_in * K`` instead of ``C_in``, which is what makes it fast. The backward
 is the matching unfold of the output gradient, in the same chunks of taps.
 """
@@ -27,43 +27,19 @@ from torch import Tensor
 
 from upsampler.conv_transpose.plan import output_length
 
-# Use this formulation when a kernel spans at least this many strides (K * dilation / stride)
-# and the column buffer would hold at least WINDOWS_MIN_COLUMNS values (64 MiB of float32).
-# Measured on 2 CPU threads (recipes/benchmark.py, section "crossover"): below ~16 M column
-# values the strided blocks are faster (0.3-0.5x the windows' time at 4-8 M), at 67 M the
-# windows are as fast or faster and hold a bounded buffer instead of the columns.
-WINDOWS_MIN_SPAN_RATIO = 32
-WINDOWS_MIN_COLUMNS = 2**24
-# Elements of one chunk's window buffer (float32: 8 MiB). Measured on
-# ConvTranspose1d(16, 16, 4096) over 4096 steps (recipes/benchmark.py, section
-# "long_kernel", 1 thread, three fresh processes each): at 2**22 the peak resident memory
-# rose 67-106 MiB above the process's baseline (torch: 30 MiB), at 2**20 26-34 MiB, with
-# forward and forward+backward times no slower (0.5-0.9 s and 0.9-1.3 s against 0.6-0.9 s and
-# 1.3-1.6 s); at 2**19 the memory fell to 20-24 MiB but the chunks' products got slower.
-# On 2 threads (quiet machine, 3 reps) 2**20 made the forward 2.2x torch's (0.36 vs 0.165 s),
-# 2**21 1.7x (0.28 s) with a peak of 37-45 MiB against torch's 38: within 2x on both counts.
-WINDOW_BUFFER_ELEMENTS = 2**21
-
-
-def use_windows(kernel_size: int, stride: int, dilation: int, columns_total: int) -> bool:
-    """Whether the kernel is long against the stride and its column buffer large."""
-    long = kernel_size * dilation >= WINDOWS_MIN_SPAN_RATIO * stride
-    return long and columns_total >= WINDOWS_MIN_COLUMNS
-
-
 def _phase_taps(kernel_size: int, stride: int, padding: int, dilation: int, phase: int) -> List[int]:
     """Taps reaching output phase ``phase``, in decreasing ``k`` (increasing input step)."""
     return [k for k in range(kernel_size - 1, -1, -1) if (k * dilation - padding - phase) % stride == 0]
 
 
-def _chunk(taps: int, rows: int) -> int:
+def _chunk(taps: int, rows: int, buffer_elements: int) -> int:
     """Taps per chunk so that ``rows * chunk`` stays near the buffer budget."""
-    return max(1, min(taps, WINDOW_BUFFER_ELEMENTS // max(rows, 1)))
+    return max(1, min(taps, buffer_elements // max(rows, 1)))
 
 
 def windows_forward(
     x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int, padding: int,
-    output_padding: int, groups: int, dilation: int,
+    output_padding: int, groups: int, dilation: int, buffer_elements: int,
 ) -> Tensor:
     """``(B, C_in, T) -> (B, C_out, L_out)`` by per-phase window products (unchecked)."""
     batch, in_channels, length = x.shape
@@ -82,7 +58,7 @@ def windows_forward(
         right = max(0, frames - first + (len(taps) - 1) * step - length)
         padded = F.pad(x, (left, right)).reshape(batch, groups, group_in, -1)
         dst = out[:, :, phase::stride].view(batch, groups, group_out, frames)
-        chunk = _chunk(len(taps), batch * group_in * frames)
+        chunk = _chunk(len(taps), batch * group_in * frames, buffer_elements)
         for i0 in range(0, len(taps), chunk):
             chunk_taps = taps[i0 : i0 + chunk]
             n = len(chunk_taps)
@@ -103,6 +79,7 @@ def windows_forward(
 def windows_backward(
     grad_output: Tensor, x: Tensor, weight: Tensor, stride: int, padding: int,
     output_padding: int, groups: int, dilation: int, need_input: bool, need_weight: bool,
+    buffer_elements: int,
 ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
     """Gradients of input and weight: the output gradient unfolded in chunks of taps."""
     batch, in_channels, length = x.shape
@@ -117,7 +94,7 @@ def windows_backward(
     grad_input = x.new_zeros((batch, groups, group_in, length)) if need_input else None
     grad_weight = weight.new_empty((groups, group_in, group_out, kernel_size)) if need_weight else None
     xg = x.reshape(batch, groups, group_in, length).permute(1, 2, 0, 3).reshape(groups, group_in, -1)
-    chunk = _chunk(kernel_size, batch * group_out * length)
+    chunk = _chunk(kernel_size, batch * group_out * length, buffer_elements)
     for k0 in range(0, kernel_size, chunk):
         n = min(chunk, kernel_size - k0)
         # (B, G, C_out / G, n, T): grad[b, g, c, t * stride + (k0 + i) * dilation - padding]
@@ -143,4 +120,4 @@ def windows_backward(
     return grad_input, grad_weight
 
 
-__all__ = ["WINDOWS_MIN_SPAN_RATIO", "use_windows", "windows_backward", "windows_forward"]
+__all__ = ["windows_backward", "windows_forward"]

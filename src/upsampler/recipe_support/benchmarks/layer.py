@@ -8,14 +8,14 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator
-from upsampler.conv_transpose.kernels import index as index_scatter, windows as long_kernel
+from upsampler.conv_transpose import dispatch
 from upsampler.recipe_support.benchmarks.timing import MS, interleaved_times, step
 
 
@@ -39,21 +39,9 @@ def bench_overhead(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
-@contextlib.contextmanager
-def forced(formulation: str) -> Iterator[None]:
-    """Force one overlap-add formulation for every shape while active."""
-    saved = (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
-             long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS)
-    never = 2**62
-    index_scatter.INDEX_SCATTER_MAX_COLUMNS = never if formulation in ("index", "matrix") else 0
-    index_scatter.MATRIX_SCATTER_MAX_PRODUCTS = never if formulation == "matrix" else 0
-    long_kernel.WINDOWS_MIN_SPAN_RATIO = 0 if formulation == "windows" else never
-    long_kernel.WINDOWS_MIN_COLUMNS = 0
-    try:
-        yield
-    finally:
-        (index_scatter.INDEX_SCATTER_MAX_COLUMNS, index_scatter.MATRIX_SCATTER_MAX_PRODUCTS,
-         long_kernel.WINDOWS_MIN_SPAN_RATIO, long_kernel.WINDOWS_MIN_COLUMNS) = saved
+def forced(formulation: str) -> contextlib.AbstractContextManager[None]:
+    """Force one formulation, forward and backward, for every shape while active."""
+    return dispatch.force(forward=formulation, backward=formulation)
 
 
 def bench_crossover(cfg: DictConfig) -> list[dict[str, Any]]:
