@@ -111,10 +111,11 @@ class Family(Generic[GeneratorT]):
         """The first key only this family's files have (a marker, or an upsampler under its
         infix), or None. Infix-less ``ups.{i}.*`` keys are no evidence: BigVGAN files
         written before its release layout have them too."""
-        pattern = upsample_key_pattern(self.upsample_infix)
+        own_layout = upsample_key_pattern(self.upsample_infix) if self.upsample_infix else None
         for key in state_dict:
-            if any(marker in key for marker in self.markers) or (
-                    self.upsample_infix and pattern.match(key.removeprefix(DATA_PARALLEL_PREFIX))):
+            name = key.removeprefix(DATA_PARALLEL_PREFIX)
+            if any(marker in name for marker in self.markers) or (
+                    own_layout is not None and own_layout.match(name)):
                 return key
         return None
 
