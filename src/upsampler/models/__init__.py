@@ -1,8 +1,12 @@
 """Generators assembled from layers, their presets and checkpoint import."""
 
 from upsampler.models.bigvgan import BigVGANGenerator
-from upsampler.models.bigvgan_checkpoint import bigvgan_state_dict, load_bigvgan
-from upsampler.models.checkpoint import hifigan_state_dict, load_hifigan
+from upsampler.models.checkpoint import (
+    bigvgan_state_dict,
+    hifigan_state_dict,
+    load_bigvgan,
+    load_hifigan,
+)
 from upsampler.models.generator import Clamp, MelGenerator
 from upsampler.models.hifigan import PRESETS, HiFiGANGenerator
 

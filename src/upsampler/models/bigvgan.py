@@ -1,7 +1,7 @@
 """The BigVGAN generator (NVIDIA/BigVGAN) on the shared skeleton, with its public presets.
 
-``BigVGANGenerator`` builds :class:`~upsampler.models.generator.MelGenerator`'s parts from
-the fields of BigVGAN's ``config.json``::
+``BigVGANGenerator`` is :class:`~upsampler.models.generator.MRFGenerator` with BigVGAN's
+parts, from the fields of BigVGAN's ``config.json``::
 
     mel (B, num_mels, T)
       conv_pre (k7)                                         (B, C0, T)
@@ -14,7 +14,7 @@ instead (same parameters and buffers), the model the aliasing measure compares a
 BigVGAN's flat names map onto the stages (``ups.{i}.0`` is ``stages.{i}.upsample``,
 ``resblocks.{i * num_kernels + j}`` is ``stages.{i}.mrf.resblocks.{j}``); ``load_bigvgan``
 reads BigVGAN's files and ``bigvgan_state_dict`` writes them
-(:mod:`upsampler.models.bigvgan_checkpoint`).
+(:mod:`upsampler.models.checkpoint`).
 """
 
 from __future__ import annotations
@@ -23,21 +23,11 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from upsampler.layers.amp import make_amp_block
 from upsampler.layers.activation1d import Activation1d
+from upsampler.layers.amp import make_amp_block
 from upsampler.layers.snake import make_snake
-from upsampler.layers.upsample_block import (
-    MRF,
-    UpsampleBlock,
-    build_upsampler,
-)
-from upsampler.layers.weight_norm import apply_weight_norm, init_normal_
-from upsampler.lengths import same_padding
-from upsampler.models.generator import Clamp, MelGenerator, check_stage_config
-
-EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post
-EDGE_PADDING = same_padding(EDGE_KERNEL_SIZE)
-TRANSPOSED = "transposed"
+from upsampler.layers.upsample_block import TRANSPOSED
+from upsampler.models.generator import Clamp, MRFGenerator
 
 _BASE: dict[str, Any] = dict(
     upsample_rates=(8, 8, 2, 2), upsample_kernel_sizes=(16, 16, 4, 4),
@@ -59,7 +49,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class BigVGANGenerator(MelGenerator):
+class BigVGANGenerator(MRFGenerator):
     """Mel spectrogram to waveform, ``(B, num_mels, T) -> (B, 1, T * hop_length)``.
 
     Arguments are named as in BigVGAN's ``config.json``; ``hop_length`` is
@@ -71,7 +61,10 @@ class BigVGANGenerator(MelGenerator):
     Defaults are the base 22 kHz model; ``use_tanh_at_final`` and ``use_bias_at_final``
     default to true as in BigVGAN when a ``config.json`` (v1) does not name them.
     ``anti_alias`` (not a BigVGAN field either) switches the anti-aliasing filters off.
+    ``from_preset("base_22k" | "base_24k" | "v2_24k_256x")`` builds a public generator.
     """
+
+    presets = PRESETS
 
     def __init__(
         self,
@@ -89,53 +82,24 @@ class BigVGANGenerator(MelGenerator):
         anti_alias: bool = True,
         upsampler: str = TRANSPOSED,
     ) -> None:
-        rates, kernels = check_stage_config(num_mels, upsample_rates, upsample_kernel_sizes,
-                                            upsample_initial_channel, resblock_kernel_sizes,
-                                            resblock_dilation_sizes)
         make_snake(activation, 1)  # rejects an unknown activation name before any building
-        conv_pre = apply_weight_norm(
-            nn.Conv1d(num_mels, upsample_initial_channel, EDGE_KERNEL_SIZE, 1, EDGE_PADDING)
+        super().__init__(
+            num_mels, upsample_rates, upsample_kernel_sizes, upsample_initial_channel,
+            resblock, resblock_kernel_sizes, resblock_dilation_sizes, upsampler,
+            make_block=lambda channels, kernel_size, dilation: make_amp_block(
+                resblock, channels, kernel_size, dilation, activation, snake_logscale, anti_alias
+            ),
+            make_activation_post=lambda channels: Activation1d(
+                make_snake(activation, channels, snake_logscale), anti_alias=anti_alias
+            ),
+            output_activation=nn.Tanh() if use_tanh_at_final else Clamp(),
+            bias_at_final=use_bias_at_final,
         )
-        stages = []
-        channels = upsample_initial_channel
-        for u, k in zip(rates, kernels):
-            upsample = build_upsampler(upsampler, channels, channels // 2, u, k)
-            channels //= 2
-            mrf = MRF([
-                make_amp_block(resblock, channels, k_res, d_res, activation, snake_logscale,
-                               anti_alias)
-                for k_res, d_res in zip(resblock_kernel_sizes, resblock_dilation_sizes)
-            ])
-            stages.append(UpsampleBlock(upsample, mrf, u))  # no activation before upsample
-        activation_post = Activation1d(
-            make_snake(activation, channels, snake_logscale), anti_alias=anti_alias
-        )
-        conv_post = apply_weight_norm(init_normal_(nn.Conv1d(
-            channels, 1, EDGE_KERNEL_SIZE, 1, EDGE_PADDING, bias=use_bias_at_final
-        )))
-        output_activation = nn.Tanh() if use_tanh_at_final else Clamp()
-        super().__init__(conv_pre, stages, activation_post, conv_post, output_activation)
-        self.upsample_kernel_sizes = kernels
-        self.upsample_initial_channel = upsample_initial_channel
-        self.resblock = resblock
-        self.resblock_kernel_sizes = tuple(resblock_kernel_sizes)
-        self.resblock_dilation_sizes = tuple(tuple(d) for d in resblock_dilation_sizes)
         self.activation = activation
         self.snake_logscale = bool(snake_logscale)
         self.use_tanh_at_final = bool(use_tanh_at_final)
         self.use_bias_at_final = bool(use_bias_at_final)
         self.anti_alias = bool(anti_alias)
-        self.upsampler = upsampler
-        self.num_upsamples = len(rates)
-        self.num_kernels = len(self.resblock_kernel_sizes)
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "BigVGANGenerator":
-        """A public BigVGAN generator ("base_22k", "base_24k", "v2_24k_256x")."""
-        key = name.lower() if isinstance(name, str) else name
-        if key not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-        return cls(**{**PRESETS[key], **overrides})
 
     def set_anti_alias(self, anti_alias: bool) -> None:
         """Switch every ``Activation1d`` between anti-aliased and base-rate (in place)."""
@@ -150,3 +114,4 @@ class BigVGANGenerator(MelGenerator):
         for module in self.modules():
             if isinstance(module, Activation1d):
                 module.polyphase = bool(polyphase) and module.polyphase_fits
+

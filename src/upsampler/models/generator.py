@@ -7,17 +7,19 @@
       stages[i]: activation -> upsample (u_i) -> mrf        (B, C_i, T * u_0 ... u_i)
       activation_post -> conv_post -> output_activation     (B, 1, T * hop_length)
 
-Every part is a module passed in: HiFi-GAN's ``stages[i]`` are ``UpsampleBlock.hifigan``
-(leaky ReLU(0.1), transposed conv, MRF of ResBlock1/2), its ``activation_post`` leaky
-ReLU(0.01) and ``output_activation`` tanh; BigVGAN's stages have no activation, AMP blocks,
-an anti-aliased Snake as ``activation_post`` and tanh or :class:`Clamp` at the end. The
-model streams (:mod:`upsampler.layers.streaming`) as the chain of its parts.
+Every part of :class:`MelGenerator` is a module passed in. :class:`MRFGenerator` builds
+the parts both families share from their ``config.json`` fields (k7 edge convolutions, the
+stage loop that halves the channels, weight norm and init) and takes what differs as
+factories: HiFi-GAN's stages put leaky ReLU(0.1) before the upsampler and ResBlock1/2 in
+the MRF, then leaky ReLU(0.01) and tanh; BigVGAN's have no activation before the upsampler,
+AMP blocks, an anti-aliased Snake as ``activation_post`` and tanh or :class:`Clamp` at the
+end. The model streams (:mod:`upsampler.layers.streaming`) as the chain of its parts.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -25,11 +27,21 @@ from torch import Tensor, nn
 from upsampler.conv_transpose.capture import is_capturing
 from upsampler.layers.streaming import Pointwise, Stream, StreamingModule, new_stream
 from upsampler.layers.streams import ChainStream
-from upsampler.layers.weight_norm import remove_weight_norm
-from upsampler.layers.upsample_block import check_resblock_sizes
-from upsampler.lengths import check_int
+from upsampler.layers.upsample_block import (
+    MRF,
+    UpsampleBlock,
+    build_upsampler,
+    check_resblock_sizes,
+)
+from upsampler.layers.weight_norm import apply_weight_norm, init_normal_, remove_weight_norm
+from upsampler.lengths import check_int, same_padding
 
 OUTPUT_BOUND = 1.0  # waveform samples lie in [-1, 1]
+EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post, in both families
+EDGE_PADDING = same_padding(EDGE_KERNEL_SIZE)  # 3: length-keeping
+# one MRF branch: (channels, kernel_size, dilation) -> (B, C, T) -> (B, C, T) module
+BlockFactory = Callable[[int, int, Sequence[int]], nn.Module]
+GeneratorT = TypeVar("GeneratorT", bound="MRFGenerator")
 
 
 class Clamp(Pointwise):
@@ -163,3 +175,77 @@ class MelGenerator(StreamingModule):
     def remove_weight_norm(self) -> None:
         """Fold weight norm into plain weights for inference (outputs unchanged)."""
         remove_weight_norm(self)
+
+
+class MRFGenerator(MelGenerator):
+    """The generator HiFi-GAN and BigVGAN share, built from ``config.json`` fields::
+
+        conv_pre = Conv1d(num_mels, C0, 7)                       (B, C0, T)
+        stage i:  stage_activation -> upsampler(C0 / 2**i -> C0 / 2**(i+1),
+                  upsample_rates[i], upsample_kernel_sizes[i]) -> MRF of
+                  make_block(C0 / 2**(i+1), k_j, d_j) over the resblock branches j
+                                                                 (B, C0 / 2**(i+1), T * u_0 ... u_i)
+        make_activation_post(C_last) -> conv_post = Conv1d(C_last, 1, 7) -> output_activation
+
+    ``upsampler`` names an entry of ``upsampler.layers.UPSAMPLERS`` (``build_upsampler``:
+    normal(0, 0.01) init for "transposed", weight norm). Every conv is weight-normalised;
+    ``conv_post`` gets normal(0, 0.01) init and a bias when ``bias_at_final``. The fields are
+    kept as attributes (``upsample_kernel_sizes``, ``resblock``, ..., ``num_kernels``);
+    ``from_preset`` builds the subclass's ``presets[name]``.
+    """
+
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(
+        self,
+        num_mels: int,
+        upsample_rates: Sequence[int],
+        upsample_kernel_sizes: Sequence[int],
+        upsample_initial_channel: int,
+        resblock: str,
+        resblock_kernel_sizes: Sequence[int],
+        resblock_dilation_sizes: Sequence[Sequence[int]],
+        upsampler: str,
+        make_block: BlockFactory,
+        make_activation_post: Callable[[int], nn.Module],
+        output_activation: nn.Module,
+        stage_activation: Optional[Callable[[], nn.Module]] = None,
+        bias_at_final: bool = True,
+    ) -> None:
+        rates, kernels = check_stage_config(num_mels, upsample_rates, upsample_kernel_sizes,
+                                            upsample_initial_channel, resblock_kernel_sizes,
+                                            resblock_dilation_sizes)
+        conv_pre = apply_weight_norm(
+            nn.Conv1d(num_mels, upsample_initial_channel, EDGE_KERNEL_SIZE, 1, EDGE_PADDING)
+        )
+        stages = []
+        channels = upsample_initial_channel
+        for u, k in zip(rates, kernels):
+            activation = None if stage_activation is None else stage_activation()
+            upsample = build_upsampler(upsampler, channels, channels // 2, u, k)
+            channels //= 2
+            mrf = MRF([make_block(channels, k_res, d_res)
+                       for k_res, d_res in zip(resblock_kernel_sizes, resblock_dilation_sizes)])
+            stages.append(UpsampleBlock(upsample, mrf, u, activation))
+        activation_post = make_activation_post(channels)
+        conv_post = apply_weight_norm(init_normal_(nn.Conv1d(
+            channels, 1, EDGE_KERNEL_SIZE, 1, EDGE_PADDING, bias=bias_at_final
+        )))
+        super().__init__(conv_pre, stages, activation_post, conv_post, output_activation)
+        self.upsample_kernel_sizes = kernels
+        self.upsample_initial_channel = upsample_initial_channel
+        self.resblock = resblock
+        self.resblock_kernel_sizes = tuple(resblock_kernel_sizes)
+        self.resblock_dilation_sizes = tuple(tuple(d) for d in resblock_dilation_sizes)
+        self.upsampler = upsampler
+        self.num_upsamples = len(rates)
+        self.num_kernels = len(self.resblock_kernel_sizes)
+
+    @classmethod
+    def from_preset(cls: type[GeneratorT], name: str, **overrides: Any) -> GeneratorT:
+        """The generator of preset ``name`` (one of ``cls.presets``, any case);
+        ``overrides`` replace fields."""
+        key = name.lower() if isinstance(name, str) else name
+        if key not in cls.presets:
+            raise ValueError(f"preset must be one of {sorted(cls.presets)}, got {name!r}")
+        return cls(**{**cls.presets[key], **overrides})

@@ -1,11 +1,11 @@
 """The HiFi-GAN generator (jik876/hifi-gan) on the shared skeleton, with its V1/V2/V3 presets.
 
-``HiFiGANGenerator`` builds :class:`~upsampler.models.generator.MelGenerator`'s parts from
-the fields of HiFi-GAN's ``config.json``::
+``HiFiGANGenerator`` is :class:`~upsampler.models.generator.MRFGenerator` with HiFi-GAN's
+parts, from the fields of HiFi-GAN's ``config.json``::
 
     mel (B, num_mels, T)
       conv_pre (k7)                                          (B, C0, T)
-      stages[i] = UpsampleBlock.hifigan: lrelu(0.1) -> upsample (stride u_i) -> MRF
+      stages[i]: lrelu(0.1) -> upsample (stride u_i) -> MRF of ResBlock1 | ResBlock2
                                                              (B, C0 / 2**(i+1), T * u_0 ... u_i)
       lrelu(0.01) -> conv_post (k7) -> tanh                  (B, 1, T * hop_length)
 
@@ -17,6 +17,7 @@ The original's flat names map onto the stages one to one (``ups.i`` is
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -24,14 +25,12 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from upsampler.layers.upsample_block import UpsampleBlock
-from upsampler.layers.weight_norm import apply_weight_norm, init_normal_
-from upsampler.lengths import kernel_sizes_for_rates, plan_upsample_rates, same_padding
-from upsampler.models.generator import MelGenerator, check_stage_config
+from upsampler.layers.resblocks import LRELU_SLOPE, make_resblock
+from upsampler.layers.upsample_block import TRANSPOSED
+from upsampler.lengths import kernel_sizes_for_rates, plan_upsample_rates
+from upsampler.models.generator import MRFGenerator
 
 POST_LRELU_SLOPE = 0.01  # the original's last F.leaky_relu(x) uses torch's default slope
-EDGE_KERNEL_SIZE = 7  # conv_pre and conv_post
-EDGE_PADDING = same_padding(EDGE_KERNEL_SIZE)  # 3: length-keeping
 
 PRESETS: dict[str, dict[str, Any]] = {
     "v1": dict(
@@ -52,7 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class HiFiGANGenerator(MelGenerator):
+class HiFiGANGenerator(MRFGenerator):
     """Mel spectrogram to waveform, ``(B, num_mels, T) -> (B, 1, T * hop_length)``.
 
     Arguments are named as in HiFi-GAN's ``config.json``; ``hop_length`` is
@@ -61,8 +60,11 @@ class HiFiGANGenerator(MelGenerator):
     equals the original ``(k - u) // 2`` whenever ``k - u`` is even, so official
     checkpoints keep their alignment; odd ``k - u`` gets exact lengths instead of the
     original's one extra sample per stage). Every conv is weight-normalised;
-    call ``remove_weight_norm()`` before inference.
+    call ``remove_weight_norm()`` before inference. ``from_preset("v1" | "v2" | "v3")``
+    builds HiFi-GAN's ``config_v1`` / ``v2`` / ``v3`` generator.
     """
+
+    presets = PRESETS
 
     def __init__(
         self,
@@ -73,44 +75,16 @@ class HiFiGANGenerator(MelGenerator):
         resblock: str = "1",
         resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
         resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-        upsampler: str = "transposed",
+        upsampler: str = TRANSPOSED,
     ) -> None:
-        rates, kernels = check_stage_config(num_mels, upsample_rates, upsample_kernel_sizes,
-                                            upsample_initial_channel, resblock_kernel_sizes,
-                                            resblock_dilation_sizes)
-        conv_pre = apply_weight_norm(
-            nn.Conv1d(num_mels, upsample_initial_channel, EDGE_KERNEL_SIZE, 1, EDGE_PADDING)
-        )
-        stages = []
-        channels = upsample_initial_channel
-        for u, k in zip(rates, kernels):
-            stages.append(UpsampleBlock.hifigan(
-                channels, channels // 2, u, k, resblock, resblock_kernel_sizes,
-                resblock_dilation_sizes, upsampler,
-            ))
-            channels //= 2
-        conv_post = apply_weight_norm(
-            init_normal_(nn.Conv1d(channels, 1, EDGE_KERNEL_SIZE, 1, EDGE_PADDING))
-        )
         super().__init__(
-            conv_pre, stages, nn.LeakyReLU(POST_LRELU_SLOPE), conv_post, nn.Tanh()
+            num_mels, upsample_rates, upsample_kernel_sizes, upsample_initial_channel,
+            resblock, resblock_kernel_sizes, resblock_dilation_sizes, upsampler,
+            make_block=functools.partial(make_resblock, resblock),
+            make_activation_post=lambda channels: nn.LeakyReLU(POST_LRELU_SLOPE),
+            output_activation=nn.Tanh(),
+            stage_activation=functools.partial(nn.LeakyReLU, LRELU_SLOPE),
         )
-        self.upsample_kernel_sizes = kernels
-        self.upsample_initial_channel = upsample_initial_channel
-        self.resblock = resblock
-        self.resblock_kernel_sizes = tuple(resblock_kernel_sizes)
-        self.resblock_dilation_sizes = tuple(tuple(d) for d in resblock_dilation_sizes)
-        self.upsampler = upsampler
-        self.num_upsamples = len(rates)
-        self.num_kernels = len(self.resblock_kernel_sizes)
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "HiFiGANGenerator":
-        """HiFi-GAN's ``config_v1`` / ``v2`` / ``v3`` generator; ``overrides`` replace fields."""
-        key = name.lower() if isinstance(name, str) else name
-        if key not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-        return cls(**{**PRESETS[key], **overrides})
 
     @classmethod
     def from_hop_length(

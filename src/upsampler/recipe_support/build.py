@@ -26,8 +26,7 @@ from torch import nn
 
 from upsampler.audio import HIFIGAN_AUDIO_FIELDS, mel_kwargs_from_config
 from upsampler.models import load_bigvgan, load_hifigan
-from upsampler.models.bigvgan_checkpoint import bigvgan_kwargs
-from upsampler.models.checkpoint import generator_kwargs
+from upsampler.models.checkpoint import bigvgan_kwargs, generator_kwargs
 from upsampler.models.family import describes_bigvgan
 from upsampler.models.pretrained import (
     DEFAULT_PRETRAINED,
