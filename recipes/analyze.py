@@ -44,11 +44,8 @@ from upsampler.analysis import (
     tonal_artifacts,
 )
 from upsampler.audio import BUNDLED_SPEECH, copy_synthesis, load_audio
-from upsampler.recipe_support.build import (
-    build_generator,
-    check_model_matches_audio,
-    checkpoint_front_end,
-)
+from upsampler.recipe_support.build import build_generator, check_model_matches_audio
+from upsampler.recipe_support.front_end import checkpoint_front_end
 from upsampler.recipe_support.errors import (
     RecipeError,
     check_run_dir_override,

@@ -47,7 +47,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from upsampler.files import write_json
-from upsampler.recipe_support.build import checkpoint_front_end
+from upsampler.recipe_support.front_end import checkpoint_front_end
 from upsampler.recipe_support.errors import (
     RecipeError,
     main_leaving_no_refused_run_dir,

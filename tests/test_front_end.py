@@ -1,6 +1,6 @@
 """A checkpoint's front end comes from its config.json in every recipe that takes one.
 
-``checkpoint_front_end`` (recipe_support/build.py) is the one path: analyze, evaluate,
+``checkpoint_front_end`` (recipe_support/front_end.py) is the one path: analyze, evaluate,
 vocode and the study's probes read the rate, hop and mels from the checkpoint's
 ``config.json``; an ``audio`` override the user gave that contradicts it is refused naming
 both values, one that agrees passes, and the yaml defaults never count. Expected values
@@ -26,11 +26,8 @@ from recipe_support import CONFIGS, HYDRA_VERSION_BASE, compose_config, load_rec
 from upsampler.audio import MelSpectrogram
 from upsampler.models import HiFiGANGenerator
 from upsampler.models.pretrained import is_installed, pretrained_files
-from upsampler.recipe_support.build import (
-    AUDIO_PRESET_BY_HOP,
-    check_model_matches_audio,
-    checkpoint_front_end,
-)
+from upsampler.recipe_support.build import AUDIO_PRESET_BY_HOP, check_model_matches_audio
+from upsampler.recipe_support.front_end import checkpoint_front_end
 from upsampler.recipe_support.errors import RecipeError
 
 DEMO_RATE, DEMO_HOP = 16000, 200

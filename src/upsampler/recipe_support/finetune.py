@@ -35,11 +35,10 @@ from upsampler.models.checkpoint import (
     read_state_dict,
 )
 from upsampler.models.pretrained import PRETRAINED, MissingExtraError, pretrained_files
-from upsampler.recipe_support.build import (
-    MEL_TARGET,
+from upsampler.recipe_support.build import MEL_TARGET, generator_fields
+from upsampler.recipe_support.front_end import (
     audio_overrides,
     check_audio_overrides,
-    generator_fields,
     same_value,
 )
 from upsampler.recipe_support.errors import RecipeError, one_line

@@ -2,7 +2,7 @@
 
 ``build`` makes the generator, discriminators, trainer and datasets (a setup problem is one
 ``RecipeError`` line); ``claim_folder`` (rank 0, with the folder's ``RunLock`` held) checks
-the run folder against its ``records/checkpoints.json`` (see ``train_records``) and says
+the run folder against its ``records/checkpoints.json`` (see ``train_folder_plan``) and says
 which pair to continue; ``resume_or_start`` loads that pair, or (a new run with
 ``init_generator``) the pretrained generator weights; ``save`` lists the step in the record,
 then writes the pair at the trainer's step with the data position and prunes the run's own
@@ -32,10 +32,10 @@ from upsampler.recipe_support.distributed import ProcessContext
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.recipe_support.finetune import load_init_generator
 from upsampler.recipe_support.lock import RunLock
+from upsampler.recipe_support.train_folder_plan import plan_folder
 from upsampler.recipe_support.train_records import (
     FolderPlan,
     forget_checkpoints,
-    plan_folder,
     record_checkpoint,
 )
 from upsampler.training import data as training_data
