@@ -5,6 +5,7 @@
     python recipes/benchmark.py num_threads=1 generator.enabled=true
     python recipes/benchmark.py training.enabled=true      # one training step of the demo model
     python recipes/benchmark.py streaming.enabled=true   # + streaming V1 / V3 vs offline
+    python recipes/benchmark.py docs.enabled=true ...    # + the tables -> docs/benchmarks.md
 
 Both layers hold the same weights and see the same input; calls alternate between them
 (ours first on even reps, native first on odd ones) and each time is the median of the
@@ -14,6 +15,11 @@ Prints ratios ours / native (below 1: ours is faster), their geometric mean over
 HiFi-GAN shapes, and our column buffer ``B * C_out * K * T`` floats, the extra memory our
 op holds beyond the output. Writes ``benchmark.json`` and ``benchmark.csv`` (plus
 ``generator.csv`` and one ``<section>.csv`` per enabled section) into ``output_dir``.
+
+``docs.enabled=true`` also writes every measured table as Markdown to ``docs.output``
+(``docs/benchmarks.md``), each section headed by its command, date, torch version, CPU and
+thread count; sections this run did not measure keep the tables an earlier run wrote there
+(``upsampler.recipe_support.benchmarks.report``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import platform
 import statistics
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import hydra
@@ -45,6 +52,11 @@ from upsampler.recipe_support.benchmarks.layer import (
     bench_overhead,
 )
 from upsampler.recipe_support.benchmarks.deployment import bench_onnx
+from upsampler.recipe_support.benchmarks.report import (
+    check_docs_file,
+    environment_prefix,
+    merged_markdown,
+)
 from upsampler.recipe_support.benchmarks.models import (
     bench_bigvgan,
     bench_generator,
@@ -52,7 +64,8 @@ from upsampler.recipe_support.benchmarks.models import (
     bench_training,
 )
 from upsampler.recipe_support.benchmarks.timing import interleaved_times, step
-from upsampler.recipe_support.errors import check_run_dir_override, run_or_exit
+from upsampler.recipe_support.errors import RecipeError, check_run_dir_override, run_or_exit
+from upsampler.recipe_support.provenance import command_line, cpu_name, provenance
 from upsampler.recipe_support.recipe_options import check_benchmark_options, check_writable_dir
 
 log = logging.getLogger("benchmark")
@@ -144,15 +157,25 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark described by ``cfg``; return (and write) its results.
 
-    Every option of every section is checked first, and ``output_dir`` must be writable.
+    Every option of every section is checked first, and ``output_dir`` must be writable
+    (with ``docs.enabled``, so must ``docs.output``'s folder, and a file already there must
+    be one this recipe wrote).
     """
     check_benchmark_options(cfg)
     output_dir = check_writable_dir(cfg.output_dir, "output_dir")
+    docs = Path(cfg.docs.output).expanduser() if cfg.docs.enabled else None
+    if docs is not None:
+        check_writable_dir(docs.parent, "docs.output's folder")
+        try:
+            check_docs_file(docs)
+        except ValueError as error:
+            raise RecipeError(str(error)) from error
     if cfg.quick:
         cfg = OmegaConf.merge(cfg, cfg.quick_settings)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
+    stamp = provenance(environment_prefix() + command_line())  # while num_threads holds
     try:
         shapes = hifigan_shapes(list(cfg.hifigan_presets))
         shapes += [LayerShape(**spec, hifigan=False) for spec in cfg.extra_layers]
@@ -169,8 +192,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                for mode in cfg.modes}
     results = {
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                        "machine": platform.machine(), "num_threads": cfg.num_threads,
-                        "device": cfg.device},
+                        "machine": platform.machine(), "cpu": cpu_name(),
+                        "num_threads": cfg.num_threads, "device": cfg.device},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "geometric_mean_ratio": geomean,
         "layers": rows,
@@ -193,6 +216,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     write_json(output_dir / "benchmark.json", results)
     atomic_write_text(output_dir / "benchmark.csv", to_csv(rows))
     log.info("wrote %s", output_dir)
+    if docs is not None:
+        atomic_write_text(docs, merged_markdown(docs, results, stamp))
+        log.info("wrote %s", docs)
     return results
 
 

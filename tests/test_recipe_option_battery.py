@@ -55,7 +55,8 @@ MUST_TRY = {
     "benchmark": {"timing.min_reps", "generator.preset", "training.model.upsample_rates",
                   "overhead.layers", "crossover.windows_grid", "long_kernel.kernel_size",
                   "compile.presets", "onnx.width", "bigvgan.audio_seconds",
-                  "streaming.chunk_frames", "quick_settings.timing.max_reps", "extra_layers"},
+                  "streaming.chunk_frames", "quick_settings.timing.max_reps", "extra_layers",
+                  "docs.enabled", "docs.output"},
     "reference": {"reports", "reports.shipped demo", "study", "output", "notes"},
 }
 
@@ -64,7 +65,8 @@ def base_config(name: str, root: Path) -> DictConfig:
     """The recipe's composed config, writing (if it ever got that far) under ``root``."""
     overrides = {"reference": [f"output={root / 'out' / 'reference.md'}"],
                  "compare": [f"runs={root / 'runs'}"],
-                 "evaluate": [f"table.output={root / 'out' / 'quality.md'}"]}.get(name, [])
+                 "evaluate": [f"table.output={root / 'out' / 'quality.md'}"],
+                 "benchmark": [f"docs.output={root / 'out' / 'benchmarks.md'}"]}.get(name, [])
     if name != "reference":
         overrides.append(f"output_dir={root / 'out'}")
     return compose_config(name, overrides)
@@ -177,6 +179,8 @@ BLOCKED = {  # recipe -> (overrides with {blocked} for a path below a file, opti
     "analyze": (["output_dir={blocked}", "model=debug", "audio=16k_hop200"], "output_dir"),
     "compare": (["runs={root}", "output_dir={blocked}"], "output_dir"),
     "benchmark": (["output_dir={blocked}", "quick=true"], "output_dir"),
+    "benchmark_docs": (["output_dir={root}/run", "quick=true", "docs.enabled=true",
+                        "docs.output={blocked}/benchmarks.md"], "docs.output's folder"),
     "reference": (["output={blocked}/reference.md"], "output's folder"),
     "export": (["output_dir={blocked}", "model=debug"], "output_dir"),
     "prepare_data": (["output_dir={blocked}", "cache_dir={root}/cache"], "output_dir"),
@@ -186,7 +190,7 @@ BLOCKED = {  # recipe -> (overrides with {blocked} for a path below a file, opti
 
 @pytest.mark.parametrize("case", list(BLOCKED))
 def test_output_folder_below_a_file_is_one_line(case: str, tmp_path: Path) -> None:
-    name = case.removesuffix("_table")
+    name = case.removesuffix("_table").removesuffix("_docs")
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
     overrides, option = BLOCKED[case]

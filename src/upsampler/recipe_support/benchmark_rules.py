@@ -3,7 +3,8 @@
 The top-level options are the layer table's (``hifigan_presets``, ``extra_layers``,
 ``mel_frames``, ``batch_sizes``, ``modes``, ``timing``); each further section
 (``generator``, ``training``, ``overhead``, ``crossover``, ``long_kernel``, ``compile``,
-``onnx``, ``bigvgan``, ``streaming``) is a group with its ``enabled`` switch. The reps
+``onnx``, ``bigvgan``, ``streaming``) is a group with its ``enabled`` switch, as is ``docs``
+(the Markdown tables' file). The reps
 settings of :func:`~upsampler.recipe_support.benchmarks.timing.interleaved_times` recur in
 several (:data:`REPS_GROUPS`, where ``min_reps <= max_reps`` must hold too), the options
 under :data:`QUICK` take the rule of the option they replace, and ``training.model`` gets
@@ -126,6 +127,9 @@ BENCHMARK_RULES: dict[str, Rule] = {
     "streaming.profile": BOOLEAN,
     "streaming.sample_rate": POSITIVE_INT,
     "streaming.reps": POSITIVE_INT,
+    "docs": MAPPING,
+    "docs.enabled": BOOLEAN,
+    "docs.output": PATH,
     "quick": BOOLEAN,
     "quick_settings": MAPPING,  # its options: the rules of the options they replace
     "output_dir": PATH,
