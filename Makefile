@@ -36,7 +36,8 @@ demo: $(STAMP)
 # Every benchmark section, ours against torch and the references, -> docs/benchmarks.md.
 BENCH_SECTIONS := generator training overhead crossover long_kernel compile onnx bigvgan streaming
 bench: $(STAMP)
-	$(PY) recipes/benchmark.py docs.enabled=true $(foreach s,$(BENCH_SECTIONS),$(s).enabled=true)
+	$(PY) recipes/benchmark.py docs.enabled=true $(foreach s,$(BENCH_SECTIONS),$(s).enabled=true) \
+		streaming.profile=true
 
 # The Allison corpus (CC-BY-SA-3.0, Allison Smith) -> data/allison/; needs apt-get or the
 # two .deb files in data/cache/ (see configs/prepare_data.yaml). A rerun skips finished work.
