@@ -16,10 +16,7 @@ dilated kernels: below its size threshold for oneDNN it falls back to a generic 
 
 ``conv1d_for_stream`` picks gathered taps below ``TAP_BY_TAP_MIN_OUTPUTS`` outputs (and for
 batches up to ``GATHER_MAX_OUTPUTS``), tap by tap from there at batch 1, ``F.conv1d``
-elsewhere. Measured at 1 and 2 threads (CPU; channels 32-512, kernels 3-11, dilations
-1-5): gathering is 1.3-2.7x faster than ``conv1d`` for dilated kernels up to 512 outputs
-and within a few percent for undilated ones; from 512 outputs tap by tap is 5-35 % faster
-than both (32 channels, 2048 outputs, kernel 3: 69 us vs 84 gathered, 107 ``conv1d``).
+elsewhere. Their cost in a whole stream: the streaming section of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -30,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-GATHER_MAX_OUTPUTS = 512  # dilated kernels: gathering measured faster up to here
-TAP_BY_TAP_MIN_OUTPUTS = 512  # batch 1: per-tap products measured fastest from here
+GATHER_MAX_OUTPUTS = 512  # dilated kernels: gathering beats conv1d up to here
+TAP_BY_TAP_MIN_OUTPUTS = 512  # batch 1: per-tap products are fastest from here
 
 
 class TapWeights:

@@ -56,7 +56,7 @@ BENCHMARK_RULES: dict[str, Rule] = {
     "device": DEVICE,
     "seed": SEED,
     # the layer table's three lists may be empty: `hifigan_presets=[] extra_layers=[]
-    # mel_frames=[] SECTION.enabled=true` runs one section alone (the README's commands)
+    # mel_frames=[] SECTION.enabled=true` runs one section alone (one docs/benchmarks.md section)
     "hifigan_presets": names_among(HIFIGAN_PRESETS, non_empty=False),
     "extra_layers": mappings_with(LAYER_KEYS, non_empty=False),
     "extra_layers.*.name": TEXT,
