@@ -184,8 +184,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         rows = [bench_layer(*case, cfg) for case in
                 tqdm(cases, desc="layers", disable=not cfg.progress)]
         generator_rows = bench_generator(cfg) if cfg.generator.enabled else []
-        sections = {name: section(cfg) for name, section in SECTIONS.items()
-                    if cfg[name].enabled}
+        sections = {}
+        for name, section in SECTIONS.items():
+            if cfg[name].enabled:
+                log.info("section %s", name)  # a full run takes a while: say where it is
+                sections[name] = section(cfg)
     finally:
         torch.set_num_threads(threads_before)
     geomean = {mode: geometric_mean([r["ratio"] for r in rows if r["hifigan"] and r["mode"] == mode])
