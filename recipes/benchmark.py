@@ -55,6 +55,7 @@ from upsampler.recipe_support.benchmarks.deployment import bench_onnx
 from upsampler.recipe_support.benchmarks.report import (
     check_docs_file,
     environment_prefix,
+    load_note,
     merged_markdown,
 )
 from upsampler.recipe_support.benchmarks.models import (
@@ -175,7 +176,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
-    stamp = provenance(environment_prefix() + command_line())  # while num_threads holds
+    stamp = provenance(environment_prefix() + command_line()) + load_note()  # at num_threads
     try:
         shapes = hifigan_shapes(list(cfg.hifigan_presets))
         shapes += [LayerShape(**spec, hifigan=False) for spec in cfg.extra_layers]

@@ -49,6 +49,7 @@ def test_run_writes_tables_with_provenance(tmp_path: Path,
     # the provenance line: command, date, torch, CPU and the run's threads (not the caller's)
     assert "Written by `python recipes/benchmark.py docs.enabled=true` on " in layers
     assert f"torch {torch.__version__}, {cpu_name()}, 2 thread(s)." in layers
+    assert " Load average as it started: " in layers  # a busy machine shows in the times
     assert "| layer (C_in -> C_out, k, s) | 2 fr, B 1 |" in layers
     assert "| v3.ups0 256->128 k16 s8 | " in layers  # V3's first stage: 256 -> 128, k16, s8
     assert "| depthwise 256->256 k16 s8 g256 (not in the mean) | " in layers

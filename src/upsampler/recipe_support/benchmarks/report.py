@@ -261,6 +261,16 @@ def environment_prefix(environ: Mapping[str, str] | None = None) -> str:
     return "".join(f"{key}={environ[key]} " for key in ENVIRONMENT_KEYS if key in environ)
 
 
+def load_note() -> str:
+    """How busy the machine was as the run started (the one-minute load average, Unix), as a
+    sentence to follow the provenance line; empty where the system does not say."""
+    try:
+        one_minute = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return ""
+    return f" Load average as it started: {one_minute:.1f} on {os.cpu_count()} CPU(s)."
+
+
 def render_sections(results: Mapping[str, Any], stamp: str) -> dict[str, str]:
     """The Markdown of every section with rows in ``results``, each headed by ``stamp``."""
     sections = {}
@@ -317,4 +327,4 @@ def merged_markdown(path: Path, results: Mapping[str, Any], stamp: str) -> str:
 
 
 __all__ = ["HEADER_MARK", "RENDERERS", "benchmarks_markdown", "check_docs_file",
-           "environment_prefix", "merged_markdown", "read_sections", "render_sections", "sig"]
+           "environment_prefix", "load_note", "merged_markdown", "read_sections", "render_sections", "sig"]
