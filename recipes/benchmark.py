@@ -185,7 +185,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         rows = [bench_layer(*case, cfg) for case in
                 tqdm(cases, desc="layers", disable=not cfg.progress)]
         generator_rows = bench_generator(cfg) if cfg.generator.enabled else []
-        sections = {}
+        sections: dict[str, list[dict[str, Any]]] = {}
         for name, section in SECTIONS.items():
             if cfg[name].enabled:
                 log.info("section %s", name)  # a full run takes a while: say where it is
