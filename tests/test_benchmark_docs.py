@@ -1,4 +1,4 @@
-"""``docs.enabled=true``: recipes/benchmark.py writes its tables to a Markdown file with provenance."""
+"""``docs.enabled=true``: recipes/benchmark.py writes its tables as Markdown, with provenance."""
 
 from __future__ import annotations
 

@@ -228,8 +228,9 @@ def streaming_section(results: Mapping[str, Any]) -> Section:
                      "joins and copies (ms)", "operator calls a step"]
     body = []
     for row in rows:
-        cells = [row["preset"], row["mode"].replace("chunk_", "") + ("" if row["mode"] ==
-                                                                     "offline" else "-frame chunks"),
+        mode = row["mode"]  # offline, chunk_<frames>
+        label = mode if mode == "offline" else mode.removeprefix("chunk_") + "-frame chunks"
+        cells = [row["preset"], label,
                  sig(row["seconds_per_audio_second"]), ratio(row["ratio_to_offline"]),
                  diff(row["max_abs_diff"])]
         if profiled:
@@ -327,4 +328,5 @@ def merged_markdown(path: Path, results: Mapping[str, Any], stamp: str) -> str:
 
 
 __all__ = ["HEADER_MARK", "RENDERERS", "benchmarks_markdown", "check_docs_file",
-           "environment_prefix", "load_note", "merged_markdown", "read_sections", "render_sections", "sig"]
+           "environment_prefix", "load_note", "merged_markdown", "read_sections",
+           "render_sections", "sig"]
