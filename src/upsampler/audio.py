@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upsampler.lengths import ceil_div, check_int
-from upsampler.files import atomic_write
+from upsampler._atomic import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
 MAGNITUDE_EPS = 1e-9  # inside the sqrt of the magnitude, as the original

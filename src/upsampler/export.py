@@ -9,7 +9,7 @@ ONNX goes through ``torch.onnx.export(..., dynamo=True)`` with a dynamic batch a
 axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it exports our
 in-place strided adds of the scatter without writing them back, and its graph is wrong.
 Files are written to a temporary name in the target folder and renamed into place
-(:func:`upsampler.files.atomic_write`).
+(:func:`upsampler._atomic.atomic_write`).
 
 ``lowering`` picks how our transposed layer appears in the ONNX graph: ``"dense"`` (the
 default) is our own formulation, a matrix product then pads, reshapes and adds (no
@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.capture import torch_conv_transpose
-from upsampler.files import atomic_write
+from upsampler._atomic import atomic_write
 from upsampler.layers.weight_norm import remove_weight_norm
 from upsampler.onnx_layout import Conv1dAs2d, with_2d_convs, with_blocked_residuals
 

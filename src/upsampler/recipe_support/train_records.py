@@ -33,7 +33,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from upsampler.files import TEMP_MARKER, is_temporary, write_json
+from upsampler._atomic import TEMP_MARKER, is_temporary, write_json
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.recipe_support.records import RECORDS_DIR, settings_changes
 from upsampler.training.checkpoints import (

@@ -32,7 +32,8 @@ from upsampler.recipe_support.errors import (
     printable,
     run_dir_override,
 )
-from upsampler.files import atomic_write, save_png
+from upsampler._atomic import atomic_write
+from upsampler.analysis.figures import save_png
 from upsampler.recipe_support.records import (
     MEL_SUFFIXES,
     RunRecords,
