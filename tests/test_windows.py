@@ -77,6 +77,21 @@ def test_context_is_at_least_the_measured_reach() -> None:
     assert moved.min() >= (t - after) * hop and moved.max() < (t + 1 + before) * hop
 
 
+class NoStreamingRule(nn.Module):
+    """A generator-shaped module whose layer has no streaming rule: no known receptive field."""
+
+    hop_length = 4
+
+    def forward(self, mel: Tensor) -> Tensor:
+        return mel.repeat_interleave(self.hop_length, dim=-1)
+
+
+def test_context_of_an_unknown_generator_is_a_type_error() -> None:
+    # the message names the module; it used to fall through to an AttributeError
+    with pytest.raises(TypeError, match="NoStreamingRule has no streaming rule"):
+        context_frames(NoStreamingRule())
+
+
 @pytest.mark.parametrize("length", [200 * 37, 200 * 37 + 113])
 def test_log_mel_in_windows_equals_one_pass(length: int) -> None:
     transform = MelSpectrogram(16000, 800, 200, 800, NUM_MELS, 0, 8000)

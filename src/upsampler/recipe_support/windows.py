@@ -8,9 +8,7 @@ padding at the window's edges lies outside what those samples read. Windows of
 ``window_frames`` frames plus that context go through the generator one at a time and
 only their core samples are kept, so memory is bounded by the window, not the input.
 
-The field is ``upsampler.streaming.generator_context`` (exact, transposed upsamplers);
-for resize and subpixel upsamplers it is bounded here from the layers' kernels and strides
-(a larger bound only costs overlap, never exactness).
+The field is ``upsampler.streaming.generator_context``, exact for every upsampler kind.
 """
 
 from __future__ import annotations
@@ -20,50 +18,17 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from upsampler.lengths import ceil_div, chain_context, check_int, conv_context
+from upsampler.lengths import ceil_div, check_int
 from upsampler.streaming import generator_context
-
-Layer = tuple[int, int, int]  # (stride, left, right), see lengths.chain_context
-RESIZE_REACH = 2  # a linear resize reads within 2 * scale output samples of its centre
-
-
-def _conv(conv: nn.Conv1d) -> Layer:
-    return (1, *conv_context(conv.kernel_size[0], conv.dilation[0], conv.padding[0]))
-
-
-def _upsampler_bound(up: nn.Module) -> list[Layer]:
-    """A resize or subpixel upsampler as ``(stride, left, right)`` layers (an upper bound)."""
-    scale = int(up.scale_factor)
-    resample = (scale, RESIZE_REACH * scale, RESIZE_REACH * scale)
-    if hasattr(up, "upsampled_channels"):  # subpixel: conv at the input rate, then shuffle
-        return [_conv(up), resample]
-    return [resample, _conv(up)]  # resize, then conv at the output rate
-
-
-def _bounded_context(generator: nn.Module) -> tuple[int, int]:
-    layers = [_conv(generator.conv_pre)]
-    for i, up in enumerate(generator.ups):
-        layers += _upsampler_bound(up)
-        branches = []
-        for block in generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]:
-            convs = [m for m in block.modules() if isinstance(m, nn.Conv1d)]
-            branches.append(chain_context([_conv(c) for c in convs]))
-        layers.append((1, max(b[0] for b in branches), max(b[1] for b in branches)))
-    layers.append(_conv(generator.conv_post))
-    return chain_context(layers)
-
-
-def receptive_field(generator: nn.Module) -> tuple[int, int]:
-    """``(left, right)`` output samples around ``j`` whose frames output ``j`` may read."""
-    try:
-        return generator_context(generator)
-    except TypeError:  # not a transposed upsampler: bound it from the layer kernels
-        return _bounded_context(generator)
 
 
 def context_frames(generator: nn.Module) -> tuple[int, int]:
-    """Frames of context a window needs on each side for exact samples."""
-    left, right = receptive_field(generator)
+    """Frames of context a window needs on each side for exact samples.
+
+    Raises ``TypeError`` for a generator with a layer that has no streaming rule (its
+    receptive field is unknown).
+    """
+    left, right = generator_context(generator)
     hop = int(generator.hop_length)
     return ceil_div(max(left, 0), hop), ceil_div(max(right, 0), hop)
 
@@ -114,4 +79,4 @@ def log_mel_in_windows(mel_transform: nn.Module, wav: Tensor, window_frames: int
     return torch.cat(pieces, dim=-1)
 
 
-__all__ = ["context_frames", "log_mel_in_windows", "receptive_field", "vocode_in_windows"]
+__all__ = ["context_frames", "log_mel_in_windows", "vocode_in_windows"]
