@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from upsampler import HiFiGANGenerator
 from upsampler.audio import MelSpectrogram
-from upsampler.recipe_support.windows import (
+from upsampler.audio.inference import (
     context_frames,
     log_mel_in_windows,
     vocode_in_windows,

@@ -8,6 +8,5 @@ import this package (it pulls in Hydra through :mod:`.build`). Modules:
 - :mod:`.options`: checks of command-line options (booleans, integers, thread counts);
 - :mod:`.records`: inputs, output names, sharding, per-file records, resume;
 - :mod:`.distributed`: the ``torchrun`` process group, or a single process;
-- :mod:`.build`: the one generator builder of all recipes and the settings fingerprint;
-- :mod:`.windows`: vocoding a long mel in exact overlapping windows.
+- :mod:`.build`: the one generator builder of all recipes and the settings fingerprint.
 """

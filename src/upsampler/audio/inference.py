@@ -1,14 +1,17 @@
-"""Vocode a long mel in overlapping windows whose output equals one offline pass.
+"""Inference over whole inputs: copy synthesis, and long inputs in exact overlapping windows.
+
+:func:`copy_synthesis` runs waveform -> mel -> waveform in one pass and returns exactly
+the input's length. For inputs too long for one pass, :func:`vocode_in_windows` and
+:func:`log_mel_in_windows` work in windows whose output equals one offline pass.
 
 Output sample ``j`` of a generator reads mel frame ``t`` only if ``t * hop`` lies in
-``[j - left, j + right]`` (its receptive field, in output samples). So the samples of
-frames ``[a, b)`` are exact when the generator sees frames
+``[j - left, j + right]`` (its receptive field, in output samples:
+:func:`upsampler.streaming.generator_context`, exact for every upsampler kind). So the
+samples of frames ``[a, b)`` are exact when the generator sees frames
 ``[a - ceil(left / hop), b + ceil(right / hop))`` (clipped to the mel): every layer's
 padding at the window's edges lies outside what those samples read. Windows of
 ``window_frames`` frames plus that context go through the generator one at a time and
 only their core samples are kept, so memory is bounded by the window, not the input.
-
-The field is ``upsampler.streaming.generator_context``, exact for every upsampler kind.
 """
 
 from __future__ import annotations
@@ -16,10 +19,49 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upsampler.lengths import ceil_div, check_int
 from upsampler.streaming import generator_context
+
+
+@torch.no_grad()
+def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) -> Tensor:
+    """Waveform -> mel -> waveform of exactly ``wav``'s length: ``(B, L) -> (B, L)``.
+
+    The waveform is zero-padded at the end to a multiple of the hop, so the mel has
+    ``ceil(L / hop)`` frames and the generator returns ``ceil(L / hop) * hop >= L``
+    samples, trimmed back to ``L`` (the original returns ``floor(L / hop) * hop``).
+    A 1-D ``(L,)`` input gives ``(L,)``.
+    Runs without gradients.
+    """
+    hop = generator.hop_length
+    if getattr(mel_transform, "hop_length", None) != hop:
+        raise ValueError(
+            f"mel_transform.hop_length={getattr(mel_transform, 'hop_length', None)} must equal "
+            f"generator.hop_length={hop}"
+        )
+    if not isinstance(wav, Tensor) or wav.dim() not in (1, 2):
+        found = tuple(wav.shape) if isinstance(wav, Tensor) else type(wav).__name__
+        raise ValueError(f"wav must be a (L,) or (B, L) tensor, got {found}")
+    length = wav.shape[-1]
+    n_fft = getattr(mel_transform, "n_fft", None)
+    if n_fft is not None:  # name the caller's length, not the hop-padded one check_wav sees
+        shortest_padded = max(hop, (n_fft - hop) // 2 + 1)
+        shortest = (ceil_div(shortest_padded, hop) - 1) * hop + 1
+        if length < shortest:
+            raise ValueError(
+                f"wav must have at least {shortest} samples for n_fft={n_fft}, "
+                f"hop_length={hop}, got {length}"
+            )
+    padded = F.pad(wav, (0, ceil_div(length, hop) * hop - length))
+    mel = mel_transform(padded)
+    if mel.dim() == 2:
+        mel = mel.unsqueeze(0)  # (num_mels, T) -> (1, num_mels, T)
+    audio = generator(mel).squeeze(1)  # (B, 1, T * hop) -> (B, T * hop)
+    audio = audio[..., :length]
+    return audio.squeeze(0) if wav.dim() == 1 else audio
 
 
 def context_frames(generator: nn.Module) -> tuple[int, int]:
@@ -79,4 +121,4 @@ def log_mel_in_windows(mel_transform: nn.Module, wav: Tensor, window_frames: int
     return torch.cat(pieces, dim=-1)
 
 
-__all__ = ["context_frames", "log_mel_in_windows", "vocode_in_windows"]
+__all__ = ["context_frames", "copy_synthesis", "log_mel_in_windows", "vocode_in_windows"]
