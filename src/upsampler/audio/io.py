@@ -18,7 +18,7 @@ from torch import Tensor
 from upsampler._atomic import PathLike, atomic_write
 from upsampler.lengths import check_int
 
-BUNDLED_SPEECH = Path(__file__).parent.parent / "data" / "arctic_a0007.wav"
+BUNDLED_SPEECH = Path(__file__).parents[1] / "data" / "arctic_a0007.wav"  # src/upsampler/data
 
 
 def sound_path(path: PathLike) -> bytes:
