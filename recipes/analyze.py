@@ -52,7 +52,8 @@ from upsampler.recipe_support.errors import (
     one_line,
     run_or_exit,
 )
-from upsampler.files import save_png, write_json
+from upsampler._atomic import write_json
+from upsampler.analysis.figures import save_png
 from upsampler.training.artifacts import (
     SILENCE_LOG_LEVEL,
     probe_tonal_excess,

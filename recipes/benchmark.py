@@ -42,7 +42,7 @@ from torch import nn
 from tqdm import tqdm
 
 from upsampler import ConvTranspose1d
-from upsampler.files import atomic_write_text, write_json
+from upsampler._atomic import atomic_write_text, write_json
 from upsampler.lengths import exact_padding
 from upsampler.models.hifigan import PRESETS
 from upsampler.recipe_support.benchmarks.layer import (

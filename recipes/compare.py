@@ -30,7 +30,8 @@ from upsampler.recipe_support.errors import (
     run_or_exit,
 )
 from upsampler.recipe_support.recipe_options import check_compare_options, check_writable_dir
-from upsampler.files import atomic_write_text, save_png, write_json
+from upsampler._atomic import atomic_write_text, write_json
+from upsampler.analysis.figures import save_png
 
 log = logging.getLogger("compare")
 

@@ -37,7 +37,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from upsampler.audio import BUNDLED_SPEECH, MelSpectrogram
-from upsampler.files import atomic_write_text, write_json
+from upsampler._atomic import atomic_write_text, write_json
 from upsampler.models.generator import MelGenerator
 from upsampler.recipe_support.build import build_generator, check_model_matches_audio
 from upsampler.recipe_support.front_end import checkpoint_front_end

@@ -48,7 +48,7 @@ from upsampler.recipe_support.errors import (
     one_line,
     run_or_exit,
 )
-from upsampler.files import WriteError, temporary_path, write_json
+from upsampler._atomic import WriteError, temporary_path, write_json
 from upsampler.recipe_support.recipe_options import check_writable_dir
 from upsampler.recipe_support.options import (
     check_choice,

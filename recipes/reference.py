@@ -22,7 +22,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from upsampler.files import atomic_write_text
+from upsampler._atomic import atomic_write_text
 from upsampler.recipe_support.errors import (
     RecipeError,
     check_run_dir_override,

@@ -46,7 +46,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from upsampler.files import write_json
+from upsampler._atomic import write_json
 from upsampler.recipe_support.front_end import checkpoint_front_end
 from upsampler.recipe_support.errors import (
     RecipeError,

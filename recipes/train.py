@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from upsampler.audio import MelSpectrogram
-from upsampler.files import WriteError, write_json
+from upsampler._atomic import WriteError, write_json
 from upsampler.recipe_support.build import generator_fields
 from upsampler.recipe_support.front_end import given_overrides
 from upsampler.recipe_support.distributed import ProcessContext, init_process_context

@@ -60,7 +60,7 @@ from upsampler.recipe_support.errors import (
     one_line,
     run_or_exit,
 )
-from upsampler.files import WriteError, remove_stale_temporaries, write_json
+from upsampler._atomic import WriteError, remove_stale_temporaries, write_json
 from upsampler.recipe_support.front_end import checkpoint_front_end
 from upsampler.recipe_support.lock import RunLock
 from upsampler.recipe_support.recipe_options import (

@@ -4,7 +4,7 @@ Issue 21 item 13: a full disk during a checkpoint write was torch's raw
 ``basic_ios::clear: iostream error`` traceback, vocode logged ``LibsndfileError: System
 error.``. The disk is simulated: the writer raises ``OSError(ENOSPC)`` or an opaque
 ``RuntimeError`` after some bytes, and ``os.statvfs`` reports no free blocks (the check
-``upsampler.files`` makes after an opaque failure). Tests run as root, so permission
+``upsampler._atomic`` makes after an opaque failure). Tests run as root, so permission
 problems are simulated by the raised errno, and an unwritable folder is a path below a
 regular file.
 """
@@ -29,7 +29,8 @@ from training_support import (  # noqa: F401 (one_thread: a fixture)
     tiny_trainer,
     write_corpus,
 )
-from upsampler.files import WriteError, atomic_write, save_png, write_json
+from upsampler._atomic import WriteError, atomic_write, write_json
+from upsampler.analysis.figures import save_png
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.recipe_support.vocoding import write_wav
 
@@ -68,7 +69,7 @@ def torch_like_failure(temp: Path) -> None:
     raise RuntimeError(TORCH_ERROR)
 
 
-# --- upsampler.files ------------------------------------------------------------------------
+# --- upsampler._atomic ----------------------------------------------------------------------
 
 
 def test_opaque_failure_on_a_full_disk_says_so_and_keeps_the_old_file(

@@ -13,7 +13,8 @@ import pytest
 
 from recipe_support import REPO
 from upsampler.recipe_support.errors import one_line
-from upsampler.files import atomic_write_text, save_png, write_json
+from upsampler._atomic import atomic_write_text, write_json
+from upsampler.analysis.figures import save_png
 from upsampler.recipe_support.records import RunRecords, find_inputs, output_names, shard
 
 NUM_MELS = 80

@@ -17,7 +17,7 @@ from torch import nn
 
 from upsampler import HiFiGANGenerator
 from upsampler.export import exportable, export_onnx, run_onnx
-from upsampler.onnx_layout import (
+from upsampler.export.onnx_layout import (
     BlockedMRF,
     Conv1dAs2d,
     IdentityConv2d,

@@ -12,7 +12,7 @@ from torch.nn.utils import parametrize
 
 from training_support import tiny_trainer
 from upsampler import load_hifigan
-from upsampler.files import WriteError
+from upsampler._atomic import WriteError
 from upsampler.training import checkpoints
 from upsampler.training.discriminators import (
     FULL_PERIOD_CHANNELS,

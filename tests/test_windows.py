@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from upsampler import HiFiGANGenerator
 from upsampler.audio import MelSpectrogram
-from upsampler.recipe_support.windows import (
+from upsampler.audio.inference import (
     context_frames,
     log_mel_in_windows,
     vocode_in_windows,
@@ -75,6 +75,21 @@ def test_context_is_at_least_the_measured_reach() -> None:
         diff = (generator(bumped[None]) - generator(base[None]))[0, 0].abs()
     moved = torch.nonzero(diff > 0).flatten()
     assert moved.min() >= (t - after) * hop and moved.max() < (t + 1 + before) * hop
+
+
+class NoStreamingRule(nn.Module):
+    """A generator-shaped module whose layer has no streaming rule: no known receptive field."""
+
+    hop_length = 4
+
+    def forward(self, mel: Tensor) -> Tensor:
+        return mel.repeat_interleave(self.hop_length, dim=-1)
+
+
+def test_context_of_an_unknown_generator_is_a_type_error() -> None:
+    # the message names the module; it used to fall through to an AttributeError
+    with pytest.raises(TypeError, match="NoStreamingRule has no streaming rule"):
+        context_frames(NoStreamingRule())
 
 
 @pytest.mark.parametrize("length", [200 * 37, 200 * 37 + 113])

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from upsampler.files import WriteError
+from upsampler._atomic import WriteError
 
 Config = TypeVar("Config")
 EXIT_FAILURE = 1
@@ -52,7 +52,7 @@ class PrintableLogFilter(logging.Filter):
 
 def one_line(error: BaseException) -> str:
     """``"ErrorType: message"`` on a single, :func:`printable` line, for logs and summaries
-    without tracebacks; a :class:`~upsampler.files.WriteError` is its own message
+    without tracebacks; a :class:`~upsampler._atomic.WriteError` is its own message
     (``cannot write '<path>': no space left on device``)."""
     message = " ".join(printable(error).split())
     if isinstance(error, WriteError):

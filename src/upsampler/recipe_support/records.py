@@ -5,7 +5,7 @@ settings that decide every output in ``records/settings.json``. A file counts as
 its record exists, its output exists and the input it was made from still has the size and
 modification time the record names (the record is written after the output is renamed into
 place), so an interrupted run is resumed by running it again: done files are skipped,
-half-written outputs never exist (see :mod:`upsampler.files`), and the
+half-written outputs never exist (see :mod:`upsampler._atomic`), and the
 summary is rebuilt from the records of every rank. A rerun with other settings is refused
 (:meth:`RunRecords.claim`), and a path the records do not list is never written over
 (:meth:`RunRecords.owned`).
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from upsampler.lengths import check_int
 from upsampler.recipe_support.errors import RecipeError
-from upsampler.files import write_json
+from upsampler._atomic import write_json
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 MEL_SUFFIXES = (".npy", ".pt")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from upsampler.files import TEMP_MARKER, is_temporary, write_json
+from upsampler._atomic import TEMP_MARKER, is_temporary, write_json
 from upsampler.recipe_support.errors import RecipeError, one_line
 from upsampler.recipe_support.records import RECORDS_DIR
 from upsampler.training.checkpoints import (

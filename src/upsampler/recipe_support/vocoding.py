@@ -16,7 +16,16 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from upsampler.audio import BUNDLED_SPEECH, file_sample_rate, load_audio, sound_path
+from upsampler._atomic import atomic_write
+from upsampler.analysis.figures import save_png
+from upsampler.audio import (
+    BUNDLED_SPEECH,
+    file_sample_rate,
+    load_audio,
+    log_mel_in_windows,
+    sound_path,
+    vocode_in_windows,
+)
 from upsampler.lengths import ceil_div
 from upsampler.recipe_support.build import (
     build_generator,
@@ -32,7 +41,6 @@ from upsampler.recipe_support.errors import (
     printable,
     run_dir_override,
 )
-from upsampler.files import atomic_write, save_png
 from upsampler.recipe_support.records import (
     MEL_SUFFIXES,
     RunRecords,
@@ -40,7 +48,6 @@ from upsampler.recipe_support.records import (
     is_run_folder,
     output_names,
 )
-from upsampler.recipe_support.windows import log_mel_in_windows, vocode_in_windows
 
 log = logging.getLogger("vocode")
 log.addFilter(PrintableLogFilter())  # input names need not be valid UTF-8

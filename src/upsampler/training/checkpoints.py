@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from upsampler.files import atomic_write, is_temporary
+from upsampler._atomic import atomic_write, is_temporary
 from upsampler.models.family import fit_state_dict, release_state_dict
 
 GENERATOR_PREFIX, STATE_PREFIX = "g_", "do_"

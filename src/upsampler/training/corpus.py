@@ -35,7 +35,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from upsampler.files import atomic_write, atomic_write_text, write_json
+from upsampler._atomic import atomic_write, atomic_write_text, write_json
 from upsampler.training.debian import download_deb, unpack_deb
 
 log = logging.getLogger(__name__)

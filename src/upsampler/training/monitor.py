@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from upsampler.files import append_text, atomic_write_text
+from upsampler._atomic import append_text, atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

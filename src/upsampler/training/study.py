@@ -24,7 +24,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from upsampler.analysis.spectrum import FLOOR_DB
-from upsampler.files import atomic_write_text, save_png, write_json
+from upsampler._atomic import atomic_write_text, write_json
+from upsampler.analysis.figures import save_png
 from upsampler.training.monitor import METRICS_FILE
 
 CURVE_METRICS = {  # metric key in metrics.jsonl -> axis label

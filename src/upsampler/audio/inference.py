@@ -1,16 +1,17 @@
-"""Vocode a long mel in overlapping windows whose output equals one offline pass.
+"""Inference over whole inputs: copy synthesis, and long inputs in exact overlapping windows.
+
+:func:`copy_synthesis` runs waveform -> mel -> waveform in one pass and returns exactly
+the input's length. For inputs too long for one pass, :func:`vocode_in_windows` and
+:func:`log_mel_in_windows` work in windows whose output equals one offline pass.
 
 Output sample ``j`` of a generator reads mel frame ``t`` only if ``t * hop`` lies in
-``[j - left, j + right]`` (its receptive field, in output samples). So the samples of
-frames ``[a, b)`` are exact when the generator sees frames
+``[j - left, j + right]`` (its receptive field, in output samples:
+:func:`upsampler.streaming.generator_context`, exact for every upsampler kind). So the
+samples of frames ``[a, b)`` are exact when the generator sees frames
 ``[a - ceil(left / hop), b + ceil(right / hop))`` (clipped to the mel): every layer's
 padding at the window's edges lies outside what those samples read. Windows of
 ``window_frames`` frames plus that context go through the generator one at a time and
 only their core samples are kept, so memory is bounded by the window, not the input.
-
-The field is ``upsampler.streaming.generator_context`` (exact, transposed upsamplers);
-for resize and subpixel upsamplers it is bounded here from the layers' kernels and strides
-(a larger bound only costs overlap, never exactness).
 """
 
 from __future__ import annotations
@@ -18,52 +19,58 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upsampler.lengths import ceil_div, chain_context, check_int, conv_context
+from upsampler.lengths import ceil_div, check_int
 from upsampler.streaming import generator_context
 
-Layer = tuple[int, int, int]  # (stride, left, right), see lengths.chain_context
-RESIZE_REACH = 2  # a linear resize reads within 2 * scale output samples of its centre
 
+@torch.no_grad()
+def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) -> Tensor:
+    """Waveform -> mel -> waveform of exactly ``wav``'s length: ``(B, L) -> (B, L)``.
 
-def _conv(conv: nn.Conv1d) -> Layer:
-    return (1, *conv_context(conv.kernel_size[0], conv.dilation[0], conv.padding[0]))
-
-
-def _upsampler_bound(up: nn.Module) -> list[Layer]:
-    """A resize or subpixel upsampler as ``(stride, left, right)`` layers (an upper bound)."""
-    scale = int(up.scale_factor)
-    resample = (scale, RESIZE_REACH * scale, RESIZE_REACH * scale)
-    if hasattr(up, "upsampled_channels"):  # subpixel: conv at the input rate, then shuffle
-        return [_conv(up), resample]
-    return [resample, _conv(up)]  # resize, then conv at the output rate
-
-
-def _bounded_context(generator: nn.Module) -> tuple[int, int]:
-    layers = [_conv(generator.conv_pre)]
-    for i, up in enumerate(generator.ups):
-        layers += _upsampler_bound(up)
-        branches = []
-        for block in generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]:
-            convs = [m for m in block.modules() if isinstance(m, nn.Conv1d)]
-            branches.append(chain_context([_conv(c) for c in convs]))
-        layers.append((1, max(b[0] for b in branches), max(b[1] for b in branches)))
-    layers.append(_conv(generator.conv_post))
-    return chain_context(layers)
-
-
-def receptive_field(generator: nn.Module) -> tuple[int, int]:
-    """``(left, right)`` output samples around ``j`` whose frames output ``j`` may read."""
-    try:
-        return generator_context(generator)
-    except TypeError:  # not a transposed upsampler: bound it from the layer kernels
-        return _bounded_context(generator)
+    The waveform is zero-padded at the end to a multiple of the hop, so the mel has
+    ``ceil(L / hop)`` frames and the generator returns ``ceil(L / hop) * hop >= L``
+    samples, trimmed back to ``L`` (the original returns ``floor(L / hop) * hop``).
+    A 1-D ``(L,)`` input gives ``(L,)``.
+    Runs without gradients.
+    """
+    hop = generator.hop_length
+    if getattr(mel_transform, "hop_length", None) != hop:
+        raise ValueError(
+            f"mel_transform.hop_length={getattr(mel_transform, 'hop_length', None)} must equal "
+            f"generator.hop_length={hop}"
+        )
+    if not isinstance(wav, Tensor) or wav.dim() not in (1, 2):
+        found = tuple(wav.shape) if isinstance(wav, Tensor) else type(wav).__name__
+        raise ValueError(f"wav must be a (L,) or (B, L) tensor, got {found}")
+    length = wav.shape[-1]
+    n_fft = getattr(mel_transform, "n_fft", None)
+    if n_fft is not None:  # name the caller's length, not the hop-padded one check_wav sees
+        shortest_padded = max(hop, (n_fft - hop) // 2 + 1)
+        shortest = (ceil_div(shortest_padded, hop) - 1) * hop + 1
+        if length < shortest:
+            raise ValueError(
+                f"wav must have at least {shortest} samples for n_fft={n_fft}, "
+                f"hop_length={hop}, got {length}"
+            )
+    padded = F.pad(wav, (0, ceil_div(length, hop) * hop - length))
+    mel = mel_transform(padded)
+    if mel.dim() == 2:
+        mel = mel.unsqueeze(0)  # (num_mels, T) -> (1, num_mels, T)
+    audio = generator(mel).squeeze(1)  # (B, 1, T * hop) -> (B, T * hop)
+    audio = audio[..., :length]
+    return audio.squeeze(0) if wav.dim() == 1 else audio
 
 
 def context_frames(generator: nn.Module) -> tuple[int, int]:
-    """Frames of context a window needs on each side for exact samples."""
-    left, right = receptive_field(generator)
+    """Frames of context a window needs on each side for exact samples.
+
+    Raises ``TypeError`` for a generator with a layer that has no streaming rule (its
+    receptive field is unknown).
+    """
+    left, right = generator_context(generator)
     hop = int(generator.hop_length)
     return ceil_div(max(left, 0), hop), ceil_div(max(right, 0), hop)
 
@@ -114,4 +121,4 @@ def log_mel_in_windows(mel_transform: nn.Module, wav: Tensor, window_frames: int
     return torch.cat(pieces, dim=-1)
 
 
-__all__ = ["context_frames", "log_mel_in_windows", "receptive_field", "vocode_in_windows"]
+__all__ = ["context_frames", "copy_synthesis", "log_mel_in_windows", "vocode_in_windows"]

@@ -7,8 +7,9 @@ write leaves at most a temporary file. Temporary names are ``.<name>.partial-<pi
 processes writing the same target never share one, and ``remove_stale_temporaries``
 recognises them. They are created with mode ``0o666`` minus the umask (0644 under the
 usual 022), as ``open`` would create the target, not the 0600 of ``tempfile.mkstemp``.
-Only the standard library is imported here; the library's own savers
-(``upsampler.audio.save_audio``, ``upsampler.export``) use it too.
+Only the standard library is imported here. Private to the package: its writers
+(``upsampler.audio.save_audio``, ``upsampler.export``, the training checkpoints, the
+recipes' records and ``upsampler.analysis.figures.save_png``) all go through it.
 
 A write that fails for a file-system reason (a full disk, a quota, a read-only or
 unwritable folder, a folder path through a regular file) raises :class:`WriteError`, an
@@ -33,7 +34,6 @@ from typing import Any, Union
 PathLike = Union[str, "os.PathLike[str]"]
 TEMP_MARKER = ".partial-"
 CREATE_MODE = 0o666  # the umask is applied by the OS, as for any new file
-FIGURE_DPI = 100  # recipe figures: 8 x 5 inches -> 800 x 500 pixels
 RANDOM_HEX_BYTES = 4
 PROBE_BYTES = 64 * 1024  # written (and fsync'ed) after an opaque failure to find its cause
 FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
@@ -192,11 +192,6 @@ def write_json(path: PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def save_png(figure: Any, path: PathLike, dpi: int = FIGURE_DPI) -> Path:
-    """Save a matplotlib ``figure`` as PNG atomically to ``path``."""
-    return atomic_write(path, lambda temp: figure.savefig(temp, format="png", dpi=dpi))
-
-
 def append_text(path: PathLike, text: str) -> None:
     """Append ``text`` (UTF-8) to ``path``; a file-system failure is a :class:`WriteError`
     (an append is not atomic: a failed one may leave a torn last line)."""
@@ -230,7 +225,6 @@ __all__ = [
     "atomic_write_text",
     "is_temporary",
     "remove_stale_temporaries",
-    "save_png",
     "temporary_path",
     "write_error",
     "write_json",

@@ -1,4 +1,4 @@
-"""Deployment: TorchScript and ONNX files of our layers and generators, checked against eager.
+"""Writers of the deployment files: TorchScript and ONNX of our layers and generators.
 
 ``exportable(module)`` returns an inference copy: eval mode, weight norm folded, no
 gradients. Under capture (``torch.jit`` or ``torch.export``) ``conv_transpose1d`` skips its
@@ -9,7 +9,7 @@ ONNX goes through ``torch.onnx.export(..., dynamo=True)`` with a dynamic batch a
 axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it exports our
 in-place strided adds of the scatter without writing them back, and its graph is wrong.
 Files are written to a temporary name in the target folder and renamed into place
-(:func:`upsampler.files.atomic_write`).
+(:func:`upsampler._atomic.atomic_write`).
 
 ``lowering`` picks how our transposed layer appears in the ONNX graph: ``"dense"`` (the
 default) is our own formulation, a matrix product then pads, reshapes and adds (no
@@ -18,29 +18,27 @@ math, the runtime's own kernel). The rest of the model is the same either way, w
 every plain ``nn.Conv1d`` written as a 2-D ``Conv`` (:class:`Conv1dAs2d`), which
 onnxruntime runs with its faster blocked-layout kernels, and (``blocked_residuals``, on by
 default) each HiFi-GAN MRF written so its residual blocks stay in that layout from the
-first convolution to the last (:mod:`upsampler.onnx_layout`: same numbers, a few identity
-1x1 convolutions more in the file).
+first convolution to the last (:mod:`upsampler.export.onnx_layout`: same numbers, a few
+identity 1x1 convolutions more in the file). Running a written file back is
+:mod:`upsampler.export.runtime`.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import copy
 import logging
-import os
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
 
+from upsampler._atomic import PathLike, atomic_write
 from upsampler.conv_transpose.dispatch import torch_conv_transpose
-from upsampler.files import atomic_write
+from upsampler.export.onnx_layout import with_2d_convs, with_blocked_residuals
 from upsampler.layers.weight_norm import remove_weight_norm
-from upsampler.onnx_layout import Conv1dAs2d, with_2d_convs, with_blocked_residuals
 
-PathLike = Union[str, "os.PathLike[str]"]
 TORCHSCRIPT_METHODS = ("trace", "script")
 BATCH_AXIS, TIME_AXIS = 0, 2
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -114,7 +112,7 @@ def export_onnx(module: nn.Module, path: PathLike, example: Tensor, lowering: st
     Input ``"input"`` ``(B, C, T)``, output ``"output"``. ``lowering`` is ``"dense"`` (our
     formulation) or ``"conv_transpose"`` (ONNX's ``ConvTranspose`` node);
     ``blocked_residuals`` writes each MRF for onnxruntime's blocked CPU layout
-    (:func:`upsampler.onnx_layout.with_blocked_residuals`; turn it off for a runtime
+    (:func:`upsampler.export.onnx_layout.with_blocked_residuals`; turn it off for a runtime
     without that layout, where its identity convolutions are only extra work);
     ``onnx_kwargs`` go to ``torch.onnx.export`` (e.g. ``opset_version``). Needs ``onnx``
     and ``onnxscript``.
@@ -140,67 +138,18 @@ def export_onnx(module: nn.Module, path: PathLike, example: Tensor, lowering: st
         ))
 
 
-def onnx_session(path: PathLike, num_threads: Optional[int] = None) -> Any:
-    """An onnxruntime CPU session of ``path``: all graph optimisations, sequential execution,
-    ``num_threads`` intra-op threads (None: onnxruntime's default) and one inter-op thread.
-
-    With a thread count set, the pool's threads do not spin between ops: on a machine
-    shared with other work a spinning thread takes cores the others need.
-    """
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    if num_threads is not None:
-        options.intra_op_num_threads, options.inter_op_num_threads = int(num_threads), 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def run_onnx(path: PathLike, input: Tensor, num_threads: Optional[int] = None) -> Tensor:
-    """Run an exported file in onnxruntime (CPU): ``(B, C, T)`` float tensor in, tensor out."""
-    (output,) = onnx_session(path, num_threads).run(
-        None, {INPUT_NAME: input.detach().cpu().numpy()})
-    return torch.from_numpy(output)
-
-
-def onnx_node_types(path: PathLike) -> dict[str, int]:
-    """``{op_type: count}`` of an ONNX file's graph, most frequent first."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return dict(collections.Counter(node.op_type for node in graph.node).most_common())
-
-
-def run_torchscript(path: PathLike, input: Tensor) -> Tensor:
-    """Load a TorchScript file and run it under ``torch.no_grad``."""
-    scripted = torch.jit.load(str(path), map_location=input.device)
-    with torch.no_grad():
-        return scripted(input)
-
-
-def max_abs_error(output: Tensor, reference: Tensor) -> float:
-    """Largest ``|output - reference|``; shapes must match."""
-    if output.shape != reference.shape:
-        raise ValueError(
-            f"output shape {tuple(output.shape)} differs from reference {tuple(reference.shape)}"
-        )
-    return float((output.to(reference) - reference).abs().max())
-
-
 __all__ = [
+    "BATCH_AXIS",
+    "INPUT_NAME",
     "LOWERINGS",
-    "Conv1dAs2d",
+    "MIN_EXPORT_LENGTH",
+    "OUTPUT_NAME",
+    "QUIET_LOGGERS",
+    "TIME_AXIS",
+    "TORCHSCRIPT_METHODS",
+    "PathLike",
     "exportable",
     "export_onnx",
-    "onnx_node_types",
-    "onnx_session",
-    "quiet_onnx_logs",
     "export_torchscript",
-    "max_abs_error",
-    "run_onnx",
-    "run_torchscript",
-    "with_2d_convs",
-    "with_blocked_residuals",
+    "quiet_onnx_logs",
 ]

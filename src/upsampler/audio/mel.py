@@ -1,4 +1,4 @@
-"""Waveform <-> mel front end (HiFi-GAN's recipe) and audio file I/O.
+"""HiFi-GAN's waveform -> log-mel front end.
 
 The log-mel follows jik876/hifi-gan ``meldataset.mel_spectrogram``: reflect-pad by
 ``(n_fft - hop_length) // 2`` on both sides, ``stft(center=False)`` with a Hann window,
@@ -14,25 +14,19 @@ A waveform of ``L`` samples gives ``L // hop_length`` frames::
 from __future__ import annotations
 
 import functools
-import os
-from pathlib import Path
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upsampler.lengths import ceil_div, check_int
-from upsampler.files import atomic_write
+from upsampler.lengths import check_int
 
-PathLike = Union[str, "os.PathLike[str]"]
 MAGNITUDE_EPS = 1e-9  # inside the sqrt of the magnitude, as the original
 LOG_CLAMP = 1e-5  # floor before the log (dynamic_range_compression_torch)
 BACKENDS = ("librosa", "torchaudio")
-BUNDLED_SPEECH = Path(__file__).parent / "data" / "arctic_a0007.wav"
 
 
 @functools.lru_cache(maxsize=8)
@@ -195,93 +189,15 @@ def mel_spectrogram(
     return transform.to(wav.device)(wav)
 
 
-@torch.no_grad()
-def copy_synthesis(generator: nn.Module, mel_transform: nn.Module, wav: Tensor) -> Tensor:
-    """Waveform -> mel -> waveform of exactly ``wav``'s length: ``(B, L) -> (B, L)``.
-
-    The waveform is zero-padded at the end to a multiple of the hop, so the mel has
-    ``ceil(L / hop)`` frames and the generator returns ``ceil(L / hop) * hop >= L``
-    samples, trimmed back to ``L`` (the original returns ``floor(L / hop) * hop``).
-    A 1-D ``(L,)`` input gives ``(L,)``.
-    Runs without gradients.
-    """
-    hop = generator.hop_length
-    if getattr(mel_transform, "hop_length", None) != hop:
-        raise ValueError(
-            f"mel_transform.hop_length={getattr(mel_transform, 'hop_length', None)} must equal "
-            f"generator.hop_length={hop}"
-        )
-    if not isinstance(wav, Tensor) or wav.dim() not in (1, 2):
-        found = tuple(wav.shape) if isinstance(wav, Tensor) else type(wav).__name__
-        raise ValueError(f"wav must be a (L,) or (B, L) tensor, got {found}")
-    length = wav.shape[-1]
-    n_fft = getattr(mel_transform, "n_fft", None)
-    if n_fft is not None:  # name the caller's length, not the hop-padded one check_wav sees
-        shortest_padded = max(hop, (n_fft - hop) // 2 + 1)
-        shortest = (ceil_div(shortest_padded, hop) - 1) * hop + 1
-        if length < shortest:
-            raise ValueError(
-                f"wav must have at least {shortest} samples for n_fft={n_fft}, "
-                f"hop_length={hop}, got {length}"
-            )
-    padded = F.pad(wav, (0, ceil_div(length, hop) * hop - length))
-    mel = mel_transform(padded)
-    if mel.dim() == 2:
-        mel = mel.unsqueeze(0)  # (num_mels, T) -> (1, num_mels, T)
-    audio = generator(mel).squeeze(1)  # (B, 1, T * hop) -> (B, T * hop)
-    audio = audio[..., :length]
-    return audio.squeeze(0) if wav.dim() == 1 else audio
-
-
-def sound_path(path: PathLike) -> bytes:
-    """``path`` as the file system's bytes, the form soundfile opens any name in.
-
-    soundfile encodes a ``str`` path as strict UTF-8, so a name that is not valid UTF-8
-    (``b"caf\\xe9.wav"``, which Python holds as ``"caf\\udce9.wav"``) fails with
-    ``UnicodeEncodeError``; its bytes open it as they are.
-    """
-    return os.fsencode(path)
-
-
-def load_audio(path: PathLike, sample_rate: int) -> Tensor:
-    """Read ``path`` as float32 mono ``(L,)`` at ``sample_rate`` (channel mean, librosa resampling).
-
-    Raises ``ValueError`` naming the path when it is missing, unreadable or empty.
-    """
-    check_int("sample_rate", sample_rate, 1)
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"audio file {str(path)!r} does not exist or is not a file")
-    try:
-        data, file_rate = sf.read(sound_path(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise ValueError(f"audio file {str(path)!r} is not readable audio: {err}") from err
-    if data.size == 0:
-        raise ValueError(f"audio file {str(path)!r} holds no samples")
-    mono = data.mean(axis=1)  # (L, channels) -> (L,)
-    if file_rate != sample_rate:
-        import librosa  # imported on first use: ``import upsampler`` stays free of it
-
-        mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate)
-    return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
-
-
-def save_audio(path: PathLike, wav: Tensor, sample_rate: int) -> None:
-    """Write ``(L,)`` or ``(C, L)`` to ``path`` (format from its suffix): temp file, then rename."""
-    check_int("sample_rate", sample_rate, 1)
-    if not isinstance(wav, Tensor) or wav.dim() not in (1, 2) or wav.shape[-1] == 0:
-        found = tuple(wav.shape) if isinstance(wav, Tensor) else type(wav).__name__
-        raise ValueError(f"wav must be a non-empty (L,) or (C, L) tensor, got {found}")
-    if not bool(torch.isfinite(wav).all()):
-        raise ValueError("wav contains NaN or Inf values; it must be finite")
-    data = wav.detach().float().cpu()
-    data = data.t() if data.dim() == 2 else data  # (C, L) -> (L, C), soundfile's layout
-    atomic_write(path, lambda temp: sf.write(sound_path(temp), data.numpy(), sample_rate))
-
-
-def file_sample_rate(path: PathLike) -> int:
-    """The sample rate an audio file's header states (``ValueError`` if unreadable)."""
-    try:
-        return int(sf.info(sound_path(path)).samplerate)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise ValueError(f"audio file {str(path)!r} is not readable audio: {err}") from err
+__all__ = [
+    "BACKENDS",
+    "HIFIGAN_AUDIO_FIELDS",
+    "LOG_CLAMP",
+    "MAGNITUDE_EPS",
+    "MelSpectrogram",
+    "check_wav",
+    "log_mel",
+    "mel_filterbank",
+    "mel_kwargs_from_config",
+    "mel_spectrogram",
+]

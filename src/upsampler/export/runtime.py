@@ -1,0 +1,74 @@
+"""Running the deployment files back: onnxruntime and TorchScript, and their error against eager.
+
+The files are the ones :mod:`upsampler.export.writers` writes: one input ``"input"``
+``(B, C, T)`` and one output. onnxruntime and onnx are imported inside the functions that
+need them, so importing this module (and ``upsampler.export``) does not load them.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from upsampler.export.writers import INPUT_NAME, PathLike
+
+
+def onnx_session(path: PathLike, num_threads: Optional[int] = None) -> Any:
+    """An onnxruntime CPU session of ``path``: all graph optimisations, sequential execution,
+    ``num_threads`` intra-op threads (None: onnxruntime's default) and one inter-op thread.
+
+    With a thread count set, the pool's threads do not spin between ops: on a machine
+    shared with other work a spinning thread takes cores the others need.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    if num_threads is not None:
+        options.intra_op_num_threads, options.inter_op_num_threads = int(num_threads), 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path: PathLike, input: Tensor, num_threads: Optional[int] = None) -> Tensor:
+    """Run an exported file in onnxruntime (CPU): ``(B, C, T)`` float tensor in, tensor out."""
+    (output,) = onnx_session(path, num_threads).run(
+        None, {INPUT_NAME: input.detach().cpu().numpy()})
+    return torch.from_numpy(output)
+
+
+def onnx_node_types(path: PathLike) -> dict[str, int]:
+    """``{op_type: count}`` of an ONNX file's graph, most frequent first."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return dict(collections.Counter(node.op_type for node in graph.node).most_common())
+
+
+def run_torchscript(path: PathLike, input: Tensor) -> Tensor:
+    """Load a TorchScript file and run it under ``torch.no_grad``."""
+    scripted = torch.jit.load(str(path), map_location=input.device)
+    with torch.no_grad():
+        return scripted(input)
+
+
+def max_abs_error(output: Tensor, reference: Tensor) -> float:
+    """Largest ``|output - reference|``; shapes must match."""
+    if output.shape != reference.shape:
+        raise ValueError(
+            f"output shape {tuple(output.shape)} differs from reference {tuple(reference.shape)}"
+        )
+    return float((output.to(reference) - reference).abs().max())
+
+
+__all__ = [
+    "max_abs_error",
+    "onnx_node_types",
+    "onnx_session",
+    "run_onnx",
+    "run_torchscript",
+]
