@@ -13,7 +13,7 @@ Another model passes its own modules (BigVGAN: no activation, AMP blocks).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from torch import Tensor, nn
 
@@ -24,7 +24,7 @@ from upsampler.layers.streaming import Stream, StreamingModule, new_stream, regi
 from upsampler.layers.streams import ChainStream, MeanStream
 from upsampler.layers.upsamplers import make_upsampler
 from upsampler.layers.weight_norm import apply_weight_norm, init_normal_, remove_weight_norm
-from upsampler.lengths import check_int, exact_padding, exact_trim
+from upsampler.lengths import check_int, exact_padding
 
 DEFAULT_KERNEL_SIZES = (3, 7, 11)  # HiFi-GAN V1/V2
 DEFAULT_DILATION_SIZES = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
