@@ -20,7 +20,7 @@ WIDTH = 16  # reduced width: an export of the full models takes about a minute e
 
 def test_deployment_section_times_every_runtime(tmp_path: Path) -> None:
     """One HiFi-GAN preset at reduced width (BigVGAN's exports are covered in
-    test_export_models.py; its full-depth preset here adds minutes to the suite)."""
+    tests/export/test_export_models.py; its full-depth preset here adds minutes to the suite)."""
     cfg = compose_config("benchmark", [
         "progress=false", f"output_dir={tmp_path}", "hifigan_presets=[]", "extra_layers=[]",
         "onnx.enabled=true", "onnx.presets=[v3]", "onnx.bigvgan_presets=[]",

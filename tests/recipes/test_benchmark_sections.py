@@ -57,5 +57,5 @@ def test_every_model_section_returns_rows(tmp_path: Path) -> None:
         for row in results["bigvgan"]:
             assert row["reference"] == "bigvgan.bigvgan.BigVGAN"
             assert row["max_abs_diff"] < 1e-5  # same weights, same numbers
-    else:  # without the package the section is skipped (tests/test_benchmark_bigvgan.py)
+    else:  # without the package the section is skipped (tests/recipes/test_benchmark_bigvgan.py)
         assert results["bigvgan"] == [] and not (tmp_path / "bigvgan.csv").exists()
