@@ -82,12 +82,12 @@ def test_every_limit_is_read_by_the_dispatch_or_the_functional() -> None:
 
 
 def test_force_restores_the_choice_and_rejects_unknown_names() -> None:
-    route = dispatch.forward_path(2, 8, 40, 4, 16, 320, 8, 1, 1, "cpu")
+    route = dispatch.forward_path(2, 8, 40, 4, 16, 8, 4, 0, 1, 1, "cpu")
     with dispatch.force(forward="index", backward="dense", fold_ratio=0):
-        assert dispatch.forward_path(2, 8, 40, 4, 16, 320, 8, 1, 1, "cpu").kernel == "index"
-        assert dispatch.backward_path(2, 8, 40, 4, 16, 320, 8, 1, 1, "cpu").kernel == "dense"
+        assert dispatch.forward_path(2, 8, 40, 4, 16, 8, 4, 0, 1, 1, "cpu").kernel == "index"
+        assert dispatch.backward_path(2, 8, 40, 4, 16, 8, 4, 0, 1, 1, "cpu").kernel == "dense"
         assert dispatch.limits().fold_ratio == 0
-    assert dispatch.forward_path(2, 8, 40, 4, 16, 320, 8, 1, 1, "cpu") == route
+    assert dispatch.forward_path(2, 8, 40, 4, 16, 8, 4, 0, 1, 1, "cpu") == route
     assert dispatch.limits() == dispatch.LIMITS
     with pytest.raises(ValueError, match="forward must be one of .*'gpu'"):
         with dispatch.force(forward="gpu"):
@@ -100,4 +100,4 @@ def test_force_restores_the_choice_and_rejects_unknown_names() -> None:
             pass
     with pytest.raises(ValueError, match="forced forward path 'depthwise' needs one input"):
         with dispatch.force(forward="depthwise"):
-            dispatch.forward_path(1, 4, 10, 2, 3, 21, 2, 1, 1, "cpu")
+            dispatch.forward_path(1, 4, 10, 2, 3, 2, 0, 0, 1, 1, "cpu")

@@ -35,7 +35,7 @@ def test_sections_write_their_rows(tmp_path: Path) -> None:
         assert row["forward_s"] > 0 and row["forward_backward_s"] > 0
     # forcing a formulation for the crossover leaves the library's choice as it was
     assert dispatch.limits() == dispatch.LIMITS
-    assert dispatch.forward_path(1, 2, 3, 2, 4, 6, 2, 1, 1, "cpu").kernel == "matrix"
+    assert dispatch.forward_path(1, 2, 3, 2, 4, 2, 1, 0, 1, 1, "cpu").kernel == "matrix"
     written = json.loads((tmp_path / "benchmark.json").read_text())
     assert set(written) >= {"overhead", "crossover", "long_kernel"}
     for name in ("overhead", "crossover", "long_kernel"):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Iterator, NamedTuple, Optional
 
 import torch
@@ -33,6 +34,7 @@ from torch import Tensor
 
 from upsampler.conv_transpose.capture import is_compiling
 from upsampler.conv_transpose.kernels.columns import BATCHED, ELEMENTWISE, FOLD, MM
+from upsampler.conv_transpose.plan import PLAN_CACHE_SIZE, output_length
 
 TORCH, DENSE, MATRIX, INDEX, BLOCKS, DEPTHWISE, WINDOWS = (
     "torch", "dense", "matrix", "index", "blocks", "depthwise", "windows"
@@ -41,7 +43,7 @@ FORWARD_PATHS = (TORCH, DENSE, MATRIX, INDEX, BLOCKS, DEPTHWISE, WINDOWS)
 BACKWARD_PATHS = (DENSE, MATRIX, INDEX, BLOCKS, WINDOWS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: a cheap key for the choice's cache
 class Limits:
     """Every threshold of the choice, with the ``recipes/benchmark.py`` section that sets it.
 
@@ -72,10 +74,12 @@ LIMITS = Limits()
 
 
 class Route(NamedTuple):
-    """A chosen path: the overlap-add kernel and the layout of the matrix products."""
+    """A chosen path: the overlap-add kernel, the layout of the matrix products, and whether
+    a graph capture (trace, compile, export) records it."""
 
     kernel: str
     layout: str
+    captured: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def force(
     _FORCED[0] = _Forced(
         forward if forward is not None else saved.forward,
         backward if backward is not None else saved.backward,
-        replace(saved.limits, **limit_values),
+        replace(saved.limits, **limit_values) if limit_values else saved.limits,
     )
     try:
         yield
@@ -156,17 +160,6 @@ def records_grad(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
     return x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
 
 
-def bias_in_place(needs_grad: bool) -> bool:
-    """Whether the covering block may add the bias with ``out=`` (not differentiable, and a
-    trace would record it as a write into a fresh buffer)."""
-    return not needs_grad and not torch.jit.is_tracing()
-
-
-def _fits_windows(kernel_size: int, stride: int, dilation: int, columns: int, lim: Limits) -> bool:
-    long = kernel_size * dilation >= lim.windows_min_span_ratio * stride
-    return long and columns >= lim.windows_min_columns
-
-
 def _layout(kernel: str, batch: int, length: int, group_in: int, group_out: int, groups: int,
             kernel_size: int, capturing: bool, lim: Limits, forward: bool) -> str:
     """How the matrix products are laid out for ``kernel``."""
@@ -180,71 +173,80 @@ def _layout(kernel: str, batch: int, length: int, group_in: int, group_out: int,
     return BATCHED
 
 
-def _check_forced(kernel: str, group_in: int, group_out: int) -> None:
-    if kernel == DEPTHWISE and (group_in, group_out) != (1, 1):
-        raise ValueError(
-            f"forced forward path 'depthwise' needs one input and one output channel per "
-            f"group, got {group_in} and {group_out}"
-        )
+def _by_size(batch: int, in_channels: int, length: int, group_out: int, kernel_size: int,
+             stride: int, padding: int, output_padding: int, groups: int, dilation: int,
+             device_type: str, lim: Limits, forward: bool) -> Route:
+    """The eager choice from the shape alone (cached: tiny calls pay one lookup)."""
+    columns = batch * groups * group_out * kernel_size * length
+    long = kernel_size * dilation >= lim.windows_min_span_ratio * stride
+    if long and columns >= lim.windows_min_columns:
+        kernel = WINDOWS
+    elif columns <= lim.index_max_columns:
+        out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
+        small = columns * out_length <= lim.matrix_max_products
+        kernel = MATRIX if small and device_type == "cpu" else INDEX
+    elif forward and in_channels == groups and group_out == 1:
+        kernel = DEPTHWISE
+    else:
+        kernel = BLOCKS
+    group_in = in_channels // groups
+    return Route(kernel, _layout(kernel, batch, length, group_in, group_out, groups,
+                                 kernel_size, False, lim, forward))
+
+
+_cached_by_size = lru_cache(maxsize=PLAN_CACHE_SIZE)(_by_size)
+
+
+def _path(batch: int, in_channels: int, length: int, group_out: int, kernel_size: int,
+          stride: int, padding: int, output_padding: int, groups: int, dilation: int,
+          device_type: str, forward: bool) -> Route:
+    state = _FORCED[0]
+    lim = state.limits
+    forced = state.forward if forward else state.backward
+    group_in = in_channels // groups
+    if forced is None:
+        if forward and is_compiling():  # first: dynamo never traces the functorch query
+            forced, capturing = DENSE, True
+        elif transformed():
+            forced, capturing = DENSE, False
+        elif forward and torch.jit.is_tracing():
+            forced, capturing = BLOCKS, True  # a trace keeps one layout for every length
+        else:
+            return _cached_by_size(batch, in_channels, length, group_out, kernel_size, stride,
+                                   padding, output_padding, groups, dilation, device_type, lim,
+                                   forward)
+    else:
+        capturing = forward and not eager()
+        if forced == DEPTHWISE and (group_in, group_out) != (1, 1):
+            raise ValueError(
+                f"forced forward path 'depthwise' needs one input and one output channel per "
+                f"group, got {group_in} and {group_out}"
+            )
+    layout = _layout(forced, batch, length, group_in, group_out, groups, kernel_size,
+                     capturing, lim, forward)
+    return Route(forced, layout, capturing)
 
 
 def forward_path(
-    batch: int, in_channels: int, length: int, group_out: int, kernel_size: int, out_length: int,
-    stride: int, groups: int, dilation: int, device_type: str,
+    batch: int, in_channels: int, length: int, group_out: int, kernel_size: int, stride: int,
+    padding: int, output_padding: int, groups: int, dilation: int, device_type: str,
 ) -> Route:
     """The forward path of a ``(B, C_in, T)`` call with a ``(C_in, C_out / G, K)`` weight."""
-    state = _FORCED[0]
-    lim = state.limits
-    group_in = in_channels // groups
-    capturing = not eager()
-    kernel = state.forward
-    if kernel is not None:
-        _check_forced(kernel, group_in, group_out)
-    elif compiling() or transformed():
-        kernel = DENSE
-    elif capturing:
-        kernel = BLOCKS  # a trace keeps one layout for every length
-    else:
-        columns = batch * groups * group_out * kernel_size * length
-        if _fits_windows(kernel_size, stride, dilation, columns, lim):
-            kernel = WINDOWS
-        elif columns <= lim.index_max_columns:
-            small = columns * out_length <= lim.matrix_max_products
-            kernel = MATRIX if small and device_type == "cpu" else INDEX
-        elif (group_in, group_out) == (1, 1):
-            kernel = DEPTHWISE
-        else:
-            kernel = BLOCKS
-    layout = _layout(kernel, batch, length, group_in, group_out, groups, kernel_size, capturing, lim, True)
-    return Route(kernel, layout)
+    return _path(batch, in_channels, length, group_out, kernel_size, stride, padding,
+                 output_padding, groups, dilation, device_type, True)
 
 
 def backward_path(
-    batch: int, in_channels: int, length: int, group_out: int, kernel_size: int, out_length: int,
-    stride: int, groups: int, dilation: int, device_type: str,
+    batch: int, in_channels: int, length: int, group_out: int, kernel_size: int, stride: int,
+    padding: int, output_padding: int, groups: int, dilation: int, device_type: str,
 ) -> Route:
     """The backward path (gather, then products) of the same call."""
-    state = _FORCED[0]
-    lim = state.limits
-    group_in = in_channels // groups
-    kernel = state.backward
-    if kernel is None:
-        columns = batch * groups * group_out * kernel_size * length
-        if transformed():
-            kernel = DENSE
-        elif _fits_windows(kernel_size, stride, dilation, columns, lim):
-            kernel = WINDOWS
-        elif columns <= lim.index_max_columns:
-            small = columns * out_length <= lim.matrix_max_products
-            kernel = MATRIX if small and device_type == "cpu" else INDEX
-        else:
-            kernel = BLOCKS
-    layout = _layout(kernel, batch, length, group_in, group_out, groups, kernel_size, False, lim, False)
-    return Route(kernel, layout)
+    return _path(batch, in_channels, length, group_out, kernel_size, stride, padding,
+                 output_padding, groups, dilation, device_type, False)
 
 
 __all__ = [
     "BACKWARD_PATHS", "FORWARD_PATHS", "LIMITS", "Limits", "Route", "backward_path",
-    "bias_in_place", "compiling", "eager", "force", "forward_path", "limits", "records_grad",
+    "compiling", "eager", "force", "forward_path", "limits", "records_grad",
     "torch_conv_transpose", "transformed",
 ]

@@ -36,7 +36,6 @@ from upsampler.conv_transpose.kernels.depthwise import depthwise_forward
 from upsampler.conv_transpose.kernels.index import index_gather, index_scatter
 from upsampler.conv_transpose.kernels.matrix import all_finite, matrix_gather, matrix_scatter
 from upsampler.conv_transpose.kernels.windows import windows_backward, windows_forward
-from upsampler.conv_transpose.plan import output_length
 
 ConvArgs = Tuple[int, int, int, int, int]  # stride, padding, output_padding, groups, dilation
 
@@ -45,10 +44,9 @@ def _route(x: Tensor, weight: Tensor, args: ConvArgs, backward: bool) -> Route:
     stride, padding, output_padding, groups, dilation = args
     batch, in_channels, length = x.shape
     _, group_out, kernel_size = weight.shape
-    out_length = output_length(length, kernel_size, stride, padding, output_padding, dilation)
     path = dispatch.backward_path if backward else dispatch.forward_path
-    return path(batch, in_channels, length, group_out, kernel_size, out_length, stride, groups,
-                dilation, x.device.type)
+    return path(batch, in_channels, length, group_out, kernel_size, stride, padding,
+                output_padding, groups, dilation, x.device.type)
 
 
 def _with_bias(out: Tensor, bias: Optional[Tensor], in_place: bool) -> Tensor:
@@ -61,7 +59,7 @@ def run_path(x: Tensor, weight: Tensor, bias: Optional[Tensor], args: ConvArgs, 
              needs_grad: bool = False) -> Tensor:
     """The forward of ``route`` on a batched ``(B, C_in, T)`` input, unchecked."""
     stride, padding, output_padding, groups, dilation = args
-    kernel, layout = route
+    kernel, layout, captured = route
     if kernel == TORCH:
         return torch.conv_transpose1d(x, weight, bias, stride, padding, output_padding, groups, dilation)
     if kernel == WINDOWS:
@@ -73,7 +71,8 @@ def run_path(x: Tensor, weight: Tensor, bias: Optional[Tensor], args: ConvArgs, 
     if kernel == DENSE:
         return _with_bias(dense_scatter(cols, stride, padding, output_padding, dilation), bias, False)
     if kernel == BLOCKS:
-        bias_out = dispatch.bias_in_place(needs_grad)
+        # a bias written by ``out=`` is not differentiable, and a trace would record a write
+        bias_out = not needs_grad and not captured
         return block_scatter(cols, bias, stride, padding, output_padding, dilation, bias_out)
     if kernel == MATRIX:
         out = matrix_scatter(cols, bias, stride, padding, output_padding, dilation)
@@ -100,7 +99,7 @@ def conv_transpose1d_unchecked(
 
 def _gather(grad_output: Tensor, kernel_size: int, length: int, args: ConvArgs, route: Route) -> Tensor:
     stride, padding, output_padding, _, dilation = args
-    kernel, layout = route
+    kernel, layout, _ = route
     gather_args = (kernel_size, length, stride, padding, output_padding, dilation)
     if kernel == DENSE:
         return dense_gather(grad_output, *gather_args)
@@ -219,7 +218,9 @@ def run_checked(
     batched = input.dim() == 3
     x = input if batched else input.unsqueeze(0)
     args = (stride, padding, output_padding, groups, dilation)
-    if not dispatch.eager() or not dispatch.records_grad(x, weight, bias):
+    if not dispatch.records_grad(x, weight, bias):
+        out = run_path(x, weight, bias, args, _route(x, weight, args, False))
+    elif not dispatch.eager():
         out = conv_transpose1d_unchecked(x, weight, bias, *args)
     elif dispatch.transformed():
         out = _ConvTranspose1dFunction.apply(x, weight, bias, *args)
