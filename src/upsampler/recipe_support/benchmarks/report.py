@@ -18,7 +18,6 @@ before any timing::
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,9 +27,6 @@ HEADER_MARK = ("<!-- Written by recipes/benchmark.py docs.enabled=true; each sec
                "replaced when a run measures it. Edit the recipe, not this file. -->")
 SECTION_MARK = "<!-- section: {name} -->"
 SECTION_PATTERN = re.compile(r"^<!-- section: (\w+) -->$", re.MULTILINE)
-# where the numbers depend on the process's environment, the command names it
-ENVIRONMENT_KEYS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
-                    "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD")
 SIGNIFICANT = 3  # digits of a time in the tables
 MODE_LABELS = {"forward": "fwd", "forward_backward": "fwd+bwd"}
 
@@ -256,22 +252,6 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], Section]] = {
 
 # -- the file ---------------------------------------------------------------------------------
 
-def environment_prefix(environ: Mapping[str, str] | None = None) -> str:
-    """``KEY=value `` for each :data:`ENVIRONMENT_KEYS` set, so the command reruns as run."""
-    environ = os.environ if environ is None else environ
-    return "".join(f"{key}={environ[key]} " for key in ENVIRONMENT_KEYS if key in environ)
-
-
-def load_note() -> str:
-    """How busy the machine was as the run started (the one-minute load average, Unix), as a
-    sentence to follow the provenance line; empty where the system does not say."""
-    try:
-        one_minute = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return ""
-    return f" Load average as it started: {one_minute:.1f} on {os.cpu_count()} CPU(s)."
-
-
 def render_sections(results: Mapping[str, Any], stamp: str) -> dict[str, str]:
     """The Markdown of every section with rows in ``results``, each headed by ``stamp``."""
     sections = {}
@@ -328,5 +308,4 @@ def merged_markdown(path: Path, results: Mapping[str, Any], stamp: str) -> str:
 
 
 __all__ = ["HEADER_MARK", "RENDERERS", "benchmarks_markdown", "check_docs_file",
-           "environment_prefix", "load_note", "merged_markdown", "read_sections",
-           "render_sections", "sig"]
+           "merged_markdown", "read_sections", "render_sections", "sig"]
