@@ -17,46 +17,18 @@ before any timing::
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from upsampler.recipe_support.benchmarks.report_cells import diff, ratio, sig, table
 
 HEADER_MARK = ("<!-- Written by recipes/benchmark.py docs.enabled=true; each section is "
                "replaced when a run measures it. Edit the recipe, not this file. -->")
 SECTION_MARK = "<!-- section: {name} -->"
 SECTION_PATTERN = re.compile(r"^<!-- section: (\w+) -->$", re.MULTILINE)
-SIGNIFICANT = 3  # digits of a time in the tables
 MODE_LABELS = {"forward": "fwd", "forward_backward": "fwd+bwd"}
-
-
-# -- cells ------------------------------------------------------------------------------------
-
-def sig(value: float | None) -> str:
-    """``value`` to :data:`SIGNIFICANT` significant digits, never in exponent form."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    if value == 0:
-        return "0"
-    decimals = max(0, SIGNIFICANT - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:.{decimals}f}"
-
-
-def ratio(value: float | None) -> str:
-    """A ratio of two times, two decimals."""
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def diff(value: float | None) -> str:
-    """A largest absolute difference, in exponent form."""
-    return "n/a" if value is None else f"{value:.1e}"
-
-
-def table(headings: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Markdown table lines."""
-    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 # -- one renderer per section: (title, what was timed, table lines) ---------------------------
@@ -308,4 +280,4 @@ def merged_markdown(path: Path, results: Mapping[str, Any], stamp: str) -> str:
 
 
 __all__ = ["HEADER_MARK", "RENDERERS", "benchmarks_markdown", "check_docs_file",
-           "merged_markdown", "read_sections", "render_sections", "sig"]
+           "merged_markdown", "read_sections", "render_sections"]
