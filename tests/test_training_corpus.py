@@ -16,12 +16,10 @@ import soundfile as sf
 from fake_corpus import RATE, encode, make_deb, make_sounds, tone
 
 from upsampler.training import corpus, debian
+from upsampler.training.allison import decode_g722, is_speech, read_transcripts
 from upsampler.training.corpus import (
     CorpusSettings,
-    decode_g722,
-    is_speech,
     prepare_corpus,
-    read_transcripts,
     split_names,
     trim_silence,
 )
