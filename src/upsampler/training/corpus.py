@@ -12,17 +12,16 @@ leading and trailing silence, drops the ones that are not speech and writes::
 A wav already on disk is kept (every file is written to a temporary name and renamed), so a
 rerun only finishes what an interrupted one left; ``settings.json`` records the settings
 (written before the first wav), and a folder with other settings, or a non-empty folder
-without that record (a user's own corpus), is refused before anything is written.
+without that record (a user's own corpus), is refused before anything is written
+(:mod:`.corpus_settings`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,15 @@ from tqdm import tqdm
 from upsampler._atomic import atomic_write, atomic_write_text, write_json
 from upsampler.training.allison import (
     CREDIT,
-    G722_BITRATES,
-    G722_SAMPLE_RATES,
     decode_g722,
     is_speech,
     prompt_names,
     read_transcripts,
+)
+from upsampler.training.corpus_settings import (
+    MIN_HOLDOUT_EVERY,
+    CorpusSettings,
+    claim_output_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -47,40 +49,6 @@ log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0  # int16 full scale, for librosa's float silence detector
 TRIM_FRAME, TRIM_HOP = 512, 128  # 32 ms / 8 ms frames for the silence detector at 16 kHz
 WAVS, TRAINING, VALIDATION, SUMMARY = "wavs", "training.txt", "validation.txt", "corpus.json"
-SETTINGS = "settings.json"
-MIN_HOLDOUT_EVERY = 2  # 1 would hold out every long prompt and train on the short ones only
-FOREIGN_PATHS_SHOWN = 5
-
-
-@dataclass(frozen=True)
-class CorpusSettings:
-    """What decides the wavs and the split; a rerun with other settings must use a new folder."""
-
-    sample_rate: int = 16000
-    bitrate: int = 64000
-    trim_top_db: float = 40.0
-    trim_margin_seconds: float = 0.05
-    holdout_every: int = 10
-    holdout_min_seconds: float = 1.5
-
-    def __post_init__(self) -> None:
-        if self.sample_rate not in G722_SAMPLE_RATES:
-            raise ValueError(f"sample_rate must be one of {list(G722_SAMPLE_RATES)}, "
-                             f"got {self.sample_rate!r}")
-        if self.bitrate not in G722_BITRATES:
-            raise ValueError(f"bitrate must be one of {list(G722_BITRATES)}, got {self.bitrate!r}")
-        if isinstance(self.holdout_every, bool) or not isinstance(self.holdout_every, int) \
-                or self.holdout_every < MIN_HOLDOUT_EVERY:
-            raise ValueError(f"holdout_every must be an integer >= {MIN_HOLDOUT_EVERY}, "
-                             f"got {self.holdout_every!r}")
-        for name, minimum in (("trim_top_db", None), ("trim_margin_seconds", 0.0),
-                              ("holdout_min_seconds", 0.0)):
-            value = getattr(self, name)
-            real = isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and math.isfinite(value)
-            if not real or (value < minimum if minimum is not None else not value > 0):
-                bound = f">= {minimum:g}" if minimum is not None else "> 0"
-                raise ValueError(f"{name} must be a number {bound}, got {value!r}")
 
 
 def trim_silence(pcm: np.ndarray, sample_rate: int, top_db: float,
@@ -118,60 +86,6 @@ def split_names(durations: Mapping[str, float], every: int,
     return [n for n in names if n not in held_out], [n for n in names if n in held_out]
 
 
-def recorded_settings(output_dir: Path) -> dict[str, Any] | None:
-    """The settings an earlier :func:`prepare_corpus` recorded in ``output_dir``, else None.
-
-    None also for a ``settings.json`` that is not JSON or does not hold exactly the
-    :class:`CorpusSettings` fields (another program's file).
-    """
-    try:
-        previous = json.loads((output_dir / SETTINGS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    fields = set(CorpusSettings.__dataclass_fields__)
-    return previous if isinstance(previous, dict) and set(previous) == fields else None
-
-
-def check_output_dir(output_dir: Path, settings: CorpusSettings) -> None:
-    """Raise ``ValueError`` unless ``output_dir`` is missing, empty, or an earlier
-    preparation's folder with the same ``settings`` (which a rerun resumes).
-
-    A non-empty folder without a ``settings.json`` of this module is someone else's (a
-    user's own corpus): it is refused naming what is in it, so its ``training.txt``,
-    ``validation.txt``, ``README.txt`` and ``wavs/`` are never written over or added to.
-    """
-    if not output_dir.exists():
-        return
-    if not output_dir.is_dir():
-        raise ValueError(f"output_dir {str(output_dir)!r} is not a folder")
-    previous = recorded_settings(output_dir)
-    if previous is None:
-        present = sorted(output_dir.iterdir())
-        if present:
-            shown = ", ".join(repr(str(path)) for path in present[:FOREIGN_PATHS_SHOWN])
-            more = len(present) - FOREIGN_PATHS_SHOWN
-            shown += f" and {more} more" if more > 0 else ""
-            raise ValueError(
-                f"output_dir {str(output_dir)!r} holds files no earlier prepare_data run "
-                f"recorded (no {SETTINGS} of its own): {shown}; choose a new or empty "
-                f"output_dir"
-            )
-        return
-    wanted = asdict(settings)
-    if previous != wanted:
-        raise ValueError(
-            f"output_dir {str(output_dir)!r} was prepared with {previous}, not {wanted}; "
-            f"choose another output_dir or delete that one"
-        )
-
-
-def _check_settings(output_dir: Path, settings: CorpusSettings) -> None:
-    """Refuse a folder :func:`check_output_dir` refuses; record ``settings`` for the next run."""
-    check_output_dir(output_dir, settings)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_json(output_dir / SETTINGS, asdict(settings))
-
-
 def _file_list(names: Sequence[str], transcripts: Mapping[str, str]) -> str:
     return "".join(f"{name}|{transcripts[name].replace('|', ' ')}\n" for name in names)
 
@@ -186,8 +100,8 @@ def prepare_corpus(
     """Decode, trim, filter and split the prompts under ``sounds_dir``; return the summary.
 
     ``copying`` (the package's copyright file) is copied to ``<output_dir>/COPYING``. An
-    ``output_dir`` :func:`check_output_dir` refuses raises ``ValueError`` before anything
-    is written.
+    ``output_dir`` :func:`~upsampler.training.corpus_settings.check_output_dir` refuses raises
+    ``ValueError`` before anything is written.
     """
     sounds, output = Path(sounds_dir), Path(output_dir)
     transcripts = read_transcripts(transcripts_path)
@@ -199,7 +113,7 @@ def prepare_corpus(
     speech = {n: p for n, p in prompts.items() if n in transcripts and is_speech(n, transcripts[n])}
     dropped = sorted(set(prompts) - set(speech) - set(untranscribed))
     log.info("%d prompts, %d not speech (left out): %s", len(prompts), len(dropped), dropped)
-    _check_settings(output, settings)
+    claim_output_dir(output, settings)
     durations, written, silent = {}, 0, []
     for name, source in tqdm(speech.items(), desc="decode G.722", unit="prompt"):
         target = output / WAVS / f"{name}.wav"
@@ -239,5 +153,4 @@ def prepare_corpus(
     return summary
 
 
-__all__ = ["CorpusSettings", "check_output_dir", "prepare_corpus", "recorded_settings",
-           "split_names", "trim_silence", "write_pcm16"]
+__all__ = ["prepare_corpus", "split_names", "trim_silence", "write_pcm16"]
