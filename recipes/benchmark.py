@@ -52,12 +52,7 @@ from upsampler.recipe_support.benchmarks.layer import (
     bench_overhead,
 )
 from upsampler.recipe_support.benchmarks.deployment import bench_onnx
-from upsampler.recipe_support.benchmarks.report import (
-    check_docs_file,
-    environment_prefix,
-    load_note,
-    merged_markdown,
-)
+from upsampler.recipe_support.benchmarks.report import check_docs_file, merged_markdown
 from upsampler.recipe_support.benchmarks.models import (
     bench_bigvgan,
     bench_generator,
@@ -66,7 +61,13 @@ from upsampler.recipe_support.benchmarks.models import (
 )
 from upsampler.recipe_support.benchmarks.timing import interleaved_times, step
 from upsampler.recipe_support.errors import RecipeError, check_run_dir_override, run_or_exit
-from upsampler.recipe_support.provenance import command_line, cpu_name, provenance
+from upsampler.recipe_support.provenance import (
+    command_line,
+    cpu_name,
+    environment_prefix,
+    load_note,
+    provenance,
+)
 from upsampler.recipe_support.recipe_options import check_benchmark_options, check_writable_dir
 
 log = logging.getLogger("benchmark")

@@ -32,14 +32,12 @@ from upsampler.recipe_support.errors import (
 )
 from upsampler.recipe_support.options import check_choice, check_number, check_path
 from upsampler.recipe_support.recipe_options import check_writable_dir
-from upsampler.training.corpus import (
-    G722_BITRATES,
-    G722_SAMPLE_RATES,
+from upsampler.training.allison import G722_BITRATES, G722_SAMPLE_RATES, fetch_allison
+from upsampler.training.corpus import prepare_corpus
+from upsampler.training.corpus_settings import (
     MIN_HOLDOUT_EVERY,
     CorpusSettings,
     check_output_dir,
-    fetch_allison,
-    prepare_corpus,
 )
 from upsampler.training.debian import PackageError
 

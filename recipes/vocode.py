@@ -68,14 +68,14 @@ from upsampler.recipe_support.recipe_options import (
     check_writable_on_main,
 )
 from upsampler.recipe_support.records import RunRecords, input_identity, shard
-from upsampler.recipe_support.vocoding import (
+from upsampler.recipe_support.vocode_setup import (
     SUMMARY_NAME,
     Job,
     prepare,
     refuse_foreign_outputs,
     refuse_run_dir_in_input,
-    vocode_one,
 )
+from upsampler.recipe_support.vocoding import vocode_one
 
 log = logging.getLogger("vocode")
 

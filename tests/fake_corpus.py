@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from upsampler.training import corpus, debian
+from upsampler.training import allison, debian
 
 RATE = 16000
 
@@ -73,11 +73,11 @@ def make_deb(path: Path, files: dict[str, bytes]) -> Path:
 def make_allison_debs(root: Path, cache_dir: Path) -> None:
     """The two Asterisk packages, faked with :func:`make_sounds`, as .deb files in ``cache_dir``."""
     sounds = make_sounds(root)
-    audio = {f"{corpus.SOUNDS_IN_PACKAGE}/{path.relative_to(sounds).as_posix()}": path.read_bytes()
+    audio = {f"{allison.SOUNDS_IN_PACKAGE}/{path.relative_to(sounds).as_posix()}": path.read_bytes()
              for path in sounds.rglob("*.g722")}
-    audio[corpus.COPYRIGHT_IN_PACKAGE] = b"Copyright: 2003-2010, Allison Smith\nCC-BY-SA-3.0\n"
+    audio[allison.COPYRIGHT_IN_PACKAGE] = b"Copyright: 2003-2010, Allison Smith\nCC-BY-SA-3.0\n"
     transcripts = gzip.compress((root / "core-sounds-en.txt").read_bytes())
     cache_dir.mkdir(parents=True, exist_ok=True)
-    make_deb(cache_dir / f"{corpus.AUDIO_PACKAGE}_1.6.1-1_all.deb", audio)
-    make_deb(cache_dir / f"{corpus.TEXT_PACKAGE}_1.6.1-1_all.deb",
-             {corpus.TRANSCRIPTS_IN_PACKAGE: transcripts})
+    make_deb(cache_dir / f"{allison.AUDIO_PACKAGE}_1.6.1-1_all.deb", audio)
+    make_deb(cache_dir / f"{allison.TEXT_PACKAGE}_1.6.1-1_all.deb",
+             {allison.TRANSCRIPTS_IN_PACKAGE: transcripts})

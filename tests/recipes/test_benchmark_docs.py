@@ -15,8 +15,8 @@ from upsampler.recipe_support.benchmarks.report import (
     HEADER_MARK,
     benchmarks_markdown,
     read_sections,
-    sig,
 )
+from upsampler.recipe_support.benchmarks.report_cells import sig
 from upsampler.recipe_support.errors import RecipeError
 from upsampler.recipe_support.provenance import cpu_name
 

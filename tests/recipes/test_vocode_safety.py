@@ -19,7 +19,10 @@ import torch
 from option_battery import tree_state
 from recipe_support import REPO
 from upsampler.recipe_support.lock import RunLock
-from upsampler.recipe_support.vocoding import refuse_run_dir_in_input, run_dir_in_input_problem
+from upsampler.recipe_support.vocode_setup import (
+    refuse_run_dir_in_input,
+    run_dir_in_input_problem,
+)
 
 SAMPLE_RATE, HOP, NUM_MELS = 16000, 200, 80  # configs/audio/16k_hop200.yaml
 BASE = ["checkpoint=none", "model=debug", "audio=16k_hop200", "progress=false", "figures=false",

@@ -16,15 +16,9 @@ import soundfile as sf
 from fake_corpus import RATE, encode, make_deb, make_sounds, tone
 
 from upsampler.training import corpus, debian
-from upsampler.training.corpus import (
-    CorpusSettings,
-    decode_g722,
-    is_speech,
-    prepare_corpus,
-    read_transcripts,
-    split_names,
-    trim_silence,
-)
+from upsampler.training.allison import decode_g722, is_speech, read_transcripts
+from upsampler.training.corpus import prepare_corpus, split_names, trim_silence
+from upsampler.training.corpus_settings import CorpusSettings
 
 SAMPLES_PER_BYTE = 2  # G.722 at 64 kbit/s: 16000 samples/s in 8000 bytes/s
 

@@ -1,20 +1,27 @@
 """Where a measured figure came from: the header every recipe-written ``docs/*.md`` starts with.
 
 A figure in the docs is only worth what a reader can rerun, so each file names the command
-that wrote it, the date, torch's version, the CPU and the thread count.
+that wrote it, the date, torch's version, the CPU and the thread count. A benchmark's command
+also carries the environment variables that change its numbers (:func:`environment_prefix`),
+and its line how busy the machine was (:func:`load_note`).
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 CPU_INFO = Path("/proc/cpuinfo")
+# where the numbers depend on the process's environment, the command names it
+ENVIRONMENT_KEYS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
+                    "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD")
 
 
 def cpu_name() -> str:
@@ -41,4 +48,21 @@ def provenance(command: str) -> str:
             f"{torch.__version__}, {cpu_name()}, {torch.get_num_threads()} thread(s).")
 
 
-__all__ = ["command_line", "cpu_name", "provenance"]
+def environment_prefix(environ: Mapping[str, str] | None = None) -> str:
+    """``KEY=value `` for each :data:`ENVIRONMENT_KEYS` set, so the command reruns as run."""
+    environ = os.environ if environ is None else environ
+    return "".join(f"{key}={environ[key]} " for key in ENVIRONMENT_KEYS if key in environ)
+
+
+def load_note() -> str:
+    """How busy the machine was as the run started (the one-minute load average, Unix), as a
+    sentence to follow the provenance line; empty where the system does not say."""
+    try:
+        one_minute = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return ""
+    return f" Load average as it started: {one_minute:.1f} on {os.cpu_count()} CPU(s)."
+
+
+__all__ = ["ENVIRONMENT_KEYS", "command_line", "cpu_name", "environment_prefix", "load_note",
+           "provenance"]
