@@ -9,7 +9,6 @@ from __future__ import annotations
 import operator
 from typing import Optional, Tuple
 
-import torch
 from torch import Tensor
 
 from upsampler.lengths import ceil_div, check_int
@@ -41,7 +40,6 @@ def shortest_input(
     return max(1, 1 + ceil_div(2 * padding - output_padding - span + 1, stride))
 
 
-@torch.jit.unused
 def check_input(
     input: Tensor,
     weight: Tensor,
@@ -84,7 +82,6 @@ def check_input(
         )
 
 
-@torch.jit.unused
 def check_conv_transpose_args(
     input: Tensor,
     weight: Tensor,

@@ -142,12 +142,6 @@ def transformed() -> bool:
     return bool(torch._C._are_functorch_transforms_active())
 
 
-def compiling() -> bool:
-    """Whether ``torch.compile`` or ``torch.export`` traces the call (checked before
-    :func:`transformed`: dynamo never traces the functorch query)."""
-    return is_compiling()
-
-
 def eager() -> bool:
     """Whether the call runs eagerly: no tracing, compiling or exporting."""
     return not (torch.jit.is_tracing() or is_compiling())
@@ -247,6 +241,6 @@ def backward_path(
 
 __all__ = [
     "BACKWARD_PATHS", "FORWARD_PATHS", "LIMITS", "Limits", "Route", "backward_path",
-    "compiling", "eager", "force", "forward_path", "limits", "records_grad",
+    "eager", "force", "forward_path", "limits", "records_grad",
     "torch_conv_transpose", "transformed",
 ]
