@@ -53,7 +53,7 @@ from upsampler.recipe_support.benchmarks.layer import (
 )
 from upsampler.recipe_support.benchmarks.deployment import bench_onnx
 from upsampler.recipe_support.benchmarks.report import check_docs_file, merged_markdown
-from upsampler.recipe_support.benchmarks.models import (
+from upsampler.recipe_support.benchmarks.model_sections import (
     bench_bigvgan,
     bench_generator,
     bench_streaming,

@@ -19,14 +19,13 @@ PACKAGE = REPO / "src" / "upsampler"
 TESTS = REPO / "tests"
 MAX_ROOT_MODULES = 4
 MAX_MODULE_LINES = 320  # "about 300": a module past it mixes concerns
-STREAMING_FOLDERS = {"streaming"}  # reorganised on its own; its file names may repeat others
 # the import paths the README shows, each as (module, attribute or None)
 DOCUMENTED_PATHS = [
     ("upsampler", "ConvTranspose1d"), ("upsampler", "HiFiGANGenerator"),
     ("upsampler", "UpsampleBlock"), ("upsampler", "load_hifigan"),
     ("upsampler", "BigVGANGenerator"), ("upsampler", "load_bigvgan"),
     ("upsampler.models.pretrained", "load_pretrained"), ("upsampler.lengths", "exact_padding"),
-    ("upsampler.layers", "StreamingModule"), ("upsampler.audio", "copy_synthesis"),
+    ("upsampler.streaming", "StreamingModule"), ("upsampler.audio", "copy_synthesis"),
     ("upsampler.onnx_layout", None), ("upsampler.functional", "conv_transpose1d"),
     ("upsampler.training.data", "SegmentDataset"), ("upsampler.analysis", "tonal_artifacts"),
     ("upsampler.analysis", "pause_lines"), ("upsampler.analysis", "overlap_map"),
@@ -49,10 +48,21 @@ def test_no_module_is_much_over_three_hundred_lines() -> None:
     assert long == {}
 
 
-def test_no_two_modules_share_a_file_name_outside_streaming() -> None:
-    names = Counter(p.name for p in _modules() if p.name != "__init__.py"
-                    and not STREAMING_FOLDERS & set(p.relative_to(PACKAGE).parts))
+def test_no_two_modules_share_a_name() -> None:
+    """No file name twice, and no module named like a package (streaming/generator.py beside
+    models/generator.py, or streaming/conv_transpose.py beside conv_transpose/, would be)."""
+    names = Counter(p.name for p in _modules() if p.name != "__init__.py")
     assert [name for name, count in names.items() if count > 1] == []
+    packages = {p.parent.name for p in _modules() if p.name == "__init__.py"}
+    assert sorted(packages & {p.stem for p in _modules()}) == []
+
+
+def test_streaming_sits_below_the_layers() -> None:
+    """Imports run downhill: the streaming package imports no layer, model or recipe code."""
+    for path in (PACKAGE / "streaming").glob("*.py"):
+        text = path.read_text()
+        for above in ("upsampler.layers", "upsampler.models", "upsampler.recipe_support"):
+            assert f"from {above}" not in text and f"import {above}" not in text, path.name
 
 
 def test_test_folders_follow_the_package_folders() -> None:

@@ -11,7 +11,7 @@ import torch
 import upstream
 from recipe_support import compose_config, load_recipe
 from upsampler import BigVGANGenerator
-from upsampler.recipe_support.benchmarks.models import BREAKDOWN, nvidia_bigvgan
+from upsampler.recipe_support.benchmarks.model_sections import BREAKDOWN, nvidia_bigvgan
 
 TOLERANCE = 1e-5
 SMALL = dict(upsample_initial_channel=16, resblock_kernel_sizes=[3, 7],

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from recipe_support import compose_config, load_recipe
 
 from upsampler import ConvTranspose1d, HiFiGANGenerator
-from upsampler.recipe_support.benchmarks.models import with_native_upsamplers
+from upsampler.recipe_support.benchmarks.model_sections import with_native_upsamplers
 
 V3_LAYERS = 3  # HiFi-GAN V3 upsamples in three stages (8, 8, 4)
 EXTRA_LAYERS = 2  # k3_s2 and depthwise in configs/benchmark.yaml

@@ -10,7 +10,7 @@ from torch import nn
 
 from recipe_support import compose_config, load_recipe
 from upsampler import ConvTranspose1d, HiFiGANGenerator
-from upsampler.recipe_support.benchmarks.models import with_native_upsamplers_trainable
+from upsampler.recipe_support.benchmarks.model_sections import with_native_upsamplers_trainable
 
 benchmark = load_recipe("benchmark")
 

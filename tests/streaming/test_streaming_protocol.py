@@ -15,16 +15,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upsampler import HiFiGANGenerator, StreamingGenerator
-from upsampler.layers import (
-    MRF,
-    UPSAMPLERS,
+from upsampler.layers import MRF, UPSAMPLERS, ResBlock1, ResBlock2, UpsampleBlock, make_upsampler
+from upsampler.streaming import (
     Context,
     PaddedFilter,
     Pointwise,
-    ResBlock1,
-    ResBlock2,
-    UpsampleBlock,
-    make_upsampler,
+    StreamClosedError,
+    StreamSession,
     new_stream,
     stream_context,
 )
@@ -42,6 +39,18 @@ def stream_through(stream: object, x: Tensor, sizes: list[int]) -> Tensor:
         outs.append(stream.step(x[:, :, start : start + size]))
         start += size
     return torch.cat(outs + [stream.flush()], dim=-1)
+
+
+def pure_stream_through(layer: nn.Module, x: Tensor, chunk: int) -> Tensor:
+    """The pure API: state in, state out, chunks a multiple of the stream's quantum."""
+    stream = new_stream(layer)
+    state = stream.init_state(x.shape[0], x.dtype, x.device)
+    chunk *= stream.quantum
+    outs = []
+    for start in range(0, x.shape[-1], chunk):
+        y, state = stream.step(x[:, :, start : start + chunk], state)
+        outs.append(y)
+    return torch.cat(outs + [stream.flush(state)], dim=-1)
 
 
 def fixed_sizes(length: int, chunk: int) -> list[int]:
@@ -143,10 +152,11 @@ def test_layer_streams_equal_offline(name: str) -> None:
     with torch.no_grad():
         expected = layer(x)
         for sizes in [fixed_sizes(LENGTH, c) for c in CHUNK_SIZES] + [random_sizes(LENGTH, 2)]:
-            torch.testing.assert_close(stream_through(new_stream(layer), x, sizes), expected)
+            torch.testing.assert_close(stream_through(StreamSession(layer), x, sizes), expected)
+        torch.testing.assert_close(pure_stream_through(layer, x, 3), expected)
         short = x[:, :, :6]  # fewer samples than some windows span
         torch.testing.assert_close(
-            stream_through(new_stream(layer), short, [1, 2, 3]), layer(short)
+            stream_through(StreamSession(layer), short, [1, 2, 3]), layer(short)
         )
 
 
@@ -252,17 +262,24 @@ def test_unbatched_chunks_give_unbatched_audio() -> None:
 
 
 def test_module_session_api() -> None:
-    """``with block.streaming(batch_size):`` / ``step`` / ``flush`` on any StreamingModule."""
+    """``with block.streaming(batch_size):`` / ``step`` / ``flush`` on any StreamingModule;
+    ``flush`` closes the session until ``reset()`` (the life cycle of every session)."""
     block = make_layer("upsample_block").eval()
     x = torch.randn(BATCH, CHANNELS, 11, generator=torch.Generator().manual_seed(8))
     with torch.no_grad():
         with block.streaming(batch_size=BATCH):
-            got = torch.cat([block.step(x[:, :, :5]), block.step(x[:, :, 5:]), block.flush()], -1)
             with pytest.raises(ValueError, match="batch size 1 differs"):
                 block.step(x[:1])
-            again = torch.cat([block.step(x[0]), block.flush()], -1)  # unbatched, fresh stream
+            got = torch.cat([block.step(x[:, :, :5]), block.step(x[:, :, 5:]), block.flush()], -1)
+            with pytest.raises(StreamClosedError, match="reset"):
+                block.step(x)
+            block.stream_session.reset()
+            again = torch.cat([block.step(x[:, :, :3]), block.step(x[:, :, 3:]), block.flush()], -1)
+        with block.streaming():
+            unbatched = torch.cat([block.step(x[0]), block.flush()], -1)
         torch.testing.assert_close(got, block(x))
-        torch.testing.assert_close(again, block(x[:1])[0])
+        torch.testing.assert_close(again, block(x))
+        torch.testing.assert_close(unbatched, block(x[:1])[0])
     with pytest.raises(RuntimeError, match="outside `with module.streaming"):
         block.step(x)
 

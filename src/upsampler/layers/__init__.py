@@ -9,16 +9,6 @@ from upsampler.layers.upsamplers import (
     make_upsampler,
 )
 from upsampler.layers.resblocks import ResBlock1, ResBlock2, ResidualBlock
-from upsampler.layers.streaming import (
-    Context,
-    PaddedFilter,
-    Pointwise,
-    Stream,
-    StreamingModule,
-    new_stream,
-    register_stream,
-    stream_context,
-)
 from upsampler.layers.upsample_block import MRF, UpsampleBlock
 from upsampler.layers.weight_norm import apply_weight_norm, remove_weight_norm
 from upsampler.layers.snake import Snake, SnakeBeta
@@ -29,8 +19,7 @@ from upsampler.layers.amp import AMPBlock1, AMPBlock2
 __all__ = [
     "ConvTranspose1d", "TrimmedConvTranspose1d", "UPSAMPLERS", "make_upsampler", "ResizeConv1d", "SubpixelConv1d", "icnr_",
     "ResBlock1", "ResBlock2", "ResidualBlock", "MRF", "UpsampleBlock",
-    "Context", "PaddedFilter", "Pointwise", "Stream", "StreamingModule", "new_stream", "register_stream",
-    "stream_context", "apply_weight_norm", "remove_weight_norm",
+    "apply_weight_norm", "remove_weight_norm",
     "Snake", "SnakeBeta", "LowPassFilter1d", "UpSample1d", "DownSample1d", "Activation1d",
     "AMPBlock1", "AMPBlock2",
 ]

@@ -16,7 +16,6 @@ from torch import Tensor, nn
 
 from upsampler.conv_transpose.capture import is_capturing
 from upsampler.layers.antialias import DownSample1d, UpSample1d
-from upsampler.layers.antialias_streams import activation_stream
 from upsampler.layers.kaiser import (
     DOWN_OVERLAP,
     POLYPHASE_KERNEL_SIZE,
@@ -29,7 +28,8 @@ from upsampler.layers.kaiser import (
     up_block_matrix,
 )
 from upsampler.layers.snake import in_place_allowed
-from upsampler.layers.streaming import Stream, StreamingModule
+from upsampler.streaming import Stream, StreamingModule
+from upsampler.streaming.resamplers import activation_stream
 from upsampler.lengths import check_int
 
 BLOCK = 16  # pairs per block: of 8, 16 and 32 (timed on one thread) 16 was fastest or tied

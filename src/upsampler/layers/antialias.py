@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upsampler.layers.antialias_streams import upsample_stream
 from upsampler.conv_transpose.module import ConvTranspose1d
 from upsampler.layers.kaiser import (
     CUTOFF_PER_RATIO,
@@ -35,7 +34,8 @@ from upsampler.layers.kaiser import (
     kaiser_sinc_filter1d,
     ratio_filter,
 )
-from upsampler.layers.streaming import Stream, StreamingModule
+from upsampler.streaming import Stream, StreamingModule
+from upsampler.streaming.resamplers import upsample_stream
 from upsampler.lengths import check_int
 
 class LowPassFilter1d(nn.Module):

@@ -6,7 +6,7 @@ checkpoint's ``convs1`` / ``convs2`` / ``convs`` keys load unchanged. Both keep 
 
 Both are a :class:`ResidualBlock`: a chain of residual units ``x = f(x) + x``, each ``f``
 a sequence of the block's registered modules (``units()``); ``forward`` runs the units and
-the streaming step (:mod:`upsampler.layers.streaming`) chains their streams, so both read
+the streaming step (:mod:`upsampler.streaming`) chains their streams, so both read
 the one list. BigVGAN's AMP blocks have the same shape with Snake activations.
 """
 
@@ -16,8 +16,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from upsampler.layers.streaming import Stream, StreamingModule, new_stream
-from upsampler.layers.streams import ChainStream, ResidualStream
+from upsampler.streaming import ChainStream, ResidualStream, Stream, StreamingModule, new_stream
 from upsampler.layers.weight_norm import apply_weight_norm, init_normal_, remove_weight_norm
 from upsampler.lengths import check_int, effective_kernel_size, same_padding
 

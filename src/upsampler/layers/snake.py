@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.conv_transpose.capture import is_capturing
-from upsampler.layers.streaming import Pointwise
+from upsampler.streaming import Pointwise
 from upsampler.lengths import check_int
 
 NO_DIV_BY_ZERO = 1e-9  # BigVGAN's eps in 1 / (a + eps)

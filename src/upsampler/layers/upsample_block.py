@@ -18,10 +18,16 @@ from typing import Optional, Sequence
 from torch import Tensor, nn
 
 from upsampler.conv_transpose.module import TrimmedConvTranspose1d
-from upsampler.layers.overlap_add import ConvTransposeStream
 from upsampler.layers.resblocks import LRELU_SLOPE, make_resblock
-from upsampler.layers.streaming import Stream, StreamingModule, new_stream, register_stream
-from upsampler.layers.streams import ChainStream, MeanStream
+from upsampler.streaming import (
+    ChainStream,
+    ConvTransposeStream,
+    MeanStream,
+    Stream,
+    StreamingModule,
+    new_stream,
+    register_stream,
+)
 from upsampler.layers.upsamplers import make_upsampler
 from upsampler.layers.weight_norm import apply_weight_norm, init_normal_, remove_weight_norm
 from upsampler.lengths import check_int, exact_padding

@@ -23,7 +23,7 @@ The resize and subpixel layers subclass ``nn.Conv1d``, so ``weight``/``bias`` si
 weight norm and HiFi-GAN's ``init_weights`` expect them. Re-initialising a
 ``subpixel_icnr`` layer's weight from outside destroys ICNR: call ``icnr_`` afterwards.
 
-All kinds stream (:mod:`upsampler.layers.streaming`): the resize is a padded filter at the
+All kinds stream (:mod:`upsampler.streaming`): the resize is a padded filter at the
 input rate (nearest: one sample per window; linear: three, replicate-padded as torch's
 edge clamp does) chained with the conv's stream, and the subpixel layer is one padded
 filter whose windows give ``stride`` samples each.
@@ -38,9 +38,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from upsampler.conv_transpose.module import ConvTranspose1d
-from upsampler.layers.short_conv import TapWeights, conv1d_for_stream
-from upsampler.layers.streaming import Stream, StreamingModule
-from upsampler.layers.streams import ChainStream, PaddedFilterStream, conv_stream
+from upsampler.streaming import ChainStream, PaddedFilterStream, Stream, StreamingModule, conv_stream
+from upsampler.streaming.short_conv import TapWeights, conv1d_for_stream
 from upsampler.lengths import (
     check_int,
     exact_padding,
@@ -102,7 +101,8 @@ class ResizeConv1d(nn.Conv1d, StreamingModule):
     def _resize_stream(self) -> PaddedFilterStream:
         scale = self.scale_factor
         if self.mode == "nearest":
-            return PaddedFilterStream(self.resize, self.in_channels, 1, 0, 0, up=scale)
+            return PaddedFilterStream(self.resize, self.in_channels, 1, 0, 0, up=scale,
+                                      in_channels=self.in_channels)
 
         def interior(window: Tensor) -> Tensor:
             # the outer samples only feed the interpolation; their own outputs are dropped
@@ -110,7 +110,8 @@ class ResizeConv1d(nn.Conv1d, StreamingModule):
 
         span = 2 * LINEAR_REACH + 1
         return PaddedFilterStream(
-            interior, self.in_channels, span, LINEAR_REACH, LINEAR_REACH, "replicate", up=scale
+            interior, self.in_channels, span, LINEAR_REACH, LINEAR_REACH, "replicate", up=scale,
+            in_channels=self.in_channels,
         )
 
     def new_stream(self) -> Stream:
@@ -205,7 +206,7 @@ class SubpixelConv1d(nn.Conv1d, StreamingModule):
         padding = self.padding[0]
         return PaddedFilterStream(
             valid, self.upsampled_channels, self.kernel_size[0], padding, padding,
-            up=self.scale_factor,
+            up=self.scale_factor, in_channels=self.in_channels,
         )
 
     def extra_repr(self) -> str:

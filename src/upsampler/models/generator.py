@@ -13,7 +13,7 @@ stage loop that halves the channels, weight norm and init) and takes what differ
 factories: HiFi-GAN's stages put leaky ReLU(0.1) before the upsampler and ResBlock1/2 in
 the MRF, then leaky ReLU(0.01) and tanh; BigVGAN's have no activation before the upsampler,
 AMP blocks, an anti-aliased Snake as ``activation_post`` and tanh or :class:`Clamp` at the
-end. The model streams (:mod:`upsampler.layers.streaming`) as the chain of its parts.
+end. The model streams (:mod:`upsampler.streaming`) as the chain of its parts.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from upsampler.conv_transpose.capture import is_capturing
-from upsampler.layers.streaming import Pointwise, Stream, StreamingModule, new_stream
-from upsampler.layers.streams import ChainStream
+from upsampler.streaming import ChainStream, Pointwise, Stream, StreamingModule, new_stream
 from upsampler.layers.upsample_block import (
     MRF,
     UpsampleBlock,

@@ -16,7 +16,8 @@ dilated kernels: below its size threshold for oneDNN it falls back to a generic 
 
 ``conv1d_for_stream`` picks gathered taps below ``TAP_BY_TAP_MIN_OUTPUTS`` outputs (and for
 batches up to ``GATHER_MAX_OUTPUTS``), tap by tap from there at batch 1, ``F.conv1d``
-elsewhere. Their cost in a whole stream: the streaming section of ``docs/benchmarks.md``.
+elsewhere, and always under capture (an exported step runs the runtime's own conv). Their
+cost in a whole stream: the streaming section of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from upsampler.conv_transpose.capture import is_capturing
 
 GATHER_MAX_OUTPUTS = 512  # dilated kernels: gathering beats conv1d up to here
 TAP_BY_TAP_MIN_OUTPUTS = 512  # batch 1: per-tap products are fastest from here
@@ -103,6 +106,8 @@ def conv1d_for_stream(
     """
     kernel_size = weight.shape[-1]
     outputs = x.shape[-1] - (kernel_size - 1) * dilation
+    if is_capturing():  # an exported step: the runtime's own conv kernel
+        return F.conv1d(x, weight, bias, stride, 0, dilation, groups)
     if kernel_size > 1 and stride == 1 and groups == 1 and outputs > 0:
         if x.shape[0] == 1 and tap_weights is not None and outputs >= TAP_BY_TAP_MIN_OUTPUTS:
             if x.stride(-1) == 1:

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from upsampler.layers.short_conv import (
+from upsampler.streaming.short_conv import (
     TAP_BY_TAP_MIN_OUTPUTS,
     TapWeights,
     conv1d_for_stream,

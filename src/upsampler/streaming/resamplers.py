@@ -1,4 +1,4 @@
-"""Streams (:mod:`upsampler.layers.streaming`) for the anti-aliased resamplers.
+"""Streams (:mod:`upsampler.streaming.protocol`) for the anti-aliased resamplers.
 
 Both resamplers are replicate-padded sliding-window filters, so both stream as a
 ``PaddedFilterStream``: a window is computed once all its inputs have arrived and the right
@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from upsampler.layers.streams import ChainStream, PaddedFilterStream, PointwiseStream, Stream
+from upsampler.streaming.filters import PaddedFilterStream
+from upsampler.streaming.protocol import Stream
+from upsampler.streaming.streams import ChainStream, PointwiseStream
 
 REPLICATE = "replicate"
 
@@ -56,7 +58,8 @@ def upsample_stream(up: "torch.nn.Module") -> Stream:
         phases = phases.reshape(batch, channels, ratio, windows).transpose(2, 3)
         return phases.reshape(batch, channels, windows * ratio)
 
-    return PaddedFilterStream(valid, channels, span, -lo, hi, REPLICATE, hop=1, up=ratio)
+    return PaddedFilterStream(valid, channels, span, -lo, hi, REPLICATE, hop=1, up=ratio,
+                              in_channels=channels)
 
 
 def lowpass_stream(lowpass: "torch.nn.Module", channels: int) -> Stream:
@@ -68,7 +71,7 @@ def lowpass_stream(lowpass: "torch.nn.Module", channels: int) -> Stream:
         return F.conv1d(x, weight, stride=stride, groups=channels)
 
     return PaddedFilterStream(valid, channels, lowpass.kernel_size, lowpass.pad_left,
-                              lowpass.pad_right, REPLICATE, hop=stride)
+                              lowpass.pad_right, REPLICATE, hop=stride, in_channels=channels)
 
 
 def activation_stream(activation: "torch.nn.Module") -> Stream:

@@ -1,0 +1,220 @@
+"""The streaming protocol: pure steps on explicit state, one fixed delay per layer.
+
+A stream is one module's rule for running on chunks. Its state is a tuple of tensors that
+the caller holds; nothing is kept in the stream object between chunks::
+
+    state = stream.init_state(batch, dtype, device)   # zeros, and a position counter
+    y, state = stream.step(x, state)   # (B, C_in, m) -> (B, C_out, n): the samples now final
+    rest = stream.flush(state)         # end of input: steps + flush == module(x_whole)
+    stream.context                     # Context(stride, left, right): the receptive field
+
+Inside, every layer maps ``m`` input samples to ``m * stride`` output samples with a fixed
+delay: a layer whose input chunk starts at position ``q`` returns the samples from
+``q * stride - R`` on, ``R`` its own reach to the right (plus alignment for a strided
+filter). Delays add up the chain (``D_out = D_in * stride + R``), so a whole generator
+lags its input by a fixed ``delay`` output samples; the first ``delay`` samples of a
+stream are warm-up (negative positions) and are cut. Each layer's window is made what
+the offline ``forward`` pads it to: samples before position 0 or past the input's length
+``end`` are replaced by zeros or the edge sample (:class:`Clock`). Until the input ends,
+``end`` is open; ``flush`` feeds zeros with ``end`` set, so one step function serves
+warm-up, steady state and flush, which is what an exported step needs
+(:mod:`upsampler.streaming.step`).
+
+Composite streams plan their children once (:meth:`Stream.plan`), which fixes every
+layer's input stride, input delay and state shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any, Callable, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+Rational = Union[int, Fraction]
+Position = Union[int, Tensor]  # a Python int in eager, a 0-d int64 tensor under capture
+State = tuple[Any, ...]  # nested tuples of tensors
+OPEN_END = 2**40  # ``end`` while the input goes on: past any position a stream reaches
+
+
+def simplest(value: Rational) -> Rational:
+    """``value`` as an int when it is whole, else as a ``Fraction``."""
+    value = Fraction(value)
+    return int(value) if value.denominator == 1 else value
+
+
+@dataclass(frozen=True)
+class Context:
+    """Receptive field: output ``j`` reads input ``t`` only if ``t * stride`` is in
+    ``[j - left, j + right]`` (``stride`` = output samples per input sample, a fraction for
+    downsamplers). ``then`` composes two modules in sequence::
+
+        reach after ``b`` = b.stride * (reach of ``a``) + b's own reach
+    """
+
+    stride: Rational = 1
+    left: Rational = 0
+    right: Rational = 0
+
+    def then(self, after: "Context") -> "Context":
+        scale = Fraction(after.stride)
+        return Context(
+            simplest(self.stride * scale),
+            simplest(scale * self.left + after.left),
+            simplest(scale * self.right + after.right),
+        )
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where a step's chunk sits. ``position``: input samples of the whole stream before
+    this chunk (top-level units); ``end``: the length of the current layer's input (open,
+    ``OPEN_END``, until the input ends); ``edges``: whether any window of this step may
+    reach before position 0 or past ``end`` (if not, layers skip the padding fix-up)."""
+
+    position: Position
+    end: Position
+    edges: bool = True
+
+    def start(self, stride_in: Fraction, delay_in: int) -> Position:
+        """Position of a layer's first input sample in this chunk, its own units."""
+        return self.position * stride_in.numerator // stride_in.denominator - delay_in
+
+    def at(self, end: Position) -> "Clock":
+        return replace(self, end=end)
+
+
+class Stream:
+    """One module's streaming rule; subclasses define ``plan``, ``state``, ``advance``.
+
+    ``plan(stride_in, delay_in, channels) -> (delay_out, channels_out)`` fixes where the
+    layer sits (its input at ``stride_in`` samples per top-level input sample, lagging
+    ``delay_in`` of its own samples, with ``channels`` channels if known) and sets
+    ``quantum`` (top-level samples per step must be a multiple of it) and ``warmup``
+    (top-level position from which no window reaches before 0). ``in_channels`` is the
+    input channel count a stream knows by itself (None: it takes whatever comes).
+    """
+
+    context: Context = Context()
+    in_channels: Optional[int] = None
+    quantum: int = 1
+    warmup: int = 0
+    delay: int = 0  # output delay once planned as the top-level stream
+    channels_out: Optional[int] = None  # output channels once planned (None: the input's)
+    _planned: bool = False
+
+    # ---- what each stream defines --------------------------------------------------------
+
+    def plan(
+        self, stride_in: Fraction, delay_in: int, channels: Optional[int]
+    ) -> tuple[int, Optional[int]]:
+        raise NotImplementedError(f"{type(self).__name__} must define plan()")
+
+    def state(self, batch: int, dtype: torch.dtype, device: torch.device) -> State:
+        """Zero state tensors (after ``plan``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define state()")
+
+    def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
+        """``(B, C_in, m) -> (B, C_out, m * stride)`` at the planned delay; new state."""
+        raise NotImplementedError(f"{type(self).__name__} must define advance()")
+
+    def output_length(self, length: Position) -> Position:
+        """Offline output length for an input of ``length`` samples (int or tensor)."""
+        return length
+
+    # ---- the pure top-level API ----------------------------------------------------------
+
+    def planned(self) -> "Stream":
+        """Plan as a top-level stream (once): input at stride 1, no delay."""
+        if not self._planned:
+            self.delay, self.channels_out = self.plan(Fraction(1), 0, self.in_channels)
+            self._planned = True
+        return self
+
+    def init_state(self, batch: int, dtype: torch.dtype, device: torch.device) -> State:
+        """``(position, layers, input)``: a 0-d int64 count of input samples, every layer's
+        zero state, and an empty ``(B, C_in, 0)`` view of the last chunk (None before it),
+        which tells ``flush`` the input's channels."""
+        self.planned()
+        position = torch.zeros((), dtype=torch.int64, device=device)
+        return (position, self.state(batch, dtype, device), None)
+
+    def first_output(self, position: int) -> int:
+        """Output position of the first sample a step at input ``position`` returns."""
+        stride = Fraction(self.context.stride)
+        return position * stride.numerator // stride.denominator - self.delay
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """``(B, C_in, m) -> (B, C_out, n)``, ``m`` a multiple of ``quantum``: the output
+        samples that became final (warm-up cut), and the new state."""
+        position, layers, _ = state
+        position, length = int(position), x.shape[-1]
+        if length % self.planned().quantum:
+            raise ValueError(f"chunk length must be a multiple of {self.quantum}, got {length}")
+        if length == 0:
+            channels = x.shape[1] if self.channels_out is None else self.channels_out
+            return x.new_zeros((x.shape[0], channels, 0)), state
+        clock = Clock(position, OPEN_END, edges=position < self.warmup)
+        y, layers = self.advance(x, layers, clock)
+        start = self.first_output(position)
+        if start < 0:
+            y = y.narrow(-1, min(-start, y.shape[-1]), max(y.shape[-1] + start, 0))
+        return y, (state[0] + length, layers, x[:, :, :0])
+
+    def flush(self, state: State, x: Optional[Tensor] = None) -> Tensor:
+        """``(B, C_out, rest)``: every output sample the steps have not returned, after the
+        last input ``x`` (if given; fewer than ``quantum`` samples, say)."""
+        position, layers, last = int(state[0]), state[1], state[2]
+        last = x if x is not None else last
+        tail = 0 if x is None else x.shape[-1]
+        if position + tail == 0 or last is None:
+            raise ValueError("flush() before any input: the stream has received 0 samples")
+        end = int(self.output_length(position + tail))
+        stride = Fraction(self.context.stride)
+        first = self.first_output(position)
+        # zeros past the end until the output reaches ``end`` (whole quanta)
+        needed = -(-(end + self.delay) * stride.denominator // stride.numerator) - position
+        needed = max(-(-max(needed, tail) // self.quantum) * self.quantum, self.quantum)
+        zeros = last.new_zeros((last.shape[0], last.shape[1], needed - tail))
+        padded = zeros if x is None else torch.cat([x, zeros], dim=-1)
+        y, _ = self.advance(padded, layers, Clock(position, position + tail, edges=True))
+        begin = min(max(-first, 0), y.shape[-1])
+        return y.narrow(-1, begin, max(end - max(first, 0), 0))
+
+
+StreamRule = Callable[[nn.Module], Stream]
+_RULES: dict[type, StreamRule] = {}
+
+
+def register_stream(cls: type, rule: StreamRule) -> None:
+    """Stream every module of exactly type ``cls`` with ``rule(module) -> Stream``."""
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise TypeError(f"cls must be an nn.Module subclass, got {cls!r}")
+    _RULES[cls] = rule
+
+
+def new_stream(module: nn.Module) -> Stream:
+    """A fresh (unplanned) stream of ``module``; raises ``TypeError`` if it has no rule."""
+    make = getattr(module, "new_stream", None)
+    if make is not None:
+        return make()
+    rule = _RULES.get(type(module))
+    if rule is None:
+        # a weight-normed module's class is Parametrized<Cls>: the rule of <Cls> applies
+        cls = type(module)
+        if cls.__name__.startswith("Parametrized"):
+            rule = _RULES.get(cls.__bases__[0])
+    if rule is None:
+        raise TypeError(
+            f"{type(module).__name__} has no streaming rule: subclass StreamingModule and "
+            f"define new_stream(), subclass Pointwise, or call register_stream()"
+        )
+    return rule(module)
+
+
+def stream_context(module: nn.Module) -> Context:
+    """``Context(stride, left, right)`` of ``module``: its output ``j`` reads input ``t`` only
+    if ``t * stride`` lies in ``[j - left, j + right]`` (see :class:`Context`)."""
+    return new_stream(module).context
