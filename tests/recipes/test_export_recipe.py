@@ -193,26 +193,23 @@ def test_reported_bad_options_name_what_is_allowed(tmp_path: Path, override: str
     assert not (tmp_path / "out").exists()
 
 
-RUNNERS = {"torchscript": "run_torchscript", "program": "run_program"}
+def off_by_a_millisample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every TorchScript file the recipe runs differ from eager by 1e-3."""
+    real = export.run_torchscript
+    monkeypatch.setattr(export, "run_torchscript", lambda path, mel: real(path, mel) + 1e-3)
 
 
-def off_by_a_millisample(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
-    """Make every file of format ``fmt`` the recipe runs differ from eager by 1e-3."""
-    real = getattr(export, RUNNERS[fmt])
-    monkeypatch.setattr(export, RUNNERS[fmt], lambda path, mel: real(path, mel) + 1e-3)
-
-
-@pytest.mark.parametrize("fmt", sorted(RUNNERS))
 def test_failed_verification_leaves_nothing_under_a_final_name(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file off by more than the tolerance is not renamed into place (nor left under a
-    temporary name)."""
+    temporary name). The clean-up is the same for every format; TorchScript is the fastest
+    to write."""
     with monkeypatch.context() as patch:
-        off_by_a_millisample(patch, fmt)
+        off_by_a_millisample(patch)
         with pytest.raises(export.ExportError,
-                           match=rf"^{fmt} export differs from eager by 0.001 > "
+                           match=r"^torchscript export differs from eager by 0.001 > "
                                  r"tolerance=0.0001; no file was written$"):
-            export.run(make_cfg(tmp_path, f"formats=[{fmt}]"))
+            export.run(make_cfg(tmp_path, "formats=[torchscript]"))
     assert tree_state(tmp_path) == {}  # so a rerun finds nothing "not written by an export"
 
 
