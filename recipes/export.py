@@ -1,19 +1,22 @@
-"""Export a vocoder generator to TorchScript and ONNX and verify the files (Hydra recipe).
+"""Export a vocoder generator to ONNX and a torch.export program, verified (Hydra recipe).
 
     python recipes/export.py                                      # untrained V1
     python recipes/export.py model=hifigan_v3 formats=[onnx]
+    python recipes/export.py formats=[torchscript]                # deprecated by torch 2.13
     python recipes/export.py model=bigvgan_base_22k lowering=conv_transpose
     python recipes/export.py checkpoint=g_02500000 model_config=config.json name=lj_v1
     python recipes/export.py -m model=hifigan_v1,hifigan_v2,hifigan_v3 \
         upsampler=transposed,nearest_conv,linear_conv,subpixel,subpixel_icnr   # a matrix
 
 Every option is checked before anything is built (one line naming it otherwise). Writes
-``<name>.pt`` and ``<name>.onnx`` to temporary names in ``<output_dir>``, runs each on
-seeded random mels of ``verify_frames`` lengths (none of them the export's), logs the max
-abs error against eager PyTorch per format and the ONNX graph's node types, then renames
-the files into place and writes ``export.json``. An error above ``tolerance`` stops the
-run with status 1 and leaves no file under a final name. ``lowering=conv_transpose`` writes our transposed layers as ONNX's own
-``ConvTranspose`` node instead of our dense formulation (same numbers).
+``<name>.onnx`` and ``<name>.pt2`` (a ``torch.export`` program) to temporary names in
+``<output_dir>``, runs each on seeded random mels of ``verify_frames`` lengths (none of
+them the export's), logs the max abs error against eager PyTorch per format and the ONNX
+graph's node types, then renames the files into place and writes ``export.json``. An error
+above ``tolerance`` stops the run with status 1 and leaves no file under a final name.
+``lowering=conv_transpose`` writes our transposed layers as ONNX's own ``ConvTranspose``
+node instead of our dense formulation (same numbers). TorchScript (``<name>.pt``) is
+written only when ``formats`` names it, with a warning: torch 2.13 deprecates it.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from upsampler.export import (
     LOWERINGS,
     MIN_EXPORT_LENGTH,
     export_onnx,
+    export_program,
     export_torchscript,
     exportable,
     max_abs_error,
     onnx_node_types,
     run_onnx,
+    run_program,
     run_torchscript,
 )
 from upsampler.recipe_support.build import build_generator
@@ -60,7 +65,11 @@ from upsampler.recipe_support.options import (
 
 log = logging.getLogger("export")
 
-SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx"}
+SUFFIXES = {"onnx": ".onnx", "program": ".pt2", "torchscript": ".pt"}
+DEPRECATED_FORMATS = {
+    "torchscript": "torch 2.13 deprecates TorchScript (torch.jit.trace/save/load); use "
+                   "formats=[onnx, program] (ONNX, torch.export .pt2) or torch.compile",
+}
 SUMMARY_FILE = "export.json"
 TRACE = "trace"  # torch.jit.script cannot compile a whole generator
 MIN_EXPORT_BATCH = 2  # a batch of 1 would be traced as a constant
@@ -88,6 +97,9 @@ def write_file(fmt: str, generator: nn.Module, path: Path, example: Tensor,
     if fmt == "torchscript":
         export_torchscript(generator, path, example, cfg.torchscript_method)
         return lambda mel: run_torchscript(path, mel)
+    if fmt == "program":
+        export_program(generator, path, example)
+        return lambda mel: run_program(path, mel)
     export_onnx(generator, path, example, lowering=cfg.lowering)
     return lambda mel: run_onnx(path, mel, cfg.num_threads)
 
@@ -147,6 +159,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     file under a final name (an earlier export's files stay as they were).
     """
     check_config(cfg)
+    for fmt in sorted(set(cfg.formats) & set(DEPRECATED_FORMATS)):
+        log.warning("formats=%s: %s", fmt, DEPRECATED_FORMATS[fmt])
     try:
         check_writable_dir(cfg.output_dir, "output_dir")
     except RecipeError as error:

@@ -1,4 +1,5 @@
-"""TorchScript and ONNX exports of ConvTranspose1d and a generator equal eager at unseen lengths."""
+"""TorchScript, ONNX and torch.export programs of ConvTranspose1d and a generator equal eager
+at unseen lengths."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from torch import nn
 from upsampler import ConvTranspose1d, HiFiGANGenerator
 from upsampler.export import (
     Conv1dAs2d,
+    MIN_EXPORT_LENGTH,
     export_onnx,
+    export_program,
     export_torchscript,
     exportable,
     max_abs_error,
     run_onnx,
+    run_program,
     run_torchscript,
     with_2d_convs,
 )
@@ -44,9 +48,10 @@ def make_generator() -> HiFiGANGenerator:
     ).eval()
 
 
-def assert_matches_eager(run, module: nn.Module, channels: int) -> None:
+def assert_matches_eager(run, module: nn.Module, channels: int,
+                         lengths: list[int] = CHECK_LENGTHS) -> None:
     generator = torch.Generator().manual_seed(1)
-    for length in CHECK_LENGTHS:
+    for length in lengths:
         x = torch.randn(CHECK_BATCH, channels, length, generator=generator)
         with torch.no_grad():
             expected = module(x)
@@ -98,6 +103,8 @@ def test_export_rejects_bad_arguments(tmp_path: Path) -> None:
         export_torchscript(layer, tmp_path / "a.pt", torch.randn(1, LAYER_IN, 5))
     with pytest.raises(ValueError, match=r"\(B, C, T\)"):
         export_onnx(layer, tmp_path / "a.onnx", torch.randn(LAYER_IN, 5))
+    with pytest.raises(ValueError, match=f"T >= {MIN_EXPORT_LENGTH}"):
+        export_program(layer, tmp_path / "a.pt2", torch.randn(2, LAYER_IN, MIN_EXPORT_LENGTH - 1))
     with pytest.raises(TypeError, match="nn.Module"):
         exportable(lambda x: x)
     with pytest.raises(ValueError, match="differs from reference"):
@@ -115,6 +122,32 @@ def test_failed_torchscript_save_leaves_no_partial_file(
     monkeypatch.setattr(torch.jit, "save", half_write)
     with pytest.raises(OSError, match="disk full"):
         export_torchscript(make_layer(), tmp_path / "a.pt", torch.randn(2, LAYER_IN, EXPORT_LENGTH))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layer_program(tmp_path: Path) -> None:
+    """The ``.pt2`` runs any batch and any length from ``MIN_EXPORT_LENGTH`` up; a shorter
+    input fails the program's shape guard (eager would run it). The generator's ``.pt2`` is
+    checked by the export recipe's tests."""
+    layer = make_layer()
+    path = export_program(layer, tmp_path / "layer.pt2", torch.randn(2, LAYER_IN, EXPORT_LENGTH))
+    assert [p.name for p in tmp_path.iterdir()] == ["layer.pt2"]  # no temporary left behind
+    lengths = [length for length in CHECK_LENGTHS if length >= MIN_EXPORT_LENGTH]
+    assert_matches_eager(lambda x: run_program(path, x), layer, LAYER_IN, lengths)
+    with pytest.raises(Exception, match=f">= {MIN_EXPORT_LENGTH}"):
+        run_program(path, torch.randn(2, LAYER_IN, MIN_EXPORT_LENGTH - 1))
+
+
+def test_failed_program_save_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def half_write(program: torch.export.ExportedProgram, path: Path) -> None:
+        Path(path).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch.export, "save", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        export_program(make_layer(), tmp_path / "a.pt2", torch.randn(2, LAYER_IN, EXPORT_LENGTH))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,4 +1,5 @@
-"""Running the deployment files back: onnxruntime and TorchScript, and their error against eager.
+"""Running the deployment files back: onnxruntime, torch.export programs and TorchScript,
+and their error against eager.
 
 The files are the ones :mod:`upsampler.export.writers` writes: one input ``"input"``
 ``(B, C, T)`` and one output. onnxruntime and onnx are imported inside the functions that
@@ -49,6 +50,18 @@ def onnx_node_types(path: PathLike) -> dict[str, int]:
     return dict(collections.Counter(node.op_type for node in graph.node).most_common())
 
 
+def run_program(path: PathLike, input: Tensor) -> Tensor:
+    """Load a ``torch.export`` program (``.pt2``, :func:`~upsampler.export.export_program`)
+    and run it under ``torch.no_grad``.
+
+    A generator's program maps ``(B, num_mels, T)`` to ``(B, 1, T * hop)``; ``input`` must
+    be on the device it was exported on (CPU for the recipe).
+    """
+    module = torch.export.load(str(path)).module()
+    with torch.no_grad():
+        return module(input)
+
+
 def run_torchscript(path: PathLike, input: Tensor) -> Tensor:
     """Load a TorchScript file and run it under ``torch.no_grad``."""
     scripted = torch.jit.load(str(path), map_location=input.device)
@@ -70,5 +83,6 @@ __all__ = [
     "onnx_node_types",
     "onnx_session",
     "run_onnx",
+    "run_program",
     "run_torchscript",
 ]

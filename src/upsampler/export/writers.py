@@ -1,4 +1,4 @@
-"""Writers of the deployment files: TorchScript and ONNX of our layers and generators.
+"""Writers of the deployment files: ONNX, torch.export programs and TorchScript.
 
 ``exportable(module)`` returns an inference copy: eval mode, weight norm folded, no
 gradients. Under capture (``torch.jit`` or ``torch.export``) ``conv_transpose1d`` skips its
@@ -6,8 +6,12 @@ Python-side checks and its autograd.Function and runs the plain column/scatter o
 both capture methods follow (see :mod:`upsampler.conv_transpose.capture`).
 
 ONNX goes through ``torch.onnx.export(..., dynamo=True)`` with a dynamic batch and time
-axis. The legacy TorchScript-based exporter (``dynamo=False``) is not used: it exports our
-in-place strided adds of the scatter without writing them back, and its graph is wrong.
+axis; ``export_program`` saves the ``torch.export`` capture itself (``.pt2``) with the same
+axes. TorchScript (``export_torchscript``) stays for callers that ask for it: torch 2.13
+deprecates ``torch.jit.trace`` / ``save`` / ``load`` in favour of ``torch.export`` and
+``torch.compile``. The legacy TorchScript-based ONNX exporter (``dynamo=False``) is not
+used: it exports our in-place strided adds of the scatter without writing them back, and
+its graph is wrong.
 Files are written to a temporary name in the target folder and renamed into place
 (:func:`upsampler._atomic.atomic_write`).
 
@@ -89,6 +93,15 @@ def _check_example(example: Tensor) -> None:
         )
 
 
+def _dynamic_shapes() -> tuple[dict[int, Any]]:
+    """``dynamic_shapes`` of a one-input capture: batch any size, time from
+    ``MIN_EXPORT_LENGTH`` up (the ONNX and the torch.export writers share it)."""
+    return ({
+        BATCH_AXIS: torch.export.Dim("batch"),
+        TIME_AXIS: torch.export.Dim("time", min=MIN_EXPORT_LENGTH),
+    },)
+
+
 def export_torchscript(
     module: nn.Module, path: PathLike, example: Tensor, method: str = "trace"
 ) -> Path:
@@ -125,17 +138,30 @@ def export_onnx(module: nn.Module, path: PathLike, example: Tensor, lowering: st
     model = with_2d_convs(exportable(module))
     if blocked_residuals:
         with_blocked_residuals(model)
-    dims = {
-        BATCH_AXIS: torch.export.Dim("batch"),
-        TIME_AXIS: torch.export.Dim("time", min=MIN_EXPORT_LENGTH),
-    }
     lowered = torch_conv_transpose() if lowering == "conv_transpose" else contextlib.nullcontext()
     with lowered, quiet_onnx_logs():
         return atomic_write(path, lambda temp: torch.onnx.export(
             model, (example,), str(temp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamo=True, dynamic_shapes=(dims,), external_data=False, verbose=False,
+            dynamo=True, dynamic_shapes=_dynamic_shapes(), external_data=False, verbose=False,
             **onnx_kwargs,
         ))
+
+
+def export_program(module: nn.Module, path: PathLike, example: Tensor,
+                   **export_kwargs: Any) -> Path:
+    """Write ``exportable(module)`` as a ``torch.export`` program (``.pt2``); return the path.
+
+    A generator's program maps ``(B, num_mels, T)`` to ``(B, 1, T * hop)`` for any batch and
+    any ``T >= MIN_EXPORT_LENGTH`` (a shorter input fails the program's shape guard);
+    ``example`` is the ``(B, C, T)`` input it is captured with. ``export_kwargs`` go to
+    :func:`torch.export.export` (e.g. ``strict``). Run it back with
+    :func:`upsampler.export.runtime.run_program`.
+    """
+    _check_example(example)
+    model = exportable(module)
+    program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_shapes(),
+                                  **export_kwargs)
+    return atomic_write(path, lambda temp: torch.export.save(program, temp))
 
 
 __all__ = [
@@ -150,6 +176,7 @@ __all__ = [
     "PathLike",
     "exportable",
     "export_onnx",
+    "export_program",
     "export_torchscript",
     "quiet_onnx_logs",
 ]
