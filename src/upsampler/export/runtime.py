@@ -14,25 +14,8 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from upsampler.export.onnx_stream import onnx_session
 from upsampler.export.writers import INPUT_NAME, PathLike
-
-
-def onnx_session(path: PathLike, num_threads: Optional[int] = None) -> Any:
-    """An onnxruntime CPU session of ``path``: all graph optimisations, sequential execution,
-    ``num_threads`` intra-op threads (None: onnxruntime's default) and one inter-op thread.
-
-    With a thread count set, the pool's threads do not spin between ops: on a machine
-    shared with other work a spinning thread takes cores the others need.
-    """
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    if num_threads is not None:
-        options.intra_op_num_threads, options.inter_op_num_threads = int(num_threads), 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def run_onnx(path: PathLike, input: Tensor, num_threads: Optional[int] = None) -> Tensor:

@@ -33,20 +33,28 @@ from upsampler.streaming.streams import Plan
 PAD_MODES = ("zeros", "replicate")
 
 
-def fill_outside(window: Tensor, start: Position, end: Position, mode: str) -> Tensor:
-    """``window`` (samples at positions ``start ..``) with every position outside
-    ``[0, end)`` replaced by zero (``mode="zeros"``) or the nearest edge sample inside
-    (``"replicate"``). Python ints slice; tensors (under capture) select with masks."""
-    width = window.shape[-1]
-    if isinstance(start, Tensor) or isinstance(end, Tensor):
-        start, end = torch.as_tensor(start), torch.as_tensor(end)
-        positions = torch.arange(width, device=window.device) + start
-        inside = (positions >= 0) & (positions < end)
+def fill_outside(window: Tensor, clock: Clock, stride_in: Fraction, back: int,
+                 mode: str) -> Tensor:
+    """``window`` (its first sample ``back`` before ``clock.position * stride_in``) with
+    every position outside ``[0, clock.end)`` replaced by zero (``mode="zeros"``) or the
+    nearest edge sample inside (``"replicate"``). Python ints slice; under capture
+    (``clock.lines``) masks select."""
+    width, end = window.shape[-1], clock.end
+    if clock.lines is not None:
+        if mode == "zeros" and clock.exact:
+            return torch.where(clock.lines.inside(stride_in, back, width), window, 0.0)
+        positions = clock.lines.window(stride_in, back, width)
+        if not clock.exact:
+            end = clock.end
+        else:
+            end = clock.lines.end * stride_in.numerator // stride_in.denominator
         if mode == "zeros":
-            return torch.where(inside, window, torch.zeros_like(window))
-        first = window.index_select(-1, (-start).clamp(0, width - 1).reshape(1))
-        last = window.index_select(-1, (end - 1 - start).clamp(0, width - 1).reshape(1))
+            return torch.where((positions >= 0) & (positions < end), window, 0.0)
+        start = positions[:1]
+        first = window.index_select(-1, (-start).clamp(0, width - 1))
+        last = window.index_select(-1, (end - 1 - start).clamp(0, width - 1))
         return torch.where(positions < 0, first, torch.where(positions >= end, last, window))
+    start = clock.start(stride_in, back)
     lo, hi = min(max(-start, 0), width), min(max(end - start, 0), width)
     if lo == 0 and hi == width:
         return window
@@ -93,6 +101,7 @@ class PaddedFilterStream(Stream):
         self.held = least + (self.pad_left - delay_in - least) % hop
         self.channels = channels if channels is not None else self.in_channels
         self.stride_in, self.delay_in = stride_in, delay_in
+        self.back = delay_in + self.held  # the window starts this far before position * rate
         self.quantum = (stride_in / hop).denominator
         self.warmup = math.ceil((delay_in + max(self.held, 0)) / stride_in)
         delay_out = (delay_in + self.held - self.pad_left) // hop * self.up
@@ -106,19 +115,22 @@ class PaddedFilterStream(Stream):
         return (torch.zeros((batch, self.channels, self.held), dtype=dtype, device=device),)
 
     def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
-        held = self.held
+        held, zeros = self.held, self.pad_mode == "zeros"
+        if clock.edges and zeros:  # the held samples were zeroed as they arrived
+            x = fill_outside(x, clock, self.stride_in, self.delay_in, "zeros")
         if held > 0:
             window = torch.cat([state[0], x], dim=-1)
         else:  # windows shorter than the hop skip the first -held samples
             window = x[:, :, -held:]
-        if clock.edges:
-            start = clock.start(self.stride_in, self.delay_in) - held
-            window = fill_outside(window, start, clock.end, self.pad_mode)
+        if clock.edges and not zeros:  # edge samples: the whole window
+            window = fill_outside(window, clock, self.stride_in, self.back, self.pad_mode)
         y = self.valid(window)
         return y, ((window[:, :, window.shape[-1] - held :],) if held > 0 else ())
 
     def output_length(self, length: Position) -> Position:
         padded = length + self.pad_left + self.pad_right
+        if self.hop == 1:  # no floor division in a captured graph
+            return (padded - self.span + 1) * self.up
         return ((padded - self.span) // self.hop + 1) * self.up
 
 

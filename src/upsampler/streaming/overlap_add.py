@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upsampler.conv_transpose.capture import is_capturing
 from upsampler.conv_transpose.functional import conv_transpose1d
 from upsampler.lengths import effective_kernel_size, transposed_context
 from upsampler.streaming.filters import fill_outside
@@ -60,7 +61,7 @@ class ConvTransposeStream(Stream):
         self.context = Context(self.stride, left, right)
 
     def plan(self, stride_in: Fraction, delay_in: int, channels: Optional[int]) -> Plan:
-        self.stride_in, self.delay_in = stride_in, delay_in
+        self.stride_in, self.delay_in, self.back = stride_in, delay_in, delay_in
         self.warmup = math.ceil(delay_in / stride_in)  # from here no input lies before 0
         # a padding longer than the overlap crops more than the tail at the end: after N
         # inputs only L_out(N) = N * stride - (stride - span + 2 * padding - output_padding)
@@ -77,7 +78,7 @@ class ConvTransposeStream(Stream):
 
     def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
         if clock.edges:
-            x = fill_outside(x, clock.start(self.stride_in, self.delay_in), clock.end, "zeros")
+            x = fill_outside(x, clock, self.stride_in, self.back, "zeros")
         # uncropped, unbiased: (B, C_in, m) -> (B, C_out, (m - 1) * stride + span)
         full = conv_transpose1d(
             x, self.layer.weight, None, self.stride, 0, 0, self.groups, self.dilation
@@ -86,7 +87,7 @@ class ConvTransposeStream(Stream):
         if full.shape[-1] < length + tail:  # a kernel shorter than the stride leaves gaps
             full = F.pad(full, (0, length + tail - full.shape[-1]))
         if tail:
-            if full.requires_grad:
+            if full.requires_grad or is_capturing():  # no in-place slice add in a graph
                 full = torch.cat([full[:, :, :tail] + state[0][:, :, hold:], full[:, :, tail:]],
                                  dim=-1)
             else:

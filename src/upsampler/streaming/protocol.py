@@ -26,7 +26,7 @@ layer's input stride, input delay and state shapes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable, Optional, Union
 
@@ -37,6 +37,7 @@ Rational = Union[int, Fraction]
 Position = Union[int, Tensor]  # a Python int in eager, a 0-d int64 tensor under capture
 State = tuple[Any, ...]  # nested tuples of tensors
 OPEN_END = 2**40  # ``end`` while the input goes on: past any position a stream reaches
+LENGTH_CHECKS = 17  # input lengths tried by keeps_length (periodic floors up to hop 16)
 
 
 def simplest(value: Rational) -> Rational:
@@ -72,18 +73,71 @@ class Clock:
     """Where a step's chunk sits. ``position``: input samples of the whole stream before
     this chunk (top-level units); ``end``: the length of the current layer's input (open,
     ``OPEN_END``, until the input ends); ``edges``: whether any window of this step may
-    reach before position 0 or past ``end`` (if not, layers skip the padding fix-up)."""
+    reach before position 0 or past ``end`` (if not, layers skip the padding fix-up).
+
+    Under capture ``lines`` holds the positions and masks shared by every layer at a rate,
+    and ``exact`` says the layer's input has ``end * rate`` samples (``end`` the top-level
+    one), so the rate's mask serves it and ``end`` is not carried layer by layer."""
 
     position: Position
     end: Position
     edges: bool = True
+    lines: Optional["PositionLines"] = field(default=None, compare=False)
+    exact: bool = True
 
     def start(self, stride_in: Fraction, delay_in: int) -> Position:
         """Position of a layer's first input sample in this chunk, its own units."""
+        if stride_in.denominator == 1:  # no floor division in a captured graph
+            return self.position * stride_in.numerator - delay_in
         return self.position * stride_in.numerator // stride_in.denominator - delay_in
 
-    def at(self, end: Position) -> "Clock":
-        return replace(self, end=end)
+    def after(self, stream: "Stream", stride_in: Fraction) -> "Clock":
+        """The clock of the layer after ``stream`` (whose input is at ``stride_in``)."""
+        if self.lines is not None and self.exact:
+            if stream.keeps_length():
+                return self
+            end = self.lines.end * stride_in.numerator // stride_in.denominator
+            return replace(self, end=stream.output_length(end), exact=False)
+        return replace(self, end=stream.output_length(self.end))
+
+
+class PositionLines:
+    """Under capture: one ``arange`` of positions per rate (and its inside-the-input mask),
+    which every window at that rate slices at a static offset.
+
+    ``reaches[rate]``: how far before ``position * rate`` the windows at that rate start;
+    ``chunk``: top-level samples per step; ``end``: the top-level input's length.
+    """
+
+    def __init__(self, position: Tensor, end: Tensor, chunk: int,
+                 reaches: dict[Fraction, int]) -> None:
+        self.position, self.end, self.chunk, self.reaches = position, end, chunk, reaches
+        self._lines: dict[Fraction, Tensor] = {}
+        self._masks: dict[Fraction, Tensor] = {}
+
+    def _line(self, stride_in: Fraction) -> Tensor:
+        line = self._lines.get(stride_in)
+        if line is None:
+            reach = self.reaches[stride_in]
+            first = Clock(self.position, 0).start(stride_in, reach)
+            size = reach + int(self.chunk * stride_in)
+            line = self._lines[stride_in] = torch.arange(size, device=self.position.device) + first
+        return line
+
+    def window(self, stride_in: Fraction, back: int, width: int) -> Tensor:
+        """Positions of ``width`` samples from ``back`` before ``position * stride_in``."""
+        offset = self.reaches[stride_in] - back
+        return self._line(stride_in)[offset : offset + width]
+
+    def inside(self, stride_in: Fraction, back: int, width: int) -> Tensor:
+        """Whether those positions lie in ``[0, end * stride_in)`` (one mask per rate)."""
+        mask = self._masks.get(stride_in)
+        if mask is None:
+            line = self._line(stride_in)
+            end = self.end * stride_in.numerator // stride_in.denominator
+            mask = self._masks[stride_in] = (line >= 0) & (line < end)
+        offset = self.reaches[stride_in] - back
+        return mask[offset : offset + width]
 
 
 class Stream:
@@ -123,6 +177,30 @@ class Stream:
     def output_length(self, length: Position) -> Position:
         """Offline output length for an input of ``length`` samples (int or tensor)."""
         return length
+
+    def children(self) -> list["Stream"]:
+        """The streams this one composes (none for a leaf)."""
+        return []
+
+    def keeps_length(self) -> bool:
+        """Whether ``output_length(n) == n * stride`` for every whole ``n * stride``."""
+        stride = Fraction(self.context.stride)
+        counts = range(stride.denominator, LENGTH_CHECKS * stride.denominator,
+                       stride.denominator)
+        return all(self.output_length(n) == n * stride for n in counts)
+
+    def reaches(self) -> dict[Fraction, int]:
+        """Per input rate, how far back (own samples) any window of a step starts, after
+        ``plan``: leaves with windows set ``stride_in`` and ``back``."""
+        found: dict[Fraction, int] = {}
+        todo = [self]
+        while todo:
+            stream = todo.pop()
+            todo.extend(stream.children())
+            back = getattr(stream, "back", None)
+            if back is not None:
+                found[stream.stride_in] = max(found.get(stream.stride_in, back), back)
+        return found
 
     # ---- the pure top-level API ----------------------------------------------------------
 

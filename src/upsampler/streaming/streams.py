@@ -77,6 +77,7 @@ class ChainStream(Stream):
             (s.in_channels for s in self.streams if s.in_channels is not None), None)
 
     def plan(self, stride_in: Fraction, delay_in: int, channels: Optional[int]) -> Plan:
+        self.stride_in = stride_in
         for stream in self.streams:
             delay_in, channels = stream.plan(stride_in, delay_in, channels)
             stride_in = stride_in * Fraction(stream.context.stride)
@@ -89,17 +90,22 @@ class ChainStream(Stream):
 
     def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
         states = []
+        stride_in = getattr(self, "stride_in", Fraction(1))
         for stream, own in zip(self.streams, state):
             x, own = stream.advance(x, own, clock)
             states.append(own)
             if clock.edges:
-                clock = clock.at(stream.output_length(clock.end))
+                clock = clock.after(stream, stride_in)
+            stride_in = stride_in * Fraction(stream.context.stride)
         return x, tuple(states)
 
     def output_length(self, length: Position) -> Position:
         for stream in self.streams:
             length = stream.output_length(length)
         return length
+
+    def children(self) -> list[Stream]:
+        return self.streams
 
 
 class ResidualStream(Stream):
@@ -127,6 +133,9 @@ class ResidualStream(Stream):
         y, inner = self.inner.advance(x, inner, clock)
         skip, held = delayed(x, held)
         return y + skip, (inner, held)
+
+    def children(self) -> list[Stream]:
+        return [self.inner]
 
 
 class MeanStream(Stream):
@@ -176,3 +185,6 @@ class MeanStream(Stream):
 
     def output_length(self, length: Position) -> Position:
         return self.branches[0].output_length(length)
+
+    def children(self) -> list[Stream]:
+        return self.branches
