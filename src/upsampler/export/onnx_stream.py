@@ -23,6 +23,7 @@ from upsampler.streaming.sessions import StreamClosedError
 
 METADATA_KEY = "upsampler.stream"  # where export_streaming writes the JSON metadata
 MEL_NAME, FRAMES_NAME = "mel", "frames"
+ORT_ERRORS_ONLY = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error
 PathLike = Union[str, os.PathLike]
 
 
@@ -36,6 +37,7 @@ def onnx_session(path: PathLike, num_threads: Optional[int]) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
+    options.log_severity_level = ORT_ERRORS_ONLY  # not its notes on nodes it cannot fold
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     if num_threads is not None:
