@@ -55,7 +55,7 @@ def test_run_writes_tables_with_provenance(tmp_path: Path,
     assert "| depthwise 256->256 k16 s8 g256 (not in the mean) | " in layers
     assert "Geometric mean over the HiFi-GAN shapes: **" in layers
     streaming = section(text, "streaming")
-    assert "| v3 | offline | " in streaming and "| v3 | 8-frame chunks | " in streaming
+    assert "| v3 | offline | " in streaming and "| v3 | 8-frame chunks, eager | " in streaming
     assert [p.name for p in docs.parent.iterdir()] == ["benchmarks.md"]  # no temporary left
 
 

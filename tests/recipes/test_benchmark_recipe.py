@@ -37,7 +37,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     threads = torch.get_num_threads()
     out = benchmark.run(make_cfg(output_dir, "generator.enabled=true", "generator.preset=v3",
                                  "streaming.enabled=true", "streaming.presets=[v3]",
-                                 "streaming.width=16"))
+                                 "streaming.width=16", "streaming.chunk_frames=[4]",
+                                 "quick_settings.streaming.runtimes=[eager,onnx]"))
     assert torch.get_num_threads() == threads  # the recipe restores the thread count
     return out, output_dir
 
@@ -95,11 +96,11 @@ def test_generator_section_compares_equal_models(results: tuple[dict, Path]) -> 
 def test_streaming_section_times_chunks_beside_offline(results: tuple[dict, Path]) -> None:
     returned, output_dir = results
     rows = returned["streaming"]
-    assert [row["mode"] for row in rows] == ["offline", "chunk_1", "chunk_8"]
+    assert [row["mode"] for row in rows] == ["offline", "chunk_4", "onnx_chunk_4"]
     for row in rows:
         assert row["preset"] == "v3" and row["mel_frames"] == 16 and row["reps"] == 1
         assert row["seconds_per_audio_second"] > 0
-        assert row["max_abs_diff"] < 1e-5  # streamed audio equals offline audio
+        assert row["max_abs_diff"] < 1e-5  # streamed audio (eager and exported) equals offline
     assert rows[0]["ratio_to_offline"] == 1.0
     with open(output_dir / "streaming.csv", newline="") as stream:
         written = list(csv.DictReader(stream))

@@ -38,6 +38,8 @@ from upsampler.recipe_support.train_options import (
     _or_null,
 )
 
+STREAM_RUNTIMES = ("eager", "onnx")  # the streaming section: session, exported step
+
 
 def _timing(prefix: str) -> dict[str, Rule]:
     """The reps settings of ``benchmarks.timing.interleaved_times`` under ``prefix``."""
@@ -127,6 +129,7 @@ BENCHMARK_RULES: dict[str, Rule] = {
     "streaming.profile": BOOLEAN,
     "streaming.sample_rate": POSITIVE_INT,
     "streaming.reps": POSITIVE_INT,
+    "streaming.runtimes": names_among(STREAM_RUNTIMES),
     "docs": MAPPING,
     "docs.enabled": BOOLEAN,
     "docs.output": PATH,

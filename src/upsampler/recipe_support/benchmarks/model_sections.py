@@ -22,6 +22,7 @@ from upsampler import BigVGANGenerator, ConvTranspose1d, HiFiGANGenerator, Strea
 from upsampler.layers import Activation1d
 from upsampler.layers.weight_norm import apply_weight_norm
 from upsampler.models import bigvgan_state_dict
+from upsampler.recipe_support.benchmarks.onnx_streams import max_abs_diff, onnx_streams
 from upsampler.recipe_support.benchmarks.op_profile import op_profile
 from upsampler.recipe_support.benchmarks.timing import MS, interleaved_times, step
 
@@ -243,22 +244,29 @@ def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
             return torch.cat(outs + [streamer.flush()], dim=-1)
 
         runs: dict[str, Callable[[], object]] = {"offline": lambda: generator(mel)}
-        runs.update({f"chunk_{c}": (lambda c=c: streamed(c)) for c in stream_cfg.chunk_frames})
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        with torch.inference_mode():
+        if "eager" in stream_cfg.runtimes:
+            runs.update({f"chunk_{c}": (lambda c=c: streamed(c)) for c in stream_cfg.chunk_frames})
+        exported = contextlib.nullcontext({})
+        if "onnx" in stream_cfg.runtimes:
+            exported = onnx_streams(generator, mel, list(stream_cfg.chunk_frames),
+                                    cfg.num_threads, stream_cfg.sample_rate)
+        with exported as steps, torch.inference_mode():
+            runs.update(steps)
+            times: dict[str, list[float]] = {name: [] for name in runs}
             expected = generator(mel)
-            diffs = {name: (run() - expected).abs().max().item() for name, run in runs.items()}
+            diffs = {name: max_abs_diff(run(), expected) for name, run in runs.items()}
             for _ in range(stream_cfg.reps):
                 for name, run in runs.items():
                     start = time.perf_counter()
                     run()
                     times[name].append(time.perf_counter() - start)
-            profiles = {name: op_profile(run) for name, run in runs.items()} \
-                if stream_cfg.profile else {}
+            profiles = {name: op_profile(run) for name, run in runs.items()
+                        if not name.startswith("onnx")} if stream_cfg.profile else {}
         offline = statistics.median(times["offline"])
         # calls per utterance: offline one, a stream its chunks and the flush
         steps = {"offline": 1}
         steps.update({f"chunk_{c}": math.ceil(frames / c) + 1 for c in stream_cfg.chunk_frames})
+        steps.update({f"onnx_chunk_{c}": steps[f"chunk_{c}"] for c in stream_cfg.chunk_frames})
         for name, values in times.items():
             seconds = statistics.median(values)
             row = {
@@ -266,7 +274,7 @@ def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
                 "seconds_per_audio_second": seconds / audio_seconds,
                 "ratio_to_offline": seconds / offline, "max_abs_diff": diffs[name],
             }
-            if profiles:
+            if name in profiles:
                 row.update(profiles[name])
                 row["products_vs_offline"] = (profiles[name]["products_ms"]
                                               / profiles["offline"]["profiled_ms"])

@@ -177,20 +177,25 @@ def streaming_section(results: Mapping[str, Any]) -> Section:
                      "joins and copies (ms)", "operator calls a step"]
     body = []
     for row in rows:
-        mode = row["mode"]  # offline, chunk_<frames>
-        label = mode if mode == "offline" else mode.removeprefix("chunk_") + "-frame chunks"
+        mode = row["mode"]  # offline, chunk_<frames>, onnx_chunk_<frames>
+        label = mode if mode == "offline" else (
+            mode.removeprefix("onnx_").removeprefix("chunk_") + "-frame chunks"
+            + (", exported step in onnxruntime" if mode.startswith("onnx_") else ", eager"))
         cells = [row["preset"], label,
                  sig(row["seconds_per_audio_second"]), ratio(row["ratio_to_offline"]),
                  diff(row["max_abs_diff"])]
         if profiled:
-            cells += [sig(row[key]) for key in ("profiled_ms", "products_ms", "elementwise_ms",
-                                                "joins_copies_ms", "op_calls_per_step")]
+            cells += [sig(row[key]) if key in row else "" for key in (
+                "profiled_ms", "products_ms", "elementwise_ms", "joins_copies_ms",
+                "op_calls_per_step")]
         body.append(cells)
     return ("Streaming against offline",
-            "`StreamingGenerator` fed chunks of mel frames beside one offline forward of the "
-            "same utterance (weight norm folded, `inference_mode`), medians of interleaved "
-            "runs; read the ratio to offline, taken in the same process, rather than the "
-            "seconds." + (" The profiled columns come from one call per mode under "
+            "`StreamingGenerator` (eager) and the step `export_streaming` wrote, run by "
+            "`OnnxStream` in onnxruntime with the same threads, fed chunks of mel frames "
+            "beside one offline forward of the same utterance (weight norm folded, "
+            "`inference_mode`), warm-up and flush included; medians of interleaved runs, each "
+            "stream checked against offline first (max abs diff). Read the ratio to offline, "
+            "taken in the same process, rather than the seconds." + (" The profiled columns come from one call per mode under "
                           "`torch.profiler` (main thread's self time)." if profiled else ""),
             table(headings, body))
 
