@@ -224,3 +224,10 @@ def test_export_streaming_refuses_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must end in one of"):
         export_streaming(model, 8, tmp_path / "x.bin")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_streaming_names_the_torch_it_needs(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setattr(torch, "__version__", "2.4.1+cpu")
+    with pytest.raises(RuntimeError, match=r"^export_streaming needs torch >= 2\.5, got 2\.4\.1"):
+        export_streaming(small("transposed"), 8, tmp_path / "x.onnx")
