@@ -5,21 +5,27 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 from omegaconf import DictConfig
 
-from option_battery import battery, tree_state, with_value
+from option_battery import battery, nested_battery, tree_state, with_value
 from recipe_support import compose_config, load_recipe
 
 from upsampler import HiFiGANGenerator
-from upsampler.export import run_program, run_torchscript
+from upsampler.export import OnnxStream, run_program, run_torchscript, weights_fingerprint
 
 HOP, NUM_MELS = 200, 80  # configs/audio/16k_hop200.yaml
 EXAMPLE_FRAMES, VERIFY_FRAMES = 5, [3, 11, 17]
 UNSEEN_FRAMES = 8  # a length neither the export nor the recipe's verification ran
 READBACK_ATOL = 1e-5
+STREAM_CHUNK = 4  # no VERIFY_FRAMES length is a multiple: each ends in a partial chunk
+STREAM_UNSEEN_FRAMES = 13  # neither verified nor a multiple of the chunk
+STREAM_PIECES = 5  # the test hands the stream this many frames, then the rest
+SAMPLE_RATE = 16000  # configs/audio/16k_hop200.yaml
+Runner = Callable[[torch.Tensor], torch.Tensor]  # a written file run on a mel
 
 export = load_recipe("export")
 
@@ -63,6 +69,51 @@ def test_export_recipe_default_writes_onnx_and_program(
     output = run_program(tmp_path / "generator.pt2", mel)
     assert output.shape == (1, 1, UNSEEN_FRAMES * HOP)
     torch.testing.assert_close(output, eager_output(cfg, mel), rtol=0, atol=READBACK_ATOL)
+
+
+@pytest.fixture(scope="module")
+def streaming_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[DictConfig, Path]:
+    """One run with the streaming step at ``STREAM_CHUNK`` frames, default formats."""
+    for module in ("onnx", "onnxruntime", "onnxscript"):
+        pytest.importorskip(module)
+    output_dir = tmp_path_factory.mktemp("streaming_export")
+    cfg = make_cfg(output_dir, f"streaming.chunk_frames={STREAM_CHUNK}")
+    export.run(cfg)
+    return cfg, output_dir
+
+
+def test_export_recipe_writes_the_streaming_steps_verified(
+        streaming_run: tuple[DictConfig, Path]) -> None:
+    """``streaming.chunk_frames`` adds ``<name>_stream<chunk>.onnx`` and ``.pt2``, listed in
+    ``export.json`` with their errors at every verify length, all within tolerance."""
+    cfg, output_dir = streaming_run
+    stem = f"generator_stream{STREAM_CHUNK}"
+    assert sorted(p.name for p in output_dir.iterdir()) == [
+        "export.json", "generator.onnx", "generator.pt2", f"{stem}.onnx", f"{stem}.pt2"]
+    streaming = json.loads((output_dir / "export.json").read_text())["streaming"]
+    assert {key: streaming[key] for key in ("chunk_frames", "batch_size", "sample_rate")} == {
+        "chunk_frames": STREAM_CHUNK, "batch_size": 1, "sample_rate": SAMPLE_RATE}
+    assert {fmt: Path(entry["path"]).name for fmt, entry in streaming["files"].items()} == {
+        "onnx": f"{stem}.onnx", "program": f"{stem}.pt2"}
+    for entry in streaming["files"].values():
+        assert len(entry["max_abs_errors"]) == len(VERIFY_FRAMES)
+        assert max(entry["max_abs_errors"]) == entry["max_abs_error"] <= cfg.tolerance
+
+
+def test_the_written_onnx_step_streams_like_eager_at_a_fresh_length(
+        streaming_run: tuple[DictConfig, Path]) -> None:
+    """The ``.onnx`` step, run by ``OnnxStream`` on a length nobody verified and handed over
+    in two uneven pieces, equals the eager generator of the same seed."""
+    cfg, output_dir = streaming_run
+    generator = export.inference_generator(cfg)
+    stream = OnnxStream(output_dir / f"generator_stream{STREAM_CHUNK}.onnx",
+                        chunk_frames=STREAM_CHUNK, fingerprint=weights_fingerprint(generator))
+    mel = torch.randn(1, NUM_MELS, STREAM_UNSEEN_FRAMES)
+    pieces = [stream.step(mel[..., :STREAM_PIECES]), stream.step(mel[..., STREAM_PIECES:]),
+              stream.flush()]
+    streamed = torch.cat([torch.from_numpy(piece) for piece in pieces], dim=-1)
+    assert stream.sample_rate == SAMPLE_RATE
+    torch.testing.assert_close(streamed, eager_output(cfg, mel), rtol=0, atol=READBACK_ATOL)
 
 
 def test_export_recipe_writes_torchscript_only_when_asked_and_warns(
@@ -165,13 +216,31 @@ def test_every_bad_option_is_one_line_before_any_work(tmp_path: Path,
         "checkpoint", "model_config", "name", "formats", "torchscript_method", "lowering",
         "example_frames", "verify_frames", "batch_size", "tolerance", "seed", "num_threads",
         "output_dir"}
+    assert_refused_before_any_work(base, cases, tmp_path)
+
+
+def test_every_bad_streaming_option_is_one_line_before_any_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for the ``streaming`` group and each of its options."""
+    monkeypatch.chdir(tmp_path)
+    base = make_cfg(tmp_path / "out")
+    cases = [case for case in nested_battery(base) if case[0].split(".")[0] == "streaming"]
+    assert {option for option, _, _ in cases} == {
+        "streaming", "streaming.chunk_frames", "streaming.batch_size", "streaming.lowering"}
+    assert_refused_before_any_work(base, cases, tmp_path)
+
+
+def assert_refused_before_any_work(base: DictConfig, cases: list[tuple[str, str, object]],
+                                   root: Path) -> None:
+    """Each ``(option, override, value)`` set on ``base`` stops the run with one line
+    naming the option, and nothing appears under ``root``."""
     for option, override, value in cases:
         with pytest.raises(export.ExportError) as caught:
             export.run(with_value(base, option, value))
         message = str(caught.value)
         assert message.startswith(f"{option} must be ") and "\n" not in message, (override,
                                                                                   message)
-        assert tree_state(tmp_path) == {}, override
+        assert tree_state(root) == {}, override
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -184,11 +253,18 @@ def test_every_bad_option_is_one_line_before_any_work(tmp_path: Path,
     ("torchscript_method=script", "torchscript_method must be 'trace', got 'script'"),
     ("torchscript_method=bogus", "torchscript_method must be 'trace', got 'bogus'"),
     ("name=a/b", "name must be a file stem without a folder"),
+    ("streaming.chunk_frames=0", "streaming.chunk_frames must be an integer >= 1 or null, got 0"),
+    ("streaming.chunk_frames=4 formats=[torchscript]",
+     "streaming.chunk_frames=4 needs formats with a streaming step (any of ['onnx', 'program']), "
+     "got formats=['torchscript']"),
+    ("streaming.chunk_frames=3 verify_frames=[3,6]",
+     "verify_frames [3, 6] must hold a length that is not a multiple of "
+     "streaming.chunk_frames=3"),
 ])
 def test_reported_bad_options_name_what_is_allowed(tmp_path: Path, override: str,
                                                    message: str) -> None:
     with pytest.raises(export.ExportError) as caught:
-        export.run(make_cfg(tmp_path / "out", override))
+        export.run(make_cfg(tmp_path / "out", *override.split()))
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
     assert not (tmp_path / "out").exists()
 
@@ -211,6 +287,43 @@ def test_failed_verification_leaves_nothing_under_a_final_name(
                                  r"tolerance=0.0001; no file was written$"):
             export.run(make_cfg(tmp_path, "formats=[torchscript]"))
     assert tree_state(tmp_path) == {}  # so a rerun finds nothing "not written by an export"
+
+
+def test_a_failed_streaming_step_leaves_no_file_at_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The offline ``.pt2`` passes but its streaming step is off by 1e-3: neither file is
+    renamed into place, nor left under a temporary name. Both writers are stand-ins (a file
+    and a runner of eager, + 1e-3 for the step): the contract is the recipe's, not the
+    exporters', and the stand-ins take milliseconds where the exports take seconds."""
+    def exact(fmt: str, generator: torch.nn.Module, path: Path, **kwargs: object) -> Runner:
+        path.write_bytes(b"program")
+        return generator
+
+    def off_by_a_millisample(fmt: str, generator: torch.nn.Module, path: Path,
+                             **kwargs: object) -> Runner:
+        path.write_bytes(b"step")
+        return lambda mel: generator(mel) + 1e-3
+
+    monkeypatch.setattr(export, "write_file", exact)
+    monkeypatch.setattr(export, "write_stream", off_by_a_millisample)
+    with pytest.raises(export.ExportError,
+                       match=r"^streaming program export differs from eager by 0.001 > "
+                             r"tolerance=0.0001; no file was written$"):
+        export.run(make_cfg(tmp_path, "formats=[program]",
+                            f"streaming.chunk_frames={STREAM_CHUNK}"))
+    assert tree_state(tmp_path) == {}
+
+
+def test_a_rerun_may_replace_the_streaming_steps_export_json_lists(tmp_path: Path) -> None:
+    """The streaming files ``export.json`` lists are the export's own, any other is not."""
+    ours, theirs = tmp_path / "generator_stream4.onnx", tmp_path / "generator_stream8.onnx"
+    for path in (ours, theirs):
+        path.write_bytes(b"")
+    summary = {"formats": {}, "streaming": {"files": {"onnx": {"path": str(ours)}}}}
+    (tmp_path / "export.json").write_text(json.dumps(summary))
+    export.refuse_foreign_files(tmp_path, [ours])
+    with pytest.raises(export.ExportError, match="not listed in its export.json"):
+        export.refuse_foreign_files(tmp_path, [theirs])
 
 
 def test_debug_model_output_depends_on_its_mel() -> None:

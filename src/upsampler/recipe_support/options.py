@@ -4,20 +4,28 @@ Hydra passes what it cannot parse as a string: ``seed=abc`` arrives as ``"abc"``
 ``figures=flase`` as ``"flase"`` (which Python would treat as true); ``name=`` arrives as
 ``""``. Each check raises ``RecipeError`` naming the option, the value and what is allowed:
 :func:`check_options` (booleans, integers, thread counts), :func:`check_number` (bounded
-numbers), :func:`check_choice`, :func:`check_path` and :func:`check_int_list`.
+numbers), :func:`check_choice`, :func:`check_path`, :func:`check_int_list` and
+:func:`check_group`. An option inside a group is named by its dotted path
+(``streaming.chunk_frames``), after :func:`check_group` has checked the group itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from upsampler.recipe_support.errors import RecipeError
 
 
 def _get(cfg: Any, name: str) -> Any:
-    return cfg[name] if name in cfg else None
+    """``cfg[name]``, a dotted ``name`` looked up group by group; None where it is missing."""
+    value = cfg
+    for key in name.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    return value
 
 
 def check_options(
@@ -44,6 +52,11 @@ def check_options(
             raise RecipeError(f"{name} must be a positive integer or null, got {value!r}")
 
 
+def check_group(cfg: Any, name: str) -> None:
+    """``cfg[name]`` must be a group of options (``key: value``), not ``streaming=abc``."""
+    value = _get(cfg, name)
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"{name} must be a group of options (key: value), got {value!r}")
 
 
 def _is_int(value: Any) -> bool:
@@ -104,4 +117,5 @@ def check_int_list(cfg: Any, name: str, minimum: int) -> list[int]:
     return items
 
 
-__all__ = ["check_choice", "check_int_list", "check_number", "check_options", "check_path"]
+__all__ = ["check_choice", "check_group", "check_int_list", "check_number", "check_options",
+           "check_path"]
