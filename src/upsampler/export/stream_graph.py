@@ -109,7 +109,7 @@ def export_streaming(
         raise ValueError(f"path must end in one of {SUFFIXES}, got {str(path)!r}")
     if lowering not in ("conv_transpose", "dense"):
         raise ValueError(f"lowering must be 'conv_transpose' or 'dense', got {lowering!r}")
-    step = StreamStep(exportable(model), chunk_frames, batch_size)
+    step = StreamStep(exportable(model), chunk_frames, batch_size).eval()
     metadata = stream_metadata(step, sample_rate, weights_fingerprint(model))
     weight = next(step.parameters())
     mel = torch.zeros(batch_size, step.num_mels, chunk_frames, dtype=weight.dtype)
