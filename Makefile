@@ -10,7 +10,7 @@ BIGVGAN := bigvgan==2.4.1
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench analyze data study clean
+.PHONY: install test demo bench stream analyze data study clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ BENCH_SECTIONS := generator training overhead crossover long_kernel compile onnx
 bench: $(STAMP)
 	$(PY) recipes/benchmark.py docs.enabled=true $(foreach s,$(BENCH_SECTIONS),$(s).enabled=true) \
 		streaming.profile=true
+
+# A mel fed at real-time pace to the eager stream and the exported ONNX step, per chunk size:
+# latency, compute per chunk, deadline misses -> docs/streaming.md.
+stream: $(STAMP)
+	$(PY) recipes/stream.py docs.enabled=true
 
 # The Allison corpus (CC-BY-SA-3.0, Allison Smith) -> data/allison/; needs apt-get or the
 # two .deb files in data/cache/ (see configs/prepare_data.yaml). A rerun skips finished work.

@@ -1,5 +1,6 @@
-"""Every option of vocode, evaluate, analyze, compare, benchmark and reference is checked before
-any work (issue 21), and every recipe refuses an output folder it cannot write with one line.
+"""Every option of vocode, evaluate, analyze, compare, benchmark, reference and stream is checked
+before any work (issue 21), and every recipe refuses an output folder it cannot write with one
+line.
 
 The batteries come from each recipe's composed config (tests/option_battery.py), nested groups
 included (``table.*``, benchmark's sections, ``quick_settings.*``), so an option added later is
@@ -28,7 +29,7 @@ from upsampler.recipe_support.errors import RecipeError
 
 GROUPS = ("audio", "upsampler", "model")  # picked by name on the command line; fields tried
 RECIPES = {name: load_recipe(name) for name in
-           ("vocode", "evaluate", "analyze", "compare", "benchmark", "reference")}
+           ("vocode", "evaluate", "analyze", "compare", "benchmark", "reference", "stream")}
 # values of the battery that are allowed: a zero seed, warm-up or fmin; empty notes
 ALLOWED = {
     "vocode": {"seed=0", "audio.fmin=0"},
@@ -43,6 +44,7 @@ ALLOWED = {
             "timing", "generator", "training", "overhead.timing", "crossover.timing",
             "compile.timing", "onnx.timing", "bigvgan"))},
     "reference": {"notes="},
+    "stream": {"seed=0"},
 }
 # options each battery must reach (nested ones and those the issue names)
 MUST_TRY = {
@@ -58,6 +60,8 @@ MUST_TRY = {
                   "streaming.chunk_frames", "quick_settings.timing.max_reps", "extra_layers",
                   "docs.enabled", "docs.output"},
     "reference": {"reports", "reports.shipped demo", "study", "output", "notes"},
+    "stream": {"presets", "chunk_frames", "runtimes", "realtime", "atol", "docs.enabled",
+               "docs.output"},
 }
 
 
@@ -66,7 +70,8 @@ def base_config(name: str, root: Path) -> DictConfig:
     overrides = {"reference": [f"output={root / 'out' / 'reference.md'}"],
                  "compare": [f"runs={root / 'runs'}"],
                  "evaluate": [f"table.output={root / 'out' / 'quality.md'}"],
-                 "benchmark": [f"docs.output={root / 'out' / 'benchmarks.md'}"]}.get(name, [])
+                 "benchmark": [f"docs.output={root / 'out' / 'benchmarks.md'}"],
+                 "stream": [f"docs.output={root / 'out' / 'streaming.md'}"]}.get(name, [])
     if name != "reference":
         overrides.append(f"output_dir={root / 'out'}")
     return compose_config(name, overrides)
@@ -182,6 +187,9 @@ BLOCKED = {  # recipe -> (overrides with {blocked} for a path below a file, opti
     "benchmark_docs": (["output_dir={root}/run", "quick=true", "docs.enabled=true",
                         "docs.output={blocked}/benchmarks.md"], "docs.output's folder"),
     "reference": (["output={blocked}/reference.md"], "output's folder"),
+    "stream": (["output_dir={blocked}"], "output_dir"),
+    "stream_docs": (["output_dir={root}/run", "docs.enabled=true",
+                     "docs.output={blocked}/streaming.md"], "docs.output's folder"),
     "export": (["output_dir={blocked}", "model=debug"], "output_dir"),
     "prepare_data": (["output_dir={blocked}", "cache_dir={root}/cache"], "output_dir"),
     "train": (["output_dir={blocked}", "model=debug", "audio=16k_hop200"], "output_dir"),

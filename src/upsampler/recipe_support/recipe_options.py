@@ -1,6 +1,6 @@
 """The checks a recipe runs before any work: its options, then the folder it writes into.
 
-Each of vocode, evaluate, analyze, compare, benchmark and reference calls its
+Each of vocode, evaluate, analyze, compare, benchmark, reference and stream calls its
 ``check_<recipe>_options(cfg)`` first: the composed config is resolved and every option,
 nested groups and list entries included, is checked against the recipe's rule table
 (:mod:`.recipe_rules`, :mod:`.benchmark_rules`; :mod:`.option_rules` walks it), so the first
@@ -28,6 +28,7 @@ from upsampler.recipe_support.recipe_rules import (
     COMPARE_RULES,
     EVALUATE_RULES,
     REFERENCE_RULES,
+    STREAM_RULES,
     VOCODE_RULES,
 )
 
@@ -57,6 +58,11 @@ def check_compare_options(cfg: DictConfig) -> None:
 def check_reference_options(cfg: DictConfig) -> None:
     """Every option of configs/reference.yaml, each of ``reports`` included."""
     check_rules(resolve(cfg, "reference"), REFERENCE_RULES)
+
+
+def check_stream_options(cfg: DictConfig) -> None:
+    """Every option of configs/stream.yaml, ``docs.*`` included."""
+    check_rules(resolve(cfg, "stream"), STREAM_RULES)
 
 
 def check_benchmark_options(cfg: DictConfig) -> None:
@@ -127,6 +133,7 @@ def check_writable_on_main(ctx: ProcessContext, folder: str | Path, option: str)
 
 __all__ = [
     "check_analyze_options", "check_benchmark_options", "check_compare_options",
-    "check_evaluate_options", "check_reference_options", "check_vocode_options",
+    "check_evaluate_options", "check_reference_options", "check_stream_options",
+    "check_vocode_options",
     "check_writable_dir", "check_writable_on_main",
 ]

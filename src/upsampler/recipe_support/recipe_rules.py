@@ -1,14 +1,15 @@
-"""What the options of vocode, evaluate, analyze, compare and reference allow: one rule
-table per recipe, by dotted path (:mod:`.option_rules` says how a table is read).
+"""What the options of vocode, evaluate, analyze, compare, reference and stream allow: one
+rule table per recipe, by dotted path (:mod:`.option_rules` says how a table is read).
 
 A recipe's ``audio``, ``upsampler`` and ``model`` groups get train's rules
 (:data:`~upsampler.recipe_support.train_options.RULES`, ``MODEL_RULES``), so
 ``audio.hop_length=abc`` or ``model.upsample_rates=[]`` is one line before anything is built.
-Benchmark's table, longer than these five together, has its own module, :mod:`.benchmark_rules`.
+Benchmark's table, longer than these together, has its own module, :mod:`.benchmark_rules`.
 """
 
 from __future__ import annotations
 
+from upsampler.models.hifigan import PRESETS as HIFIGAN_PRESETS
 from upsampler.recipe_support.option_rules import (
     ANY_TEXT,
     DEVICE,
@@ -21,10 +22,12 @@ from upsampler.recipe_support.option_rules import (
     SEEDS,
     TEXTS,
     THREADS_OR_NULL,
+    names_among,
 )
 from upsampler.recipe_support.train_options import (
     BOOLEAN,
     POSITIVE_INT,
+    POSITIVE_INTS,
     POSITIVE_NUMBER,
     RULES as TRAIN_RULES,
     TEXT,
@@ -100,5 +103,32 @@ REFERENCE_RULES: dict[str, Rule] = {
 }
 
 
+def each_once(rule: Rule) -> Rule:
+    """``rule``, and no entry of the list twice (a repeat would measure a row twice)."""
+    return Rule(f"{rule.allowed}, each once",
+                lambda v: rule.accepts(v) and len({repr(x) for x in v}) == len(v))
+
+
+STREAM_RUNTIMES = ("eager", "onnx")  # StreamingGenerator; export_streaming + OnnxStream
+
+STREAM_RULES: dict[str, Rule] = {
+    "presets": each_once(names_among(HIFIGAN_PRESETS)),
+    "width": _or_null(POSITIVE_INT),
+    "chunk_frames": each_once(POSITIVE_INTS),
+    "mel_frames": POSITIVE_INT,
+    "sample_rate": POSITIVE_INT,
+    "runtimes": each_once(names_among(STREAM_RUNTIMES)),
+    "num_threads": POSITIVE_INT,
+    "seed": SEED,
+    "realtime": BOOLEAN,
+    "atol": POSITIVE_NUMBER,
+    "offline_reps": POSITIVE_INT,
+    "docs": MAPPING,
+    "docs.enabled": BOOLEAN,
+    "docs.output": PATH,
+    "output_dir": PATH,
+}
+
+
 __all__ = ["ANALYZE_RULES", "COMPARE_RULES", "EVALUATE_RULES", "REFERENCE_RULES",
-           "VOCODE_RULES"]
+           "STREAM_RULES", "STREAM_RUNTIMES", "VOCODE_RULES", "each_once"]

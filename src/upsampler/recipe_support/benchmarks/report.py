@@ -66,17 +66,18 @@ def benchmarks_markdown(sections: Mapping[str, str]) -> str:
     return "\n".join(header) + "\n" + body
 
 
-def check_docs_file(path: Path) -> None:
-    """``ValueError`` when ``path`` exists and is not a file this recipe wrote."""
+def check_docs_file(path: Path, mark: str = HEADER_MARK, recipe: str = "benchmark") -> None:
+    """``ValueError`` when ``path`` exists and is not a file ``recipe`` wrote: its first line
+    is not ``mark`` (benchmark's by default; another recipe's docs writer passes its own)."""
     if not path.exists():
         return
     if not path.is_file():
         raise ValueError(f"docs.output {str(path)!r} is not a file")
     with path.open(encoding="utf-8", errors="replace") as stream:
         first = stream.readline().rstrip("\n")
-    if first != HEADER_MARK:
+    if first != mark:
         raise ValueError(f"docs.output {str(path)!r} exists and was not written by the "
-                         f"benchmark recipe (its first line is not the recipe's mark); "
+                         f"{recipe} recipe (its first line is not the recipe's mark); "
                          f"choose another docs.output or move the file")
 
 
