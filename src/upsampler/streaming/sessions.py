@@ -127,7 +127,35 @@ class StreamSession:
         return y.squeeze(0) if self.unbatched else y
 
 
-class StreamingConvTranspose1d(nn.Module):
+class SessionModule(nn.Module):
+    """An ``nn.Module`` face on a :class:`StreamSession` (``self.session``): ``step`` (also
+    ``forward``) per chunk, ``flush``, ``reset``; ``received`` / ``emitted`` / ``closed``."""
+
+    session: StreamSession
+
+    received = property(lambda self: self.session.received, doc="Input so far (samples, frames).")
+    emitted = property(lambda self: self.session.emitted, doc="Output samples so far.")
+    closed = property(lambda self: self.session.closed, doc="Flushed and not yet reset.")
+
+    def reset(self) -> None:
+        """Forget every chunk: the next ``step`` starts a new stream."""
+        self.session.reset()
+
+    def step(self, chunk: Tensor) -> Tensor:
+        """``(B, C_in, m) -> (B, C_out, n)`` (or unbatched): the output samples that became
+        final (``n`` varies)."""
+        return self.session.step(chunk)
+
+    def forward(self, chunk: Tensor) -> Tensor:
+        """Same as :meth:`step`: ``(B, C_in, m) -> (B, C_out, n)``."""
+        return self.step(chunk)
+
+    def flush(self) -> Tensor:
+        """End the stream: ``(B, C_out, rest)``, every output sample not yet returned."""
+        return self.session.flush()
+
+
+class StreamingConvTranspose1d(SessionModule):
     """Streams a ``ConvTranspose1d`` (ours or torch's): ``step`` per chunk, then ``flush``.
 
     Chunks are ``(B, C_in, m)`` or unbatched ``(C_in, m)``; the state (the overlap-add
@@ -148,26 +176,6 @@ class StreamingConvTranspose1d(nn.Module):
         self.stride, self.padding = stream.stride, stream.padding
         self.output_padding, self.tail_length = stream.output_padding, stream.tail_length
 
-    received = property(lambda self: self.session.received, doc="Input samples so far.")
-    emitted = property(lambda self: self.session.emitted, doc="Output samples so far.")
-    closed = property(lambda self: self.session.closed, doc="Flushed and not yet reset.")
-
-    def reset(self) -> None:
-        """Forget every chunk: the next ``step`` starts a new stream."""
-        self.session.reset()
-
-    def step(self, chunk: Tensor) -> Tensor:
-        """``(B, C_in, m) -> (B, C_out, n)``: the output samples that became final."""
-        return self.session.step(chunk)
-
-    def forward(self, chunk: Tensor) -> Tensor:
-        """Same as :meth:`step`: ``(B, C_in, m) -> (B, C_out, n)``."""
-        return self.step(chunk)
-
-    def flush(self) -> Tensor:
-        """End the stream: ``(B, C_out, L_out - emitted)``, the rest of the output."""
-        return self.session.flush()
-
 
 def generator_context(generator: nn.Module) -> tuple[int, int]:
     """``(left, right)`` receptive field of a generator, in output samples.
@@ -179,7 +187,7 @@ def generator_context(generator: nn.Module) -> tuple[int, int]:
     return math.ceil(context.left), math.ceil(context.right)
 
 
-class StreamingGenerator(nn.Module):
+class StreamingGenerator(SessionModule):
     """Vocodes a mel arriving in chunks: ``step`` per chunk, then ``flush``.
 
     Concatenated outputs equal ``generator(mel)`` on the whole mel (float32 rounding).
@@ -203,27 +211,7 @@ class StreamingGenerator(nn.Module):
         self.left_context, self.right_context = math.ceil(context.left), math.ceil(context.right)
         self.look_ahead_frames = look_ahead_frames(self.right_context, self.hop_length)
 
-    received = property(lambda self: self.session.received, doc="Mel frames so far.")
-    emitted = property(lambda self: self.session.emitted, doc="Audio samples so far.")
-    closed = property(lambda self: self.session.closed, doc="Flushed and not yet reset.")
-
     @property
     def latency_ms(self) -> float:
         """Algorithmic latency: the look-ahead frames' duration in milliseconds."""
         return self.look_ahead_frames * self.hop_length * MS_PER_SECOND / self.sample_rate
-
-    def reset(self) -> None:
-        """Forget every chunk: the next ``step`` starts a new utterance."""
-        self.session.reset()
-
-    def step(self, mel: Tensor) -> Tensor:
-        """``(B, num_mels, m) -> (B, 1, n)``: the samples that became final (``n`` varies)."""
-        return self.session.step(mel)
-
-    def forward(self, mel: Tensor) -> Tensor:
-        """Same as :meth:`step`: ``(B, num_mels, m) -> (B, 1, n)``."""
-        return self.step(mel)
-
-    def flush(self) -> Tensor:
-        """End the utterance: ``(B, 1, received * hop_length - emitted)``, the rest."""
-        return self.session.flush()
