@@ -27,12 +27,15 @@ ORT_ERRORS_ONLY = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3
 PathLike = Union[str, os.PathLike]
 
 
-def onnx_session(path: PathLike, num_threads: Optional[int]) -> Any:
+def onnx_session(path: PathLike, num_threads: Optional[int] = None,
+                 spinning: bool = False) -> Any:
     """An onnxruntime CPU session of ``path``: all graph optimisations, sequential execution,
     ``num_threads`` intra-op threads (None: onnxruntime's default) and one inter-op thread.
 
-    With a thread count set, the pool's threads do not spin between ops: on a machine
-    shared with other work a spinning thread takes cores the others need.
+    With a thread count set, the pool's threads spin between ops only with ``spinning``:
+    on a machine shared with other work a spinning thread takes cores the others need, but
+    a streaming step is hundreds of small ops, and waking a sleeping thread for each costs
+    more than the op.
     """
     import onnxruntime
 
@@ -42,7 +45,7 @@ def onnx_session(path: PathLike, num_threads: Optional[int]) -> Any:
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     if num_threads is not None:
         options.intra_op_num_threads, options.inter_op_num_threads = int(num_threads), 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -51,13 +54,17 @@ class OnnxStream:
 
     ``chunk_frames`` / ``fingerprint`` (if given) must match the file's, so a graph written
     for another chunk size or other weights fails at once (``weights_fingerprint(model)``
-    gives a model's). A chunk with the wrong mel count, dtype or batch, or non-finite
+    gives a model's). ``spinning`` (on by default) keeps onnxruntime's threads spinning
+    between the step's many small ops (:func:`onnx_session`; V3 at one-frame chunks, 2
+    threads: 1.5x offline's compute spinning, 2.2x not); turn it off on a machine whose
+    cores other work needs. A chunk with the wrong mel count, dtype or batch, or non-finite
     values, raises a one-line error and leaves the stream as it was.
     """
 
     def __init__(self, path: PathLike, num_threads: Optional[int] = None,
-                 chunk_frames: Optional[int] = None, fingerprint: Optional[str] = None) -> None:
-        self.session = onnx_session(path, num_threads)
+                 chunk_frames: Optional[int] = None, fingerprint: Optional[str] = None,
+                 spinning: bool = True) -> None:
+        self.session = onnx_session(path, num_threads, spinning)
         raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if raw is None:
             raise ValueError(f"{path} is not a streaming step (no {METADATA_KEY!r} metadata)")

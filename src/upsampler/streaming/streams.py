@@ -77,8 +77,9 @@ class ChainStream(Stream):
             (s.in_channels for s in self.streams if s.in_channels is not None), None)
 
     def plan(self, stride_in: Fraction, delay_in: int, channels: Optional[int]) -> Plan:
-        self.stride_in = stride_in
+        self.strides_in = []  # each child's input rate
         for stream in self.streams:
+            self.strides_in.append(stride_in)
             delay_in, channels = stream.plan(stride_in, delay_in, channels)
             stride_in = stride_in * Fraction(stream.context.stride)
         self.quantum = math.lcm(*(stream.quantum for stream in self.streams))
@@ -89,14 +90,17 @@ class ChainStream(Stream):
         return tuple(stream.state(batch, dtype, device) for stream in self.streams)
 
     def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
+        if not clock.edges:  # steady state: no clock to carry along
+            states = []
+            for stream, own in zip(self.streams, state):
+                x, own = stream.advance(x, own, clock)
+                states.append(own)
+            return x, tuple(states)
         states = []
-        stride_in = getattr(self, "stride_in", Fraction(1))
-        for stream, own in zip(self.streams, state):
+        for stream, own, stride_in in zip(self.streams, state, self.strides_in):
             x, own = stream.advance(x, own, clock)
             states.append(own)
-            if clock.edges:
-                clock = clock.after(stream, stride_in)
-            stride_in = stride_in * Fraction(stream.context.stride)
+            clock = clock.after(stream, stride_in)
         return x, tuple(states)
 
     def output_length(self, length: Position) -> Position:

@@ -26,6 +26,10 @@ from upsampler.recipe_support.benchmarks.onnx_streams import max_abs_diff, onnx_
 from upsampler.recipe_support.benchmarks.op_profile import op_profile
 from upsampler.recipe_support.benchmarks.timing import MS, interleaved_times, step
 
+# the streaming section's pause before each timed call: onnxruntime's spinning threads and
+# torch's OpenMP threads keep a core busy a while after a call, which would slow the next
+SETTLE_SECONDS = 0.1
+
 
 
 def with_native_upsamplers(generator: HiFiGANGenerator) -> nn.Module:
@@ -257,6 +261,7 @@ def bench_streaming(cfg: DictConfig) -> list[dict[str, Any]]:
             diffs = {name: max_abs_diff(run(), expected) for name, run in runs.items()}
             for _ in range(stream_cfg.reps):
                 for name, run in runs.items():
+                    time.sleep(SETTLE_SECONDS)  # no call inherits another's spinning threads
                     start = time.perf_counter()
                     run()
                     times[name].append(time.perf_counter() - start)
