@@ -116,6 +116,12 @@ class PaddedFilterStream(Stream):
 
     def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
         held, zeros = self.held, self.pad_mode == "zeros"
+        length = x.shape[-1]
+        if zeros and self.pad_left < self.span and clock.all_before_start(
+                self.stride_in, self.delay_in, length):  # warm-up in, warm-up out
+            window = torch.cat([state[0], torch.zeros_like(x)], dim=-1) if held > 0 else x
+            out = x.new_zeros((x.shape[0], self.out_channels, length // self.hop * self.up))
+            return out, ((window[:, :, window.shape[-1] - held :],) if held > 0 else ())
         if clock.edges and zeros:  # the held samples were zeroed as they arrived
             x = fill_outside(x, clock, self.stride_in, self.delay_in, "zeros")
         if held > 0:

@@ -91,6 +91,13 @@ class Clock:
             return self.position * stride_in.numerator - delay_in
         return self.position * stride_in.numerator // stride_in.denominator - delay_in
 
+    def all_before_start(self, stride_in: Fraction, delay_in: int, length: int) -> bool:
+        """Eager warm-up: whether all ``length`` input samples of a layer's chunk lie before
+        position 0 (so its outputs are warm-up too, and need not be computed)."""
+        if not self.edges or self.lines is not None:
+            return False
+        return self.start(stride_in, delay_in) + length <= 0
+
     def after(self, stream: "Stream", stride_in: Fraction) -> "Clock":
         """The clock of the layer after ``stream`` (whose input is at ``stride_in``)."""
         if self.lines is not None and self.exact:
