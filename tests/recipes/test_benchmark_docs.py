@@ -18,7 +18,7 @@ from upsampler.recipe_support.benchmarks.report import (
 )
 from upsampler.recipe_support.benchmarks.report_cells import sig
 from upsampler.recipe_support.errors import RecipeError
-from upsampler.recipe_support.provenance import cpu_name
+from upsampler.recipe_support.provenance import command_line, cpu_name
 
 benchmark = load_recipe("benchmark")
 LAYERS_ONLY_OFF = ("hifigan_presets=[]", "extra_layers=[]", "mel_frames=[]")
@@ -98,3 +98,14 @@ def test_sections_round_trip_in_file_order() -> None:
 def test_times_have_three_significant_digits_without_exponent(value: float | None,
                                                               expected: str) -> None:
     assert sig(value) == expected
+
+
+def test_recorded_command_leaves_out_where_the_run_wrote() -> None:
+    """A docs file names the command that measured, not one machine's output folders."""
+    argv = ["recipes/benchmark.py", "streaming.reps=15", "output_dir=/tmp/run a",
+            "hydra.run.dir=/tmp/run a/hydra", "progress=false", "docs.enabled=true"]
+    assert command_line(argv) == ("python recipes/benchmark.py streaming.reps=15 "
+                                  "docs.enabled=true")
+    # only those keys: a key that merely starts like one stays
+    kept = command_line(["recipes/x.py", "output_dirs=[a]"])
+    assert kept == "python recipes/x.py 'output_dirs=[a]'"

@@ -22,6 +22,9 @@ CPU_INFO = Path("/proc/cpuinfo")
 # where the numbers depend on the process's environment, the command names it
 ENVIRONMENT_KEYS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
                     "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD")
+# overrides that say where a run writes or how chatty it is, never what it measures: the
+# recorded command leaves them out, so a docs file does not carry one machine's folders
+PLACE_KEYS = ("output_dir", "hydra.run.dir", "hydra.sweep.dir", "progress")
 
 
 def cpu_name() -> str:
@@ -37,9 +40,12 @@ def cpu_name() -> str:
 
 
 def command_line(argv: list[str] | None = None) -> str:
-    """The command as a shell would take it: ``python recipes/x.py key=value ...``."""
+    """The command as a shell would take it: ``python recipes/x.py key=value ...``, less the
+    overrides of :data:`PLACE_KEYS` (where it wrote, progress), which change no figure."""
     argv = sys.argv if argv is None else argv
-    return "python " + " ".join(shlex.quote(argument) for argument in argv)
+    kept = [argument for argument in argv
+            if argument.partition("=")[0].lstrip("+~") not in PLACE_KEYS]
+    return "python " + " ".join(shlex.quote(argument) for argument in kept)
 
 
 def provenance(command: str) -> str:
@@ -64,5 +70,5 @@ def load_note() -> str:
     return f" Load average as it started: {one_minute:.1f} on {os.cpu_count()} CPU(s)."
 
 
-__all__ = ["ENVIRONMENT_KEYS", "command_line", "cpu_name", "environment_prefix", "load_note",
-           "provenance"]
+__all__ = ["ENVIRONMENT_KEYS", "PLACE_KEYS", "command_line", "cpu_name", "environment_prefix",
+           "load_note", "provenance"]
