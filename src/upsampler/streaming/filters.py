@@ -89,6 +89,9 @@ class PaddedFilterStream(Stream):
         self.valid, self.out_channels, self.in_channels = valid, out_channels, in_channels
         self.span, self.hop, self.up = span, hop, up
         self.pad_left, self.pad_right, self.pad_mode = pad_left, pad_right, pad_mode
+        # an output's window ends in the chunk that emits it; with pad_left < span it ends at
+        # or past the output's own position, so a chunk wholly before 0 emits only warm-up
+        self.skips_warmup = pad_mode == "zeros" and pad_left < span
         stride = Fraction(up, hop)
         self.context = Context(
             simplest(stride), simplest(up - 1 + pad_left * stride),
@@ -116,12 +119,11 @@ class PaddedFilterStream(Stream):
 
     def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
         held, zeros = self.held, self.pad_mode == "zeros"
-        length = x.shape[-1]
-        if zeros and self.pad_left < self.span and clock.all_before_start(
-                self.stride_in, self.delay_in, length):  # warm-up in, warm-up out
-            window = torch.cat([state[0], torch.zeros_like(x)], dim=-1) if held > 0 else x
-            out = x.new_zeros((x.shape[0], self.out_channels, length // self.hop * self.up))
-            return out, ((window[:, :, window.shape[-1] - held :],) if held > 0 else ())
+        if self.skips_warmup and clock.all_before_start(self.stride_in, self.delay_in,
+                                                        x.shape[-1]):
+            # warm-up in, warm-up out, and the held samples are still the zeros they began as
+            length = x.shape[-1] // self.hop * self.up
+            return x.new_zeros((x.shape[0], self.out_channels, length)), state
         if clock.edges and zeros:  # the held samples were zeroed as they arrived
             x = fill_outside(x, clock, self.stride_in, self.delay_in, "zeros")
         if held > 0:

@@ -79,15 +79,14 @@ class ConvTransposeStream(Stream):
     def advance(self, x: Tensor, state: State, clock: Clock) -> tuple[Tensor, State]:
         length, hold, tail = x.shape[-1] * self.stride, self.hold, self.tail_length
         if clock.all_before_start(self.stride_in, self.back, x.shape[-1]):
-            # warm-up in, warm-up out: only the tail moves on
-            full = x.new_zeros((x.shape[0], self.out_channels, length + tail))
-        else:
-            if clock.edges:
-                x = fill_outside(x, clock, self.stride_in, self.back, "zeros")
-            # uncropped, unbiased: (B, C_in, m) -> (B, C_out, (m - 1) * stride + span)
-            full = conv_transpose1d(
-                x, self.layer.weight, None, self.stride, 0, 0, self.groups, self.dilation
-            )
+            # warm-up in, warm-up out, and the tail is still the zeros it began as
+            return x.new_zeros((x.shape[0], self.out_channels, length)), state
+        if clock.edges:
+            x = fill_outside(x, clock, self.stride_in, self.back, "zeros")
+        # uncropped, unbiased: (B, C_in, m) -> (B, C_out, (m - 1) * stride + span)
+        full = conv_transpose1d(
+            x, self.layer.weight, None, self.stride, 0, 0, self.groups, self.dilation
+        )
         if full.shape[-1] < length + tail:  # a kernel shorter than the stride leaves gaps
             full = F.pad(full, (0, length + tail - full.shape[-1]))
         if tail:
