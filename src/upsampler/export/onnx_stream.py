@@ -55,9 +55,9 @@ class OnnxStream:
     ``chunk_frames`` / ``fingerprint`` (if given) must match the file's, so a graph written
     for another chunk size or other weights fails at once (``weights_fingerprint(model)``
     gives a model's). ``spinning`` (on by default) keeps onnxruntime's threads spinning
-    between the step's many small ops (:func:`onnx_session`; V3 at one-frame chunks, 2
-    threads: 1.5x offline's compute spinning, 2.2x not); turn it off on a machine whose
-    cores other work needs. A chunk with the wrong mel count, dtype or batch, or non-finite
+    between the step's many small ops (:func:`onnx_session`), where waking them for each op
+    costs more than the op at small chunks; turn it off on a machine whose cores other work
+    needs. A chunk with the wrong mel count, dtype or batch, or non-finite
     values, raises a one-line error and leaves the stream as it was.
     """
 
